@@ -1,0 +1,1 @@
+//! hrm-augment: work in progress.

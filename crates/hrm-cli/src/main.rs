@@ -1,0 +1,5 @@
+//! The `hrm` command-line tool.
+
+fn main() {
+    println!("hrm: work in progress");
+}

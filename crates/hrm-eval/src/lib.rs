@@ -1,0 +1,1 @@
+//! hrm-eval: work in progress.

@@ -1,0 +1,1 @@
+//! hrm-model: work in progress.

@@ -1,0 +1,43 @@
+//! `cargo xtask`: set-up, the test gate and the end-to-end pipelines of hrm-rs.
+
+mod setup;
+mod test;
+
+use anyhow::{bail, Result};
+use std::path::PathBuf;
+
+const USAGE: &str = "\
+usage: cargo xtask <verb> [args]
+
+verbs:
+  setup                 install torch==2.11.0 (PyPI) into a cached venv and link it as .libtorch
+  test                  the full gate: setup, fmt check, clippy -D warnings, all tests, tensor-free check
+  check-tensor-free     assert that the tensor-free crates do not depend on tch
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(verb) = args.first() else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    let rest = &args[1..];
+    match verb.as_str() {
+        "setup" => setup::run(rest).map(|_| ()),
+        "test" => test::run(rest),
+        "check-tensor-free" => test::check_tensor_free(),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown verb `{other}`\n\n{USAGE}"),
+    }
+}
+
+/// The workspace root (the parent of this crate's folder).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
