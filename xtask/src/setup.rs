@@ -29,7 +29,8 @@ pub fn venv_dir() -> Result<PathBuf> {
     let cache = match std::env::var_os("XDG_CACHE_HOME") {
         Some(c) => PathBuf::from(c),
         None => {
-            let home = std::env::var_os("HOME").context("neither HRM_TORCH_VENV nor HOME is set")?;
+            let home =
+                std::env::var_os("HOME").context("neither HRM_TORCH_VENV nor HOME is set")?;
             PathBuf::from(home).join(".cache")
         }
     };
@@ -42,7 +43,10 @@ fn python_in(venv: &Path) -> PathBuf {
 
 fn installed_torch_version(venv: &Path) -> Option<String> {
     let out = Command::new(python_in(venv))
-        .args(["-c", "import importlib.metadata as m; print(m.version('torch'))"])
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('torch'))",
+        ])
         .output()
         .ok()?;
     out.status
@@ -51,7 +55,9 @@ fn installed_torch_version(venv: &Path) -> Option<String> {
 }
 
 fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("could not start: {what}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start: {what}"))?;
     if !status.success() {
         bail!("failed ({status}): {what}");
     }
@@ -67,7 +73,10 @@ pub fn ensure_libtorch() -> Result<Libtorch> {
         }
         found => {
             if let Some(v) = found {
-                eprintln!("setup: found torch {v} in {}, need {TORCH_VERSION}", venv.display());
+                eprintln!(
+                    "setup: found torch {v} in {}, need {TORCH_VERSION}",
+                    venv.display()
+                );
             }
             eprintln!(
                 "setup: installing torch=={TORCH_VERSION} from PyPI into {} (about 2.7 GB download, 4.6 GB on disk; once per machine)",
@@ -96,7 +105,10 @@ pub fn ensure_libtorch() -> Result<Libtorch> {
         }
     }
     let out = Command::new(python_in(&venv))
-        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
         .output()
         .context("asking the venv for its site-packages")?;
     let site_packages = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
@@ -126,7 +138,11 @@ fn link(site_packages: &Path) -> Result<()> {
     }
     std::os::unix::fs::symlink(site_packages, &link)
         .with_context(|| format!("linking {} -> {}", link.display(), site_packages.display()))?;
-    eprintln!("setup: linked {} -> {}", link.display(), site_packages.display());
+    eprintln!(
+        "setup: linked {} -> {}",
+        link.display(),
+        site_packages.display()
+    );
     Ok(())
 }
 

@@ -4,7 +4,14 @@ use anyhow::{bail, Context, Result};
 use std::process::Command;
 
 /// Crates that must build without libtorch.
-pub const TENSOR_FREE: &[&str] = &["hrm-grid", "hrm-augment", "hrm-data", "hrm-eval", "xtask"];
+pub const TENSOR_FREE: &[&str] = &[
+    "hrm-grid",
+    "hrm-augment",
+    "hrm-data",
+    "hrm-eval",
+    "hrm-recipe",
+    "xtask",
+];
 
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -14,7 +21,9 @@ fn cargo() -> Command {
 
 fn step(name: &str, cmd: &mut Command) -> Result<()> {
     eprintln!("\n==> {name}");
-    let status = cmd.status().with_context(|| format!("could not start {name}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {name}"))?;
     if !status.success() {
         bail!("{name} failed ({status})");
     }
@@ -25,11 +34,24 @@ fn step(name: &str, cmd: &mut Command) -> Result<()> {
 pub fn check_tensor_free() -> Result<()> {
     for krate in TENSOR_FREE {
         let out = cargo()
-            .args(["tree", "-p", krate, "-e", "normal,build", "--prefix", "none", "--format", "{p}"])
+            .args([
+                "tree",
+                "-p",
+                krate,
+                "-e",
+                "normal,build",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}",
+            ])
             .output()
             .with_context(|| format!("cargo tree -p {krate}"))?;
         if !out.status.success() {
-            bail!("cargo tree -p {krate} failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "cargo tree -p {krate} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let tree = String::from_utf8_lossy(&out.stdout);
         if let Some(line) = tree
@@ -46,11 +68,21 @@ pub fn check_tensor_free() -> Result<()> {
 /// `cargo xtask test [extra args for cargo test]`.
 pub fn run(extra: &[String]) -> Result<()> {
     crate::setup::run(&[])?;
-    step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    step(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
     step("tensor-free check", &mut Command::new("true")).and_then(|_| check_tensor_free())?;
     step(
         "cargo clippy -D warnings",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     step(
         "cargo test",

@@ -1,0 +1,601 @@
+//! Experiment recipes: one TOML file is one experiment (data, architecture, training, evaluation).
+//!
+//! Presets live in `recipes/*.toml` at the workspace root and are compiled in, so `hrm train arc1` works from
+//! anywhere; a path to a `.toml` file works too. `--set section.key=value` overrides are applied to the raw
+//! TOML before it is checked, and the resolved recipe (with the overrides) is what a run folder records.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Errors from reading, overriding or checking a recipe.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    /// The name is neither a preset nor a readable file.
+    #[error("unknown recipe `{name}`: not a preset ({presets}) and not a readable .toml file")]
+    Unknown {
+        /// What the user asked for.
+        name: String,
+        /// The preset names.
+        presets: String,
+    },
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or does not match the recipe schema.
+    #[error("recipe {origin}: {message}")]
+    Parse {
+        /// The preset name or file path.
+        origin: String,
+        /// What is wrong (names the field).
+        message: String,
+    },
+    /// A `--set` override is malformed or names no field.
+    #[error("override `{spec}`: {message}")]
+    Override {
+        /// The override as given.
+        spec: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of its legal range.
+    #[error("recipe {origin}: field `{field}`: {message}")]
+    Invalid {
+        /// The preset name or file path.
+        origin: String,
+        /// The dotted field name.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Which task family a recipe trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// ARC-AGI-1 training + evaluation with ConceptARC.
+    Arc1,
+    /// ARC-AGI-2 training + evaluation.
+    Arc2,
+    /// Sudoku-Extreme-style 1k.
+    Sudoku,
+    /// Maze-30x30-Hard-1k.
+    Maze,
+}
+
+impl Task {
+    /// The name used on the command line and in folder names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Arc1 => "arc1",
+            Task::Arc2 => "arc2",
+            Task::Sudoku => "sudoku",
+            Task::Maze => "maze",
+        }
+    }
+}
+
+/// The published figure a recipe is measured against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Anchor {
+    /// The metric name, e.g. `arc/pass@2` or `eval/exact_accuracy`.
+    pub metric: String,
+    /// The published value as a fraction.
+    pub value: f64,
+    /// Where it comes from.
+    pub source: String,
+}
+
+/// How the dataset is built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// The task family.
+    pub task: Task,
+    /// Augmented variants per task (ARC), shuffles per puzzle (Sudoku), 0 or 8 dihedral copies (Maze).
+    pub num_aug: usize,
+    /// The builder's seed (the reference ARC builder uses 42).
+    pub seed: u64,
+    /// ARC only: side of the square canvas (30 = the paper; smaller keeps only tasks whose grids fit).
+    #[serde(default = "default_canvas")]
+    pub canvas: usize,
+    /// ARC only: keep only ARC-AGI evaluation tasks (no training tasks, no ConceptARC), for small CPU runs.
+    #[serde(default)]
+    pub eval_tasks_only: bool,
+    /// Keep at most this many tasks / puzzles (0 = all).
+    #[serde(default)]
+    pub max_tasks: usize,
+    /// Sudoku only: training puzzles drawn from the hard pool.
+    #[serde(default = "default_subsample")]
+    pub subsample: usize,
+    /// Sudoku only: held-out test puzzles (0 = the builder's default).
+    #[serde(default)]
+    pub test_size: usize,
+}
+
+fn default_canvas() -> usize {
+    30
+}
+fn default_subsample() -> usize {
+    1000
+}
+
+/// The architecture; names follow the reference `arch/hrm_v1.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchSection {
+    /// Hidden size D.
+    pub hidden_size: i64,
+    /// Attention heads.
+    pub num_heads: i64,
+    /// SwiGLU expansion.
+    pub expansion: f64,
+    /// Blocks in H.
+    #[serde(rename = "H_layers")]
+    pub h_layers: i64,
+    /// Blocks in L.
+    #[serde(rename = "L_layers")]
+    pub l_layers: i64,
+    /// High-level cycles N.
+    #[serde(rename = "H_cycles")]
+    pub h_cycles: i64,
+    /// Low-level cycles T.
+    #[serde(rename = "L_cycles")]
+    pub l_cycles: i64,
+    /// M_max.
+    pub halt_max_steps: i64,
+    /// ε.
+    pub halt_exploration_prob: f64,
+    /// `rope` or `learned`.
+    pub pos_encodings: String,
+    /// Puzzle-embedding width (= hidden_size in the paper).
+    pub puzzle_emb_ndim: i64,
+    /// RMSNorm epsilon.
+    pub rms_norm_eps: f64,
+    /// RoPE θ.
+    pub rope_theta: f64,
+    /// `bfloat16` or `float32`; `auto` = bf16 on CUDA, f32 on CPU.
+    pub forward_dtype: String,
+    /// `stablemax_cross_entropy` or `softmax_cross_entropy`.
+    pub loss_type: String,
+}
+
+/// Optimisation and the training loop (spec 7.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    /// Global batch (sequences per optimizer step).
+    pub global_batch_size: usize,
+    /// Micro-batch size for gradient accumulation (0 = the global batch in one piece).
+    #[serde(default)]
+    pub micro_batch_size: usize,
+    /// Epochs (passes over the groups).
+    pub epochs: usize,
+    /// Epochs per evaluation iteration.
+    pub eval_interval: usize,
+    /// Base learning rate of AdamATan2.
+    pub lr: f64,
+    /// Cosine floor as a fraction of the base rate (1.0 = constant after warm-up).
+    pub lr_min_ratio: f64,
+    /// Linear warm-up steps.
+    pub lr_warmup_steps: usize,
+    /// Adam β1.
+    pub beta1: f64,
+    /// Adam β2.
+    pub beta2: f64,
+    /// Decoupled weight decay of AdamATan2.
+    pub weight_decay: f64,
+    /// Base learning rate of the puzzle-embedding sign-SGD.
+    pub puzzle_emb_lr: f64,
+    /// Weight decay of the puzzle-embedding sign-SGD.
+    pub puzzle_emb_weight_decay: f64,
+    /// Seed of the model init, the sampler and ACT exploration.
+    pub seed: u64,
+    /// Keep a checkpoint at every evaluation.
+    pub checkpoint_every_eval: bool,
+    /// Stop after this many optimizer steps (0 = the computed total).
+    #[serde(default)]
+    pub max_steps: usize,
+    /// Stop (with a checkpoint) after this many minutes of training (0 = no limit).
+    #[serde(default)]
+    pub max_minutes: f64,
+    /// Log train metrics every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
+    /// Rolling `latest` checkpoint every this many steps (0 = only at evaluations).
+    #[serde(default)]
+    pub checkpoint_every_steps: usize,
+}
+
+fn default_log_every() -> usize {
+    10
+}
+
+/// Evaluation and prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSection {
+    /// Sequences per evaluation batch.
+    pub batch_size: usize,
+    /// Rows whose prediction after every segment is kept for the report's refinement view.
+    #[serde(default = "default_refinement")]
+    pub refinement_examples: usize,
+    /// Evaluate on at most this many test examples during training (0 = all).
+    #[serde(default)]
+    pub max_examples: usize,
+}
+
+fn default_refinement() -> usize {
+    8
+}
+
+/// One experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// The recipe's name (a preset name or the file stem).
+    pub name: String,
+    /// One line saying what it is for.
+    pub description: String,
+    /// The published figure it is measured against, if any.
+    #[serde(default)]
+    pub anchor: Option<Anchor>,
+    /// Dataset build.
+    pub data: DataSection,
+    /// Architecture.
+    pub arch: ArchSection,
+    /// Training.
+    pub train: TrainSection,
+    /// Evaluation.
+    pub eval: EvalSection,
+    /// The `--set` overrides applied, in order (recorded for the run folder).
+    #[serde(default)]
+    pub overrides: Vec<String>,
+}
+
+/// The built-in presets: (name, TOML text).
+pub const PRESETS: &[(&str, &str)] = &[
+    ("arc1", include_str!("../../../recipes/arc1.toml")),
+    ("arc2", include_str!("../../../recipes/arc2.toml")),
+    (
+        "sudoku-extreme-1k",
+        include_str!("../../../recipes/sudoku-extreme-1k.toml"),
+    ),
+    (
+        "maze-30x30-hard-1k",
+        include_str!("../../../recipes/maze-30x30-hard-1k.toml"),
+    ),
+    ("arc1-cpu", include_str!("../../../recipes/arc1-cpu.toml")),
+    ("arc2-cpu", include_str!("../../../recipes/arc2-cpu.toml")),
+    (
+        "sudoku-cpu",
+        include_str!("../../../recipes/sudoku-cpu.toml"),
+    ),
+    ("maze-cpu", include_str!("../../../recipes/maze-cpu.toml")),
+    ("tiny", include_str!("../../../recipes/tiny.toml")),
+];
+
+/// The preset names, comma separated.
+pub fn preset_names() -> String {
+    PRESETS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Recipe {
+    /// Loads a preset by name, or a `.toml` file by path, then applies `overrides` (`section.key=value`).
+    pub fn load(name_or_path: &str, overrides: &[String]) -> Result<Recipe, RecipeError> {
+        let (origin, text) =
+            if let Some((_, text)) = PRESETS.iter().find(|(n, _)| *n == name_or_path) {
+                (name_or_path.to_string(), text.to_string())
+            } else {
+                let path = Path::new(name_or_path);
+                if !path.is_file() {
+                    return Err(RecipeError::Unknown {
+                        name: name_or_path.to_string(),
+                        presets: preset_names(),
+                    });
+                }
+                let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                (path.display().to_string(), text)
+            };
+        Self::from_toml_str(&origin, &text, overrides)
+    }
+
+    /// Parses recipe TOML text (`origin` names it in errors) and applies `overrides`.
+    pub fn from_toml_str(
+        origin: &str,
+        text: &str,
+        overrides: &[String],
+    ) -> Result<Recipe, RecipeError> {
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| RecipeError::Parse {
+                    origin: origin.to_string(),
+                    message: e.message().to_string(),
+                })?;
+        for spec in overrides {
+            apply_override(&mut table, spec)?;
+        }
+        let mut recipe: Recipe =
+            table
+                .try_into()
+                .map_err(|e: toml::de::Error| RecipeError::Parse {
+                    origin: origin.to_string(),
+                    message: e.message().to_string(),
+                })?;
+        recipe.overrides.extend(overrides.iter().cloned());
+        recipe.validate(origin)?;
+        Ok(recipe)
+    }
+
+    /// The recipe as TOML (what a run folder stores as `recipe.toml`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# could not serialise the recipe: {e}\n"))
+    }
+
+    /// The dataset folder name this recipe's data section builds, e.g. `arc1-aug-1000`.
+    pub fn dataset_name(&self) -> String {
+        let d = &self.data;
+        let mut name = format!("{}-aug-{}", d.task.as_str(), d.num_aug);
+        if d.canvas != 30 {
+            name.push_str(&format!("-c{}", d.canvas));
+        }
+        if d.eval_tasks_only {
+            name.push_str("-evalonly");
+        }
+        if d.max_tasks != 0 {
+            name.push_str(&format!("-n{}", d.max_tasks));
+        }
+        if d.task == Task::Sudoku {
+            name.push_str(&format!("-sub{}", d.subsample));
+            if d.test_size != 0 {
+                name.push_str(&format!("-test{}", d.test_size));
+            }
+        }
+        name.push_str(&format!("-s{}", d.seed));
+        name
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), RecipeError> {
+        let bad = |field: &str, message: &str| RecipeError::Invalid {
+            origin: origin.to_string(),
+            field: field.to_string(),
+            message: message.to_string(),
+        };
+        let t = &self.train;
+        if t.global_batch_size == 0 {
+            return Err(bad("train.global_batch_size", "must be at least 1"));
+        }
+        if t.micro_batch_size != 0 && t.global_batch_size % t.micro_batch_size != 0 {
+            return Err(bad(
+                "train.micro_batch_size",
+                "must divide train.global_batch_size (or be 0)",
+            ));
+        }
+        if t.eval_interval == 0 || t.epochs % t.eval_interval != 0 {
+            return Err(bad(
+                "train.eval_interval",
+                "must be at least 1 and divide train.epochs",
+            ));
+        }
+        if !(0.0..=1.0).contains(&t.lr_min_ratio) {
+            return Err(bad("train.lr_min_ratio", "must be within 0..=1"));
+        }
+        let a = &self.arch;
+        if a.hidden_size <= 0 || a.num_heads <= 0 || a.hidden_size % a.num_heads != 0 {
+            return Err(bad(
+                "arch.num_heads",
+                "must be positive and divide arch.hidden_size",
+            ));
+        }
+        if a.halt_max_steps < 1 {
+            return Err(bad("arch.halt_max_steps", "must be at least 1"));
+        }
+        if !["rope", "learned"].contains(&a.pos_encodings.as_str()) {
+            return Err(bad("arch.pos_encodings", "must be `rope` or `learned`"));
+        }
+        if !["bfloat16", "float32", "auto"].contains(&a.forward_dtype.as_str()) {
+            return Err(bad(
+                "arch.forward_dtype",
+                "must be `bfloat16`, `float32` or `auto`",
+            ));
+        }
+        if !["stablemax_cross_entropy", "softmax_cross_entropy"].contains(&a.loss_type.as_str()) {
+            return Err(bad(
+                "arch.loss_type",
+                "must be `stablemax_cross_entropy` or `softmax_cross_entropy`",
+            ));
+        }
+        let d = &self.data;
+        if !(1..=30).contains(&d.canvas) {
+            return Err(bad("data.canvas", "must be within 1..=30"));
+        }
+        if self.eval.batch_size == 0 {
+            return Err(bad("eval.batch_size", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Applies `section.key=value` to the raw table. The value is read as TOML (numbers, booleans, quoted
+/// strings), falling back to a bare string. The key must already exist, so typos are caught.
+pub fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), RecipeError> {
+    let err = |message: String| RecipeError::Override {
+        spec: spec.to_string(),
+        message,
+    };
+    let (key, raw) = spec
+        .split_once('=')
+        .ok_or_else(|| err("expected `section.key=value`".into()))?;
+    let key = key.trim();
+    let raw = raw.trim();
+    let value: toml::Value = match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or(toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, path) = parts.split_last().ok_or_else(|| err("empty key".into()))?;
+    let mut cur = table;
+    for p in path {
+        cur = cur
+            .get_mut(*p)
+            .and_then(|v| v.as_table_mut())
+            .ok_or_else(|| err(format!("no section `{p}`")))?;
+    }
+    match cur.get(*last) {
+        None => {
+            // Optional fields with defaults may be absent from the preset; allow them for known sections.
+            cur.insert(last.to_string(), value);
+        }
+        Some(old) => {
+            // Keep integers integral and floats floating, so `train.lr=1` still means 1.0.
+            let value = match (old, value) {
+                (toml::Value::Float(_), toml::Value::Integer(i)) => toml::Value::Float(i as f64),
+                (_, v) => v,
+            };
+            cur.insert(last.to_string(), value);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_parses() {
+        for (name, _) in PRESETS {
+            let r = Recipe::load(name, &[]).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&r.name, name);
+        }
+    }
+
+    #[test]
+    fn reference_settings_are_pinned() {
+        // Spec 7.5 and 7.6: the README's commands for the four paper runs.
+        for (name, task, epochs, eval_int, lr, emb_lr, wd) in [
+            ("arc1", Task::Arc1, 100000, 10000, 1e-4, 1e-2, 0.1),
+            ("arc2", Task::Arc2, 100000, 10000, 1e-4, 1e-2, 0.1),
+            (
+                "sudoku-extreme-1k",
+                Task::Sudoku,
+                20000,
+                2000,
+                1e-4,
+                1e-4,
+                1.0,
+            ),
+            (
+                "maze-30x30-hard-1k",
+                Task::Maze,
+                20000,
+                2000,
+                1e-4,
+                1e-4,
+                1.0,
+            ),
+        ] {
+            let r = Recipe::load(name, &[]).unwrap();
+            assert_eq!(r.data.task, task, "{name}");
+            let t = &r.train;
+            assert_eq!(t.epochs, epochs, "{name}");
+            assert_eq!(t.eval_interval, eval_int, "{name}");
+            assert_eq!(t.lr, lr, "{name}");
+            assert_eq!(t.puzzle_emb_lr, emb_lr, "{name}");
+            assert_eq!(t.weight_decay, wd, "{name}");
+            assert_eq!(t.puzzle_emb_weight_decay, wd, "{name}");
+            assert_eq!(t.global_batch_size, 768, "{name}");
+            assert_eq!(t.lr_min_ratio, 1.0, "{name}");
+            assert_eq!(t.lr_warmup_steps, 2000, "{name}");
+            assert_eq!((t.beta1, t.beta2), (0.9, 0.95), "{name}");
+            assert_eq!(t.seed, 0, "{name}");
+            assert!(t.checkpoint_every_eval, "{name}");
+            assert_eq!(t.max_steps, 0, "{name}");
+            let a = &r.arch;
+            assert_eq!(
+                (
+                    a.hidden_size,
+                    a.num_heads,
+                    a.expansion,
+                    a.h_layers,
+                    a.l_layers
+                ),
+                (512, 8, 4.0, 4, 4),
+                "{name}"
+            );
+            assert_eq!(
+                (a.h_cycles, a.l_cycles, a.halt_max_steps),
+                (2, 2, 16),
+                "{name}"
+            );
+            assert_eq!(a.halt_exploration_prob, 0.1, "{name}");
+            assert_eq!(a.pos_encodings, "rope", "{name}");
+            assert_eq!(a.puzzle_emb_ndim, 512, "{name}");
+            assert_eq!((a.rms_norm_eps, a.rope_theta), (1e-5, 10000.0), "{name}");
+            assert_eq!(a.forward_dtype, "bfloat16", "{name}");
+            assert_eq!(a.loss_type, "stablemax_cross_entropy", "{name}");
+            assert_eq!(r.data.canvas, 30, "{name}");
+        }
+        let arc1 = Recipe::load("arc1", &[]).unwrap();
+        assert_eq!((arc1.data.num_aug, arc1.data.seed), (1000, 42));
+        let sud = Recipe::load("sudoku-extreme-1k", &[]).unwrap();
+        assert_eq!((sud.data.num_aug, sud.data.subsample), (1000, 1000));
+        let maze = Recipe::load("maze-30x30-hard-1k", &[]).unwrap();
+        assert_eq!(maze.data.num_aug, 0);
+    }
+
+    #[test]
+    fn overrides_apply_and_are_recorded() {
+        let r = Recipe::load(
+            "arc1",
+            &["train.lr=7e-5".into(), "train.global_batch_size=384".into()],
+        )
+        .unwrap();
+        assert_eq!(r.train.lr, 7e-5);
+        assert_eq!(r.train.global_batch_size, 384);
+        assert_eq!(
+            r.overrides,
+            vec!["train.lr=7e-5", "train.global_batch_size=384"]
+        );
+        let round = Recipe::from_toml_str("round trip", &r.to_toml(), &[]).unwrap();
+        assert_eq!(round, r);
+    }
+
+    #[test]
+    fn bad_overrides_and_values_are_named() {
+        let e = Recipe::load("arc1", &["train.lr".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train.lr"), "{e}");
+        let e = Recipe::load("arc1", &["nosuch.lr=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nosuch"), "{e}");
+        let e = Recipe::load("arc1", &["train.typo_field=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("typo_field"), "{e}");
+        let e = Recipe::load("arc1", &["train.micro_batch_size=100".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("micro_batch_size"), "{e}");
+        let e = Recipe::load("no-such-recipe", &[]).unwrap_err().to_string();
+        assert!(e.contains("arc1"), "{e}");
+    }
+}
