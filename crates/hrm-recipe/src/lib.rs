@@ -379,13 +379,13 @@ impl Recipe {
         if t.global_batch_size == 0 {
             return Err(bad("train.global_batch_size", "must be at least 1"));
         }
-        if t.micro_batch_size != 0 && t.global_batch_size % t.micro_batch_size != 0 {
+        if t.micro_batch_size != 0 && !t.global_batch_size.is_multiple_of(t.micro_batch_size) {
             return Err(bad(
                 "train.micro_batch_size",
                 "must divide train.global_batch_size (or be 0)",
             ));
         }
-        if t.eval_interval == 0 || t.epochs % t.eval_interval != 0 {
+        if t.eval_interval == 0 || !t.epochs.is_multiple_of(t.eval_interval) {
             return Err(bad(
                 "train.eval_interval",
                 "must be at least 1 and divide train.epochs",
