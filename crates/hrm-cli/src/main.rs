@@ -1,5 +1,38 @@
-//! The `hrm` command-line tool.
+//! The `hrm` command-line tool: build-data, train, predict, eval, report, bench, info.
 
-fn main() {
-    println!("hrm: work in progress");
+mod build_data;
+mod eval;
+mod info;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// HRM (Hierarchical Reasoning Model) in Rust on libtorch.
+#[derive(Debug, Parser)]
+#[command(name = "hrm", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a dataset (arc1, arc2, sudoku, maze) in HRM's on-disk layout.
+    BuildData(build_data::Args),
+    /// Score a predictions folder against a dataset (any implementation's predictions in the .npy form).
+    Eval(eval::EvalArgs),
+    /// Score predictions and write report.md, report.html and training curves.
+    Report(eval::ReportArgs),
+    /// Print the libtorch build, CUDA availability and the device that would be used.
+    Info(info::Args),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::BuildData(a) => build_data::run(a),
+        Command::Eval(a) => eval::run_eval(a),
+        Command::Report(a) => eval::run_report(a),
+        Command::Info(a) => info::run(a),
+    }
 }

@@ -50,7 +50,7 @@ pub enum DataError {
         /// What is wrong.
         msg: String,
     },
-    /// A bad ARC task file (the message of the grid parser, which names task, pair and field).
+    /// An ARC task that parses but cannot be used (e.g. a test pair without output).
     #[error("{path}: {msg}")]
     Task {
         /// The task file.
@@ -58,6 +58,9 @@ pub enum DataError {
         /// What is wrong, naming the task id, section, pair index and field.
         msg: String,
     },
+    /// An ARC task file that the grid parser rejects (its message names file, task, section, pair, field).
+    #[error(transparent)]
+    Arc(#[from] hrm_grid::arc::ArcError),
     /// An invalid builder or sampler option.
     #[error("invalid option `{option}`: {msg}")]
     Config {

@@ -15,10 +15,7 @@ pub(crate) fn temp_sibling(path: &Path) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    path.with_file_name(format!(
-        ".{name}.{}.{unique}.tmp",
-        std::process::id()
-    ))
+    path.with_file_name(format!(".{name}.{}.{unique}.tmp", std::process::id()))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary sibling is written and synced, then renamed.

@@ -1,1 +1,197 @@
-//! hrm-eval: work in progress.
+//! hrm-eval: scores HRM predictions (exact and token accuracy, ARC pass@K with
+//! de-augmentation and voting, Sudoku and Maze validity) and writes reports.
+//!
+//! This crate is tensor-free: it reads a predictions folder and a dataset folder and never
+//! links libtorch.
+//!
+//! # The predictions folder (contract with `hrm predict`)
+//!
+//! A folder holding (see [`predictions`] for the reader, the atomic writer and the streaming
+//! [`PredictionsWriter`]):
+//!
+//! | file | dtype | shape | content |
+//! |---|---|---|---|
+//! | `inputs.npy` | uint8 | `[N, S]` | input token ids |
+//! | `preds.npy` | uint8 | `[N, S]` | argmax token ids after the final segment |
+//! | `labels.npy` | uint8 | `[N, S]` | labels in dataset encoding: 0 = not supervised |
+//! | `puzzle_identifiers.npy` | int32 | `[N]` | puzzle id (index into the dataset's `identifiers.json`) |
+//! | `q_halt_logits.npy` | float32 | `[N]` | q_halt logit after the final segment |
+//! | `segments.npy` (optional) | uint8 | `[K, M, S]` | predicted tokens after each of the M segments for K chosen rows |
+//! | `segment_rows.npy` (optional, with `segments.npy`) | int32 | `[K]` | the rows (0..N) traced in `segments.npy` |
+//! | `meta.json` | JSON | | `{"task": "arc" \| "sudoku" \| "maze", "num_segments": M, "checkpoint": "...", "dataset": "..."}` |
+//!
+//! Rows are only real examples (no padding rows), in test-split order. The `.npy` files are
+//! numpy-compatible (format 1.0, C order). `meta.json` is written last, so its presence marks
+//! a complete folder.
+//!
+//! # Metrics
+//!
+//! * Every task: exact accuracy (all supervised positions right) and token accuracy, as
+//!   `eval/exact_accuracy` and `eval/accuracy` of spec 6.3 ([`accuracy`]).
+//! * ARC: pass@K for K = 1, 2, 10, 100, 1000 (spec 8.2, [`arc`]). The ground truth is read from
+//!   the un-augmented rows of the dataset's test split; variant names come from the dataset's
+//!   `identifiers.json`.
+//! * Sudoku and Maze: exact rate and validity rate ([`validity`]).
+//!
+//! [`evaluate`] picks the metric by `meta.task`, or by the dataset vocabulary (12 ARC,
+//! 11 Sudoku, 6 Maze) when `meta.json` has no task. [`report`] writes `report.md`,
+//! `report.html`, `eval.json` and SVG training curves.
+
+pub mod accuracy;
+pub mod arc;
+pub mod dataset;
+pub mod error;
+pub mod predictions;
+pub mod report;
+pub mod validity;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::EvalError;
+pub use predictions::{
+    read_predictions, write_predictions, Predictions, PredictionsWriter, TaskKind,
+};
+
+use accuracy::AccuracyReport;
+use arc::ArcReport;
+use validity::ValidityReport;
+
+/// The full evaluation of one predictions folder; serialises to JSON (`eval.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// The task the metric was chosen for.
+    pub task: TaskKind,
+    /// The predictions folder, as given.
+    pub predictions_dir: String,
+    /// The dataset folder, as given.
+    pub dataset_dir: String,
+    /// The checkpoint named in `meta.json`.
+    pub checkpoint: String,
+    /// M, the number of segments run.
+    pub num_segments: usize,
+    /// Exact, token and q_halt accuracy over all rows (final segment).
+    pub accuracy: AccuracyReport,
+    /// ARC pass@K (ARC only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arc: Option<ArcReport>,
+    /// Exact and validity rates (Sudoku and Maze only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity: Option<ValidityReport>,
+}
+
+impl EvalReport {
+    /// The headline number: pass@2 for ARC, exact accuracy for Sudoku and Maze.
+    pub fn headline(&self) -> f64 {
+        match (&self.arc, self.task) {
+            (Some(arc), TaskKind::Arc) => arc.pass_at_k(2).unwrap_or(0.0),
+            _ => self.accuracy.exact_accuracy,
+        }
+    }
+
+    /// The report as pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("an EvalReport always serialises")
+    }
+}
+
+/// Chooses the task from `meta.json` and the dataset vocabulary, failing on a contradiction.
+pub fn choose_task(
+    meta_task: Option<TaskKind>,
+    vocab_size: usize,
+    dataset_dir: &Path,
+) -> Result<TaskKind, EvalError> {
+    let by_vocab = TaskKind::from_vocab_size(vocab_size);
+    match (meta_task, by_vocab) {
+        (Some(t), Some(v)) if t != v => Err(EvalError::Task {
+            msg: format!(
+                "meta.json says task \"{}\" but {} has vocab_size {vocab_size} (task \"{}\")",
+                t.name(),
+                dataset_dir.join("test").join("dataset.json").display(),
+                v.name()
+            ),
+        }),
+        (Some(t), _) | (None, Some(t)) => Ok(t),
+        (None, None) => Err(EvalError::Task {
+            msg: format!(
+                "meta.json has no task and {} has vocab_size {vocab_size}, which is none of \
+                 12 (arc), 11 (sudoku), 6 (maze)",
+                dataset_dir.join("test").join("dataset.json").display()
+            ),
+        }),
+    }
+}
+
+/// Reads a predictions folder and scores it against the dataset folder it was made on.
+///
+/// Checks that the predictions' S equals the test split's `seq_len`, picks the metric (see
+/// [`choose_task`]) and computes accuracy plus pass@K (ARC) or validity (Sudoku, Maze).
+pub fn evaluate(predictions_dir: &Path, dataset_dir: &Path) -> Result<EvalReport, EvalError> {
+    let predictions = read_predictions(predictions_dir)?;
+    evaluate_loaded(&predictions, predictions_dir, dataset_dir)
+}
+
+/// Like [`evaluate`], for predictions already in memory; `predictions_dir` names files in errors.
+pub fn evaluate_loaded(
+    predictions: &Predictions,
+    predictions_dir: &Path,
+    dataset_dir: &Path,
+) -> Result<EvalReport, EvalError> {
+    let info = dataset::read_dataset_info(dataset_dir, "test")?;
+    if predictions.seq_len != info.seq_len {
+        return Err(EvalError::invalid(
+            predictions_dir.join(predictions::INPUTS_FILE),
+            format!(
+                "has S = {} columns, but {} says seq_len = {}",
+                predictions.seq_len,
+                dataset_dir.join("test").join("dataset.json").display(),
+                info.seq_len
+            ),
+        ));
+    }
+    let task = choose_task(predictions.meta.task, info.vocab_size, dataset_dir)?;
+    let mut report = EvalReport {
+        task,
+        predictions_dir: predictions_dir.display().to_string(),
+        dataset_dir: dataset_dir.display().to_string(),
+        checkpoint: predictions.meta.checkpoint.clone(),
+        num_segments: predictions.meta.num_segments,
+        accuracy: accuracy::accuracy(predictions),
+        arc: None,
+        validity: None,
+    };
+    match task {
+        TaskKind::Arc => {
+            let identifiers = dataset::read_identifiers(dataset_dir)?;
+            let truth = dataset::read_arc_truth(dataset_dir, &identifiers)?;
+            report.arc = Some(arc::score_arc(
+                predictions,
+                &identifiers,
+                &truth,
+                &arc::PASS_AT_K,
+                predictions_dir,
+            )?);
+        }
+        TaskKind::Sudoku => report.validity = Some(validity::judge_sudoku(predictions)),
+        TaskKind::Maze => {
+            let side = maze_side(predictions.seq_len).ok_or_else(|| {
+                EvalError::invalid(
+                    predictions_dir.join(predictions::INPUTS_FILE),
+                    format!(
+                        "S = {} is not a square number of maze cells",
+                        predictions.seq_len
+                    ),
+                )
+            })?;
+            report.validity = Some(validity::judge_maze(predictions, side));
+        }
+    }
+    Ok(report)
+}
+
+/// The side of a square board of `cells` cells, when `cells` is a square.
+pub fn maze_side(cells: usize) -> Option<usize> {
+    let side = (cells as f64).sqrt().round() as usize;
+    (side * side == cells).then_some(side)
+}

@@ -28,6 +28,56 @@ pub struct ArcTask {
     pub test: Vec<ArcPair>,
 }
 
+/// A section of an ARC task file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Section {
+    /// The demonstration pairs, JSON key "train".
+    Train,
+    /// The test pairs, JSON key "test".
+    Test,
+}
+
+impl Section {
+    /// The JSON key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Section::Train => "train",
+            Section::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for Section {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// A grid field of an ARC pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// JSON key "input".
+    Input,
+    /// JSON key "output".
+    Output,
+}
+
+impl Field {
+    /// The JSON key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::Input => "input",
+            Field::Output => "output",
+        }
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
 /// Why an ARC task file could not be loaded. Every message names the file and task id,
 /// and where it applies the section ("train"/"test"), the 0-based pair index and the
 /// field ("input"/"output").
@@ -68,8 +118,8 @@ pub enum ArcError {
         path: PathBuf,
         /// The task id.
         task: String,
-        /// "train" or "test".
-        section: &'static str,
+        /// The section.
+        section: Section,
         /// The 0-based pair index.
         pair: usize,
     },
@@ -80,12 +130,12 @@ pub enum ArcError {
         path: PathBuf,
         /// The task id.
         task: String,
-        /// "train" or "test".
-        section: &'static str,
+        /// The section.
+        section: Section,
         /// The 0-based pair index.
         pair: usize,
-        /// "input" or "output".
-        field: &'static str,
+        /// The field.
+        field: Field,
     },
     /// A field is not a list of lists of integers.
     #[error("{path} (task {task}): {section} pair {pair}, field \"{field}\": {what}", path = path.display())]
@@ -94,12 +144,12 @@ pub enum ArcError {
         path: PathBuf,
         /// The task id.
         task: String,
-        /// "train" or "test".
-        section: &'static str,
+        /// The section.
+        section: Section,
         /// The 0-based pair index.
         pair: usize,
-        /// "input" or "output".
-        field: &'static str,
+        /// The field.
+        field: Field,
         /// What is wrong.
         what: String,
     },
@@ -110,12 +160,12 @@ pub enum ArcError {
         path: PathBuf,
         /// The task id.
         task: String,
-        /// "train" or "test".
-        section: &'static str,
+        /// The section.
+        section: Section,
         /// The 0-based pair index.
         pair: usize,
-        /// "input" or "output".
-        field: &'static str,
+        /// The field.
+        field: Field,
         /// The grid error.
         source: GridError,
     },
@@ -161,9 +211,9 @@ pub fn parse_task(id: &str, json: &str, path: &Path) -> Result<ArcTask, ArcError
         }
     };
     let mut sections = [Vec::new(), Vec::new()];
-    for (slot, section) in sections.iter_mut().zip(["train", "test"]) {
+    for (slot, section) in sections.iter_mut().zip([Section::Train, Section::Test]) {
         let list = obj
-            .get(section)
+            .get(section.key())
             .ok_or_else(|| structure(&id, format!("missing section \"{section}\"")))?
             .as_array()
             .ok_or_else(|| structure(&id, format!("section \"{section}\" is not a list")))?;
@@ -179,7 +229,7 @@ pub fn parse_task(id: &str, json: &str, path: &Path) -> Result<ArcTask, ArcError
 fn parse_pair(
     path: &Path,
     task: &str,
-    section: &'static str,
+    section: Section,
     pair: usize,
     item: &Value,
 ) -> Result<ArcPair, ArcError> {
@@ -189,25 +239,25 @@ fn parse_pair(
         section,
         pair,
     })?;
-    let field_grid = |field: &'static str| -> Result<Option<Grid>, ArcError> {
-        match obj.get(field) {
+    let field_grid = |field: Field| -> Result<Option<Grid>, ArcError> {
+        match obj.get(field.key()) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => parse_grid(v)
                 .map(Some)
                 .map_err(|e| e.into_arc(path, task, section, pair, field)),
         }
     };
-    let missing = |field: &'static str| ArcError::MissingField {
+    let missing = |field: Field| ArcError::MissingField {
         path: path.to_path_buf(),
         task: task.to_string(),
         section,
         pair,
         field,
     };
-    let input = field_grid("input")?.ok_or_else(|| missing("input"))?;
-    let output = field_grid("output")?;
-    if output.is_none() && section == "train" {
-        return Err(missing("output"));
+    let input = field_grid(Field::Input)?.ok_or_else(|| missing(Field::Input))?;
+    let output = field_grid(Field::Output)?;
+    if output.is_none() && section == Section::Train {
+        return Err(missing(Field::Output));
     }
     Ok(ArcPair { input, output })
 }
@@ -223,9 +273,9 @@ impl GridParseError {
         self,
         path: &Path,
         task: &str,
-        section: &'static str,
+        section: Section,
         pair: usize,
-        field: &'static str,
+        field: Field,
     ) -> ArcError {
         let (path, task) = (path.to_path_buf(), task.to_string());
         match self {

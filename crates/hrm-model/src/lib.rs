@@ -1,1 +1,70 @@
-//! hrm-model: work in progress.
+//! hrm-model: the Hierarchical Reasoning Model on tch — layers, H/L modules, one-step gradient, ACT, losses and
+//! checkpoints with the reference parameter names.
+//!
+//! Entry points: [`HrmConfig`], [`Hrm::new`], [`Hrm::initial_carry`], [`Hrm::forward_train`] /
+//! [`Hrm::forward_eval`], [`act_loss_head`], [`Hrm::save_safetensors`] / [`Hrm::load_safetensors`].
+//!
+//! One training step (one ACT segment) looks like this; the optimizers live in hrm-train:
+//!
+//! ```no_run
+//! use hrm_model::{act_loss_head, Batch, Hrm, HrmConfig};
+//! use rand::SeedableRng;
+//!
+//! # fn main() -> Result<(), hrm_model::ModelError> {
+//! let config = HrmConfig::paper(11, 81, 1);
+//! let model = Hrm::new(&config, tch::Device::Cpu, 0)?;
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+//! let (b, s) = (2usize, 81usize);
+//! let batch = Batch::from_vecs(&vec![1; b * s], &vec![2; b * s], &vec![0; b], b, s, tch::Device::Cpu)?;
+//! let carry = model.initial_carry(&batch);
+//! let (carry, out) = model.forward_train(&carry, &batch, &mut rng)?;
+//! let loss = act_loss_head(&carry, &out, config.loss_type)?;
+//! (&loss.loss / config.batch_size as f64).backward();
+//! for (name, p) in model.named_parameters() {
+//!     let _grad = p.grad(); // AdamATan2 reads this, keyed by `name`.
+//!     let _ = name;
+//! }
+//! if let Some(local) = &out.puzzle_local {
+//!     let _rows_grad = local.weights.grad(); // [B, puzzle_emb_ndim]; SignSGD sums it per id in local.ids.
+//! }
+//! model.zero_grad();
+//! # let _ = carry; Ok(()) }
+//! ```
+
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod init;
+pub mod layers;
+pub mod loss;
+pub mod model;
+
+pub use batch::{Batch, Carry, IGNORE_LABEL_ID};
+pub use config::{ForwardDtype, HrmConfig, LossType, PosEncoding};
+pub use error::ModelError;
+pub use loss::{
+    act_loss_head, log_stablemax, softmax_cross_entropy, stablemax_cross_entropy, ActMetrics,
+    LossOutput,
+};
+pub use model::{ActOutput, ForwardTrace, Hrm, Level, PuzzleLocal};
+
+/// Devices a test body should run on: the CPU always, plus CUDA device 0 when available.
+pub fn test_devices() -> Vec<tch::Device> {
+    let mut devices = vec![tch::Device::Cpu];
+    if tch::Cuda::is_available() {
+        devices.push(tch::Device::Cuda(0));
+    }
+    devices
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cuda_runtime_is_linked() {
+        assert!(
+            tch::utils::has_cudart(),
+            "libtorch_cuda is not linked: check build.rs"
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! `hrm build-data`: build arc1, arc2, sudoku or maze datasets in HRM's on-disk layout.
+
+use anyhow::{bail, Context, Result};
+use hrm_data::arc::ArcBuildConfig;
+use hrm_data::maze::{MazeBuildConfig, MazeSource};
+use hrm_data::sudoku::SudokuBuildConfig;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Which dataset to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    /// ARC-AGI-1 training + evaluation with ConceptARC.
+    Arc1,
+    /// ARC-AGI-2 training + evaluation.
+    Arc2,
+    /// Sudoku-Extreme-style 1k from the tdoku puzzle files.
+    Sudoku,
+    /// Maze-Hard 30x30 (the reference-built set, or generated mazes).
+    Maze,
+}
+
+/// Arguments of `hrm build-data`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The dataset to build.
+    which: Which,
+    /// The raw data folder (default: $HRM_DATA_DIR).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The output folder (built in a temporary sibling and renamed at the end).
+    #[arg(long)]
+    out: PathBuf,
+    /// The builder's seed (default: 42 for ARC and Sudoku).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Augmentations: ARC variants per task, Sudoku shuffles per puzzle, Maze: any value > 0 adds the 8 dihedral copies.
+    #[arg(long)]
+    num_aug: Option<usize>,
+    /// Sudoku: training puzzles drawn from the hard pool.
+    #[arg(long)]
+    subsample: Option<usize>,
+    /// Sudoku: held-out test puzzles.
+    #[arg(long)]
+    test_size: Option<usize>,
+    /// Maze: generate this many new training mazes (and as many test mazes) instead of the reference set.
+    #[arg(long)]
+    generate: Option<usize>,
+    /// Worker threads (0 = all cores); the output does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Replace the output folder if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The data folder from a flag or `HRM_DATA_DIR`.
+pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
+    let dir = match flag {
+        Some(d) => d,
+        None => match std::env::var_os("HRM_DATA_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => bail!("no data folder: pass --data-dir or set HRM_DATA_DIR (the folder holding arc-agi-1/, concept-arc/, ...)"),
+        },
+    };
+    if !dir.is_dir() {
+        bail!(
+            "data folder {} does not exist or is not a folder",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// A spinner with elapsed time, for builders that do not report progress themselves.
+pub fn spinner(msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(msg.to_string());
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+fn prepare_out(out: &Path, force: bool) -> Result<()> {
+    if out.exists() {
+        if !force {
+            bail!(
+                "{} already exists; pass --force to replace it",
+                out.display()
+            );
+        }
+        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    if let Some(parent) = out.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `hrm build-data`.
+pub fn run(args: Args) -> Result<()> {
+    let data = data_dir(args.data_dir.clone())?;
+    prepare_out(&args.out, args.force)?;
+    let start = Instant::now();
+    match args.which {
+        Which::Arc1 | Which::Arc2 => {
+            let mut cfg = if args.which == Which::Arc1 {
+                ArcBuildConfig::arc1(&data)
+            } else {
+                ArcBuildConfig::arc2(&data)
+            };
+            if let Some(s) = args.seed {
+                cfg.seed = s;
+            }
+            if let Some(n) = args.num_aug {
+                cfg.num_aug = n;
+            }
+            cfg.threads = args.threads;
+            let pb = spinner(&format!(
+                "building {:?} with {} augmentations",
+                args.which, cfg.num_aug
+            ));
+            let stats = hrm_data::build_arc(&cfg, &args.out);
+            pb.finish_and_clear();
+            let stats = stats.context("ARC build failed")?;
+            println!(
+                "tasks {} | train: {} groups, {} puzzles, {} examples | test: {} groups, {} puzzles, {} examples | identifiers {} | short groups: {} train, {} test",
+                stats.tasks,
+                stats.train.groups,
+                stats.train.puzzles,
+                stats.train.examples,
+                stats.test.groups,
+                stats.test.puzzles,
+                stats.test.examples,
+                stats.identifiers,
+                stats.short_train_groups,
+                stats.short_test_groups
+            );
+        }
+        Which::Sudoku => {
+            let mut cfg = SudokuBuildConfig::extreme_1k(&data);
+            if let Some(s) = args.seed {
+                cfg.seed = s;
+            }
+            if let Some(n) = args.num_aug {
+                cfg.num_aug = n;
+            }
+            if let Some(n) = args.subsample {
+                cfg.subsample = n;
+            }
+            if let Some(n) = args.test_size {
+                cfg.test_size = n;
+            }
+            cfg.threads = args.threads;
+            let pb = spinner("solving and rating puzzles, then building");
+            let stats = hrm_data::sudoku::build_sudoku(&cfg, &args.out);
+            pb.finish_and_clear();
+            let stats = stats.context("Sudoku build failed")?;
+            for (file, n) in &stats.read {
+                println!("read {n} puzzles from {file}");
+            }
+            println!(
+                "rejected: {} duplicates, {} with no solution, {} with several solutions; {} too easy | hard pool {} | train {} groups ({} puzzles) | test {}",
+                stats.duplicates,
+                stats.no_solution,
+                stats.multi_solution,
+                stats.too_easy,
+                stats.hard_pool,
+                stats.train_groups,
+                stats.train_puzzles,
+                stats.test_puzzles
+            );
+        }
+        Which::Maze => {
+            let source = match args.generate {
+                None => MazeSource::Reference(data.join("maze-30x30-hard-1k")),
+                Some(n) => MazeSource::Generate {
+                    train: n,
+                    test: n,
+                    min_path_cells: hrm_data::maze::HARD_MIN_PATH_CELLS,
+                    extra_openings: 0.05,
+                    seed: args.seed.unwrap_or(0),
+                },
+            };
+            let cfg = MazeBuildConfig {
+                source,
+                dihedral_aug: args.num_aug.unwrap_or(0) > 0,
+            };
+            let pb = spinner("building mazes");
+            let stats = hrm_data::maze::build_maze(&cfg, &args.out);
+            pb.finish_and_clear();
+            let stats = stats.context("maze build failed")?;
+            println!(
+                "train {} mazes ({} examples) | test {} mazes | shortest path {}..{} cells",
+                stats.train_mazes,
+                stats.train_examples,
+                stats.test_mazes,
+                stats.path_cells_min,
+                stats.path_cells_max
+            );
+        }
+    }
+    println!(
+        "built {} in {:.1} s",
+        args.out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

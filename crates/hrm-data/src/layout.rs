@@ -1,0 +1,725 @@
+//! HRM's on-disk dataset layout (spec 1.1): `identifiers.json`, `{train,test}/dataset.json` and the five
+//! `all__*.npy` arrays; in-memory split data, an atomic dataset writer and a validating loader.
+
+use crate::error::DataError;
+use crate::npy::{read_npy, NpyWriter};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The name of the only set HRM datasets contain.
+pub const SET_NAME: &str = "all";
+/// The padding token id.
+pub const PAD_ID: u8 = 0;
+/// The label value meaning "not supervised" on disk.
+pub const IGNORE_LABEL_ID: u8 = 0;
+/// The name stored at index 0 of `identifiers.json`.
+pub const BLANK_IDENTIFIER: &str = "<blank>";
+/// The names of the five arrays of a split, in the order `all__<name>.npy`.
+pub const ARRAY_NAMES: [&str; 5] = [
+    "inputs",
+    "labels",
+    "puzzle_identifiers",
+    "puzzle_indices",
+    "group_indices",
+];
+
+/// The content of `{train,test}/dataset.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetMetadata {
+    /// The padding token (0).
+    pub pad_id: u32,
+    /// The on-disk label value that is not supervised (0).
+    pub ignore_label_id: u32,
+    /// The puzzle identifier of padding rows (0).
+    pub blank_identifier_id: u32,
+    /// The number of token ids.
+    pub vocab_size: u32,
+    /// The sequence length S.
+    pub seq_len: u32,
+    /// The global number of puzzle identifiers, the same in train and test.
+    pub num_puzzle_identifiers: u32,
+    /// The number of groups in this split.
+    pub total_groups: u32,
+    /// Examples per puzzle in this split (N_examples / N_puzzles).
+    pub mean_puzzle_examples: f64,
+    /// The set names, always `["all"]`.
+    pub sets: Vec<String>,
+}
+
+impl DatasetMetadata {
+    /// Metadata with the fixed fields of spec 1.1 and the given sizes.
+    pub fn new(
+        vocab_size: u32,
+        seq_len: u32,
+        num_puzzle_identifiers: u32,
+        total_groups: u32,
+        mean_puzzle_examples: f64,
+    ) -> Self {
+        DatasetMetadata {
+            pad_id: PAD_ID as u32,
+            ignore_label_id: IGNORE_LABEL_ID as u32,
+            blank_identifier_id: 0,
+            vocab_size,
+            seq_len,
+            num_puzzle_identifiers,
+            total_groups,
+            mean_puzzle_examples,
+            sets: vec![SET_NAME.to_string()],
+        }
+    }
+}
+
+/// One split held in memory, in HRM's array form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitData {
+    /// The split's metadata.
+    pub metadata: DatasetMetadata,
+    /// Input tokens, [N_examples * seq_len] row-major.
+    pub inputs: Vec<u8>,
+    /// Label tokens (0 = not supervised), [N_examples * seq_len] row-major.
+    pub labels: Vec<u8>,
+    /// The identifier of each puzzle, [N_puzzles].
+    pub puzzle_identifiers: Vec<i32>,
+    /// CSR offsets of examples per puzzle, [N_puzzles + 1].
+    pub puzzle_indices: Vec<i32>,
+    /// CSR offsets of puzzles per group, [N_groups + 1].
+    pub group_indices: Vec<i32>,
+}
+
+impl SplitData {
+    /// The sequence length S.
+    pub fn seq_len(&self) -> usize {
+        self.metadata.seq_len as usize
+    }
+    /// The number of examples N.
+    pub fn num_examples(&self) -> usize {
+        self.puzzle_indices.last().copied().unwrap_or(0) as usize
+    }
+    /// The number of puzzles P.
+    pub fn num_puzzles(&self) -> usize {
+        self.puzzle_identifiers.len()
+    }
+    /// The number of groups G.
+    pub fn num_groups(&self) -> usize {
+        self.group_indices.len().saturating_sub(1)
+    }
+    /// The input tokens of example `i`.
+    pub fn input(&self, i: usize) -> &[u8] {
+        let s = self.seq_len();
+        &self.inputs[i * s..(i + 1) * s]
+    }
+    /// The label tokens of example `i`.
+    pub fn label(&self, i: usize) -> &[u8] {
+        let s = self.seq_len();
+        &self.labels[i * s..(i + 1) * s]
+    }
+    /// The example range of puzzle `p`.
+    pub fn puzzle_examples(&self, p: usize) -> std::ops::Range<usize> {
+        self.puzzle_indices[p] as usize..self.puzzle_indices[p + 1] as usize
+    }
+    /// The puzzle range of group `g`.
+    pub fn group_puzzles(&self, g: usize) -> std::ops::Range<usize> {
+        self.group_indices[g] as usize..self.group_indices[g + 1] as usize
+    }
+
+    /// Checks that the arrays agree with the metadata and with each other; `dir` names the split folder
+    /// in error messages.
+    pub fn validate(&self, dir: &Path) -> Result<(), DataError> {
+        validate_parts(
+            dir,
+            &self.metadata,
+            (self.inputs.len(), &self.inputs),
+            (self.labels.len(), &self.labels),
+            &self.puzzle_identifiers,
+            &self.puzzle_indices,
+            &self.group_indices,
+        )
+    }
+}
+
+/// Incrementally builds a [`SplitData`]: push examples, close puzzles, close groups.
+#[derive(Debug, Clone)]
+pub struct SplitBuilder {
+    seq_len: usize,
+    data: SplitData,
+}
+
+impl SplitBuilder {
+    /// Starts an empty split with sequences of `seq_len` tokens.
+    pub fn new(seq_len: usize) -> Self {
+        SplitBuilder {
+            seq_len,
+            data: SplitData {
+                metadata: DatasetMetadata::new(0, seq_len as u32, 0, 0, 0.0),
+                inputs: Vec::new(),
+                labels: Vec::new(),
+                puzzle_identifiers: Vec::new(),
+                puzzle_indices: vec![0],
+                group_indices: vec![0],
+            },
+        }
+    }
+
+    /// Appends one example to the current puzzle (both slices have `seq_len` tokens).
+    pub fn push_example(&mut self, input: &[u8], label: &[u8]) {
+        assert_eq!(input.len(), self.seq_len, "input length must be seq_len");
+        assert_eq!(label.len(), self.seq_len, "label length must be seq_len");
+        self.data.inputs.extend_from_slice(input);
+        self.data.labels.extend_from_slice(label);
+    }
+
+    /// Closes the current puzzle (the examples pushed since the last close) with identifier `id`.
+    pub fn end_puzzle(&mut self, id: i32) {
+        let n = (self.data.inputs.len() / self.seq_len.max(1)) as i32;
+        self.data.puzzle_indices.push(n);
+        self.data.puzzle_identifiers.push(id);
+    }
+
+    /// Closes the current group (the puzzles closed since the last group).
+    pub fn end_group(&mut self) {
+        let p = self.data.puzzle_identifiers.len() as i32;
+        self.data.group_indices.push(p);
+    }
+
+    /// Finishes the split with its vocabulary size and the global identifier count.
+    pub fn finish(mut self, vocab_size: u32, num_puzzle_identifiers: u32) -> SplitData {
+        let n = self.data.num_examples();
+        let p = self.data.num_puzzles();
+        self.data.metadata = DatasetMetadata::new(
+            vocab_size,
+            self.seq_len as u32,
+            num_puzzle_identifiers,
+            self.data.num_groups() as u32,
+            if p == 0 { 0.0 } else { n as f64 / p as f64 },
+        );
+        self.data
+    }
+}
+
+fn npy_path(split_dir: &Path, name: &str) -> PathBuf {
+    split_dir.join(format!("{SET_NAME}__{name}.npy"))
+}
+
+/// Checks a CSR offsets array: starts at 0, never decreases, ends at `total`.
+fn check_offsets(path: &Path, field: &str, offs: &[i32], total: usize) -> Result<(), DataError> {
+    if offs.first() != Some(&0) {
+        return Err(DataError::invalid(path, field, "first offset is not 0"));
+    }
+    if let Some(i) = offs.windows(2).position(|w| w[1] < w[0]) {
+        return Err(DataError::invalid(
+            path,
+            field,
+            format!(
+                "offsets decrease at index {} ({} then {})",
+                i + 1,
+                offs[i],
+                offs[i + 1]
+            ),
+        ));
+    }
+    let last = *offs.last().unwrap_or(&0);
+    if last < 0 || last as usize != total {
+        return Err(DataError::invalid(
+            path,
+            field,
+            format!("last offset is {last}, expected {total}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The validation shared by in-memory and loaded splits.
+fn validate_parts(
+    dir: &Path,
+    meta: &DatasetMetadata,
+    inputs: (usize, &[u8]),
+    labels: (usize, &[u8]),
+    ids: &[i32],
+    pi: &[i32],
+    gi: &[i32],
+) -> Result<(), DataError> {
+    let json = dir.join("dataset.json");
+    let s = meta.seq_len as usize;
+    if s == 0 {
+        return Err(DataError::invalid(&json, "seq_len", "must be positive"));
+    }
+    if meta.vocab_size == 0 || meta.vocab_size > 256 {
+        return Err(DataError::invalid(
+            &json,
+            "vocab_size",
+            format!("{} is not in 1..=256", meta.vocab_size),
+        ));
+    }
+    if meta.sets != [SET_NAME] {
+        return Err(DataError::invalid(
+            &json,
+            "sets",
+            format!("expected [\"all\"], found {:?}", meta.sets),
+        ));
+    }
+    for (name, (len, tokens)) in [("inputs", inputs), ("labels", labels)] {
+        let path = npy_path(dir, name);
+        if len % s != 0 {
+            return Err(DataError::invalid(
+                &path,
+                name,
+                format!("{len} tokens are not whole rows of seq_len {s}"),
+            ));
+        }
+        if let Some(i) = tokens.iter().position(|&t| t as u32 >= meta.vocab_size) {
+            return Err(DataError::invalid(
+                &path,
+                name,
+                format!(
+                    "token {} at example {}, position {} is not below vocab_size {}",
+                    tokens[i],
+                    i / s,
+                    i % s,
+                    meta.vocab_size
+                ),
+            ));
+        }
+    }
+    let n = inputs.0 / s;
+    if labels.0 / s != n {
+        return Err(DataError::invalid(
+            npy_path(dir, "labels"),
+            "labels",
+            format!("{} examples, but inputs has {n}", labels.0 / s),
+        ));
+    }
+    let p = ids.len();
+    let pi_path = npy_path(dir, "puzzle_indices");
+    if pi.len() != p + 1 {
+        return Err(DataError::invalid(
+            &pi_path,
+            "puzzle_indices",
+            format!("length {}, expected puzzles + 1 = {}", pi.len(), p + 1),
+        ));
+    }
+    check_offsets(&pi_path, "puzzle_indices", pi, n)?;
+    let gi_path = npy_path(dir, "group_indices");
+    check_offsets(&gi_path, "group_indices", gi, p)?;
+    let g = gi.len() - 1;
+    if g != meta.total_groups as usize {
+        return Err(DataError::invalid(
+            &json,
+            "total_groups",
+            format!("{} but group_indices holds {g} groups", meta.total_groups),
+        ));
+    }
+    if let Some(i) = ids
+        .iter()
+        .position(|&id| id < 0 || id as u32 >= meta.num_puzzle_identifiers)
+    {
+        return Err(DataError::invalid(
+            npy_path(dir, "puzzle_identifiers"),
+            "puzzle_identifiers",
+            format!(
+                "identifier {} of puzzle {i} is not below num_puzzle_identifiers {}",
+                ids[i], meta.num_puzzle_identifiers
+            ),
+        ));
+    }
+    let mean = if p == 0 { 0.0 } else { n as f64 / p as f64 };
+    if (meta.mean_puzzle_examples - mean).abs() > 1e-6 * mean.max(1.0) {
+        return Err(DataError::invalid(
+            &json,
+            "mean_puzzle_examples",
+            format!(
+                "{} but the arrays give {n} / {p} = {mean}",
+                meta.mean_puzzle_examples
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads and parses a JSON file.
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, DataError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| DataError::Json {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })
+}
+
+/// Reads `<dir>/<split>/dataset.json`.
+pub fn load_metadata(dir: &Path, split: &str) -> Result<DatasetMetadata, DataError> {
+    read_json(&dir.join(split).join("dataset.json"))
+}
+
+/// Reads `<dir>/identifiers.json` (index 0 is `"<blank>"`).
+pub fn load_identifiers(dir: &Path) -> Result<Vec<String>, DataError> {
+    let path = dir.join("identifiers.json");
+    let ids: Vec<String> = read_json(&path)?;
+    if ids.first().map(String::as_str) != Some(BLANK_IDENTIFIER) {
+        return Err(DataError::invalid(
+            &path,
+            "identifiers[0]",
+            "index 0 must be \"<blank>\"",
+        ));
+    }
+    Ok(ids)
+}
+
+fn expect_shape(
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+    expected: &[Option<usize>],
+) -> Result<(), DataError> {
+    let ok = shape.len() == expected.len()
+        && shape
+            .iter()
+            .zip(expected)
+            .all(|(s, e)| e.is_none_or(|e| e == *s));
+    if ok {
+        Ok(())
+    } else {
+        let exp: Vec<String> = expected
+            .iter()
+            .map(|e| e.map_or("?".to_string(), |v| v.to_string()))
+            .collect();
+        Err(DataError::invalid(
+            path,
+            name,
+            format!("shape {shape:?}, expected [{}]", exp.join(", ")),
+        ))
+    }
+}
+
+/// Loads and validates `<dir>/<split>/` (split is `"train"` or `"test"`).
+///
+/// Refuses, with an error naming the file and field, when an array's shape, dtype or content disagrees
+/// with `dataset.json` or with another array: input/label shapes [N, seq_len], CSR offsets starting at 0,
+/// non-decreasing and ending at the lengths they index, tokens below `vocab_size`, identifiers below
+/// `num_puzzle_identifiers`, `total_groups` and `mean_puzzle_examples` matching the arrays.
+pub fn load_split(dir: &Path, split: &str) -> Result<SplitData, DataError> {
+    let sdir = dir.join(split);
+    let metadata = load_metadata(dir, split)?;
+    let s = Some(metadata.seq_len as usize);
+    let load_u8 = |name: &str| -> Result<Vec<u8>, DataError> {
+        let path = npy_path(&sdir, name);
+        let a = read_npy::<u8>(&path)?;
+        expect_shape(&path, name, &a.shape, &[None, s])?;
+        Ok(a.data)
+    };
+    let load_i32 = |name: &str, len: Option<usize>| -> Result<Vec<i32>, DataError> {
+        let path = npy_path(&sdir, name);
+        let a = read_npy::<i32>(&path)?;
+        expect_shape(&path, name, &a.shape, &[len])?;
+        Ok(a.data)
+    };
+    let puzzle_identifiers = load_i32("puzzle_identifiers", None)?;
+    let puzzle_indices = load_i32("puzzle_indices", Some(puzzle_identifiers.len() + 1))?;
+    let group_indices = load_i32("group_indices", Some(metadata.total_groups as usize + 1))?;
+    let inputs = load_u8("inputs")?;
+    let labels = load_u8("labels")?;
+    let data = SplitData {
+        metadata,
+        inputs,
+        labels,
+        puzzle_identifiers,
+        puzzle_indices,
+        group_indices,
+    };
+    data.validate(&sdir)?;
+    Ok(data)
+}
+
+/// Streams one split to disk: examples go straight to the `.npy` writers, offsets stay in memory.
+pub struct SplitWriter {
+    dir: PathBuf,
+    seq_len: usize,
+    inputs: NpyWriter<u8>,
+    labels: NpyWriter<u8>,
+    examples: usize,
+    puzzle_identifiers: Vec<i32>,
+    puzzle_indices: Vec<i32>,
+    group_indices: Vec<i32>,
+}
+
+impl SplitWriter {
+    fn create(dir: PathBuf, seq_len: usize) -> Result<Self, DataError> {
+        std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
+        Ok(SplitWriter {
+            inputs: NpyWriter::create(&npy_path(&dir, "inputs"), &[seq_len])?,
+            labels: NpyWriter::create(&npy_path(&dir, "labels"), &[seq_len])?,
+            dir,
+            seq_len,
+            examples: 0,
+            puzzle_identifiers: Vec::new(),
+            puzzle_indices: vec![0],
+            group_indices: vec![0],
+        })
+    }
+
+    /// Appends one example (both slices `seq_len` tokens) to the current puzzle.
+    pub fn push_example(&mut self, input: &[u8], label: &[u8]) -> Result<(), DataError> {
+        if input.len() != self.seq_len || label.len() != self.seq_len {
+            return Err(DataError::invalid(
+                &self.dir,
+                "inputs",
+                format!(
+                    "example of {} / {} tokens, expected {}",
+                    input.len(),
+                    label.len(),
+                    self.seq_len
+                ),
+            ));
+        }
+        self.inputs.push(input)?;
+        self.labels.push(label)?;
+        self.examples += 1;
+        Ok(())
+    }
+
+    /// Appends many examples at once (`inputs.len() == labels.len()`, a multiple of `seq_len`).
+    pub fn push_examples(&mut self, inputs: &[u8], labels: &[u8]) -> Result<(), DataError> {
+        if inputs.len() != labels.len() || !inputs.len().is_multiple_of(self.seq_len) {
+            return Err(DataError::invalid(
+                &self.dir,
+                "inputs",
+                "example block is not whole rows",
+            ));
+        }
+        self.inputs.push(inputs)?;
+        self.labels.push(labels)?;
+        self.examples += inputs.len() / self.seq_len;
+        Ok(())
+    }
+
+    /// Closes the current puzzle with identifier `id`.
+    pub fn end_puzzle(&mut self, id: i32) {
+        self.puzzle_indices.push(self.examples as i32);
+        self.puzzle_identifiers.push(id);
+    }
+
+    /// Closes the current group.
+    pub fn end_group(&mut self) {
+        self.group_indices
+            .push(self.puzzle_identifiers.len() as i32);
+    }
+
+    /// The counts written so far: (groups, puzzles, examples).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.group_indices.len() - 1,
+            self.puzzle_identifiers.len(),
+            self.examples,
+        )
+    }
+
+    fn finish(self, vocab_size: u32, num_ids: u32) -> Result<DatasetMetadata, DataError> {
+        let n = self.examples;
+        let p = self.puzzle_identifiers.len();
+        let meta = DatasetMetadata::new(
+            vocab_size,
+            self.seq_len as u32,
+            num_ids,
+            (self.group_indices.len() - 1) as u32,
+            if p == 0 { 0.0 } else { n as f64 / p as f64 },
+        );
+        let pi_path = npy_path(&self.dir, "puzzle_indices");
+        check_offsets(&pi_path, "puzzle_indices", &self.puzzle_indices, n)?;
+        check_offsets(
+            &npy_path(&self.dir, "group_indices"),
+            "group_indices",
+            &self.group_indices,
+            p,
+        )?;
+        if let Some(i) = self
+            .puzzle_identifiers
+            .iter()
+            .position(|&id| id < 0 || id as u32 >= num_ids)
+        {
+            return Err(DataError::invalid(
+                npy_path(&self.dir, "puzzle_identifiers"),
+                "puzzle_identifiers",
+                format!(
+                    "identifier {} of puzzle {i} is not below the identifier count {num_ids}",
+                    self.puzzle_identifiers[i]
+                ),
+            ));
+        }
+        self.inputs.finish()?;
+        self.labels.finish()?;
+        crate::npy::write_npy(
+            &npy_path(&self.dir, "puzzle_identifiers"),
+            &[p],
+            &self.puzzle_identifiers,
+        )?;
+        crate::npy::write_npy(&pi_path, &[p + 1], &self.puzzle_indices)?;
+        crate::npy::write_npy(
+            &npy_path(&self.dir, "group_indices"),
+            &[self.group_indices.len()],
+            &self.group_indices,
+        )?;
+        write_json(&self.dir.join("dataset.json"), &meta)?;
+        Ok(meta)
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), DataError> {
+    let text = serde_json::to_string(value).map_err(|e| DataError::Json {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })?;
+    crate::fsutil::write_atomic(path, text.as_bytes())
+}
+
+/// Writes a whole dataset folder atomically.
+///
+/// Everything is written into a hidden temporary sibling of `out_dir` (`.<name>.building-<pid>`); only
+/// [`DatasetWriter::commit`] moves it to `out_dir`, replacing an existing dataset there. Dropping the
+/// writer without committing removes the temporary folder, so a failed build leaves nothing behind.
+pub struct DatasetWriter {
+    out_dir: PathBuf,
+    tmp_dir: PathBuf,
+    committed: bool,
+    train: Option<SplitWriter>,
+    test: Option<SplitWriter>,
+}
+
+impl DatasetWriter {
+    /// Creates the temporary folder and the two split writers for sequences of `seq_len` tokens.
+    pub fn create(out_dir: &Path, seq_len: usize) -> Result<Self, DataError> {
+        let name = out_dir
+            .file_name()
+            .ok_or_else(|| {
+                DataError::config(
+                    "out_dir",
+                    format!("{} has no folder name", out_dir.display()),
+                )
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let parent = match out_dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| DataError::io(&parent, e))?;
+        let tmp_dir = parent.join(format!(".{name}.building-{}", std::process::id()));
+        if tmp_dir.exists() {
+            std::fs::remove_dir_all(&tmp_dir).map_err(|e| DataError::io(&tmp_dir, e))?;
+        }
+        std::fs::create_dir_all(&tmp_dir).map_err(|e| DataError::io(&tmp_dir, e))?;
+        let mut w = DatasetWriter {
+            out_dir: out_dir.to_path_buf(),
+            tmp_dir: tmp_dir.clone(),
+            committed: false,
+            train: None,
+            test: None,
+        };
+        w.train = Some(SplitWriter::create(tmp_dir.join("train"), seq_len)?);
+        w.test = Some(SplitWriter::create(tmp_dir.join("test"), seq_len)?);
+        Ok(w)
+    }
+
+    /// The train and test split writers.
+    pub fn splits(&mut self) -> (&mut SplitWriter, &mut SplitWriter) {
+        match (self.train.as_mut(), self.test.as_mut()) {
+            (Some(a), Some(b)) => (a, b),
+            _ => unreachable!("split writers exist until commit"),
+        }
+    }
+
+    /// Finishes both splits, writes `identifiers.json` and renames the folder into place.
+    ///
+    /// `identifiers[0]` must be `"<blank>"`; its length becomes `num_puzzle_identifiers` of both splits.
+    /// Returns the train and test metadata.
+    pub fn commit(
+        mut self,
+        identifiers: &[String],
+        vocab_size: u32,
+    ) -> Result<(DatasetMetadata, DatasetMetadata), DataError> {
+        let ids_path = self.out_dir.join("identifiers.json");
+        if identifiers.first().map(String::as_str) != Some(BLANK_IDENTIFIER) {
+            return Err(DataError::invalid(
+                &ids_path,
+                "identifiers[0]",
+                "index 0 must be \"<blank>\"",
+            ));
+        }
+        let num_ids = identifiers.len() as u32;
+        let (train, test) = match (self.train.take(), self.test.take()) {
+            (Some(a), Some(b)) => (a, b),
+            _ => unreachable!("split writers exist until commit"),
+        };
+        let train_meta = train.finish(vocab_size, num_ids)?;
+        let test_meta = test.finish(vocab_size, num_ids)?;
+        write_json(&self.tmp_dir.join("identifiers.json"), &identifiers)?;
+        replace_dir(&self.tmp_dir, &self.out_dir)?;
+        self.committed = true;
+        Ok((train_meta, test_meta))
+    }
+}
+
+impl Drop for DatasetWriter {
+    fn drop(&mut self) {
+        // The split writers remove their own temporary files; then the folder goes.
+        self.train = None;
+        self.test = None;
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.tmp_dir);
+        }
+    }
+}
+
+/// Moves `tmp` to `out`, replacing an existing `out` (which is first moved aside, then deleted).
+fn replace_dir(tmp: &Path, out: &Path) -> Result<(), DataError> {
+    if out.exists() {
+        let name = out
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let old = out.with_file_name(format!(".{name}.old-{}", std::process::id()));
+        std::fs::rename(out, &old).map_err(|e| DataError::io(out, e))?;
+        std::fs::rename(tmp, out).map_err(|e| DataError::io(out, e))?;
+        std::fs::remove_dir_all(&old).map_err(|e| DataError::io(&old, e))?;
+    } else {
+        std::fs::rename(tmp, out).map_err(|e| DataError::io(out, e))?;
+    }
+    Ok(())
+}
+
+/// Writes a dataset from in-memory splits, atomically (see [`DatasetWriter`]).
+///
+/// The metadata of both splits is recomputed from the arrays; `vocab_size` is taken from `train`.
+pub fn write_dataset(
+    out_dir: &Path,
+    identifiers: &[String],
+    train: &SplitData,
+    test: &SplitData,
+) -> Result<(), DataError> {
+    let seq_len = train.seq_len();
+    if test.seq_len() != seq_len || test.metadata.vocab_size != train.metadata.vocab_size {
+        return Err(DataError::invalid(
+            out_dir.join("test/dataset.json"),
+            "seq_len",
+            "train and test disagree on seq_len or vocab_size",
+        ));
+    }
+    train.validate(&out_dir.join("train"))?;
+    test.validate(&out_dir.join("test"))?;
+    let mut w = DatasetWriter::create(out_dir, seq_len)?;
+    let (tw, sw) = w.splits();
+    for (data, sw) in [(train, tw), (test, sw)] {
+        let s = seq_len;
+        for g in 0..data.num_groups() {
+            for p in data.group_puzzles(g) {
+                let r = data.puzzle_examples(p);
+                sw.push_examples(
+                    &data.inputs[r.start * s..r.end * s],
+                    &data.labels[r.start * s..r.end * s],
+                )?;
+                sw.end_puzzle(data.puzzle_identifiers[p]);
+            }
+            sw.end_group();
+        }
+    }
+    w.commit(identifiers, train.metadata.vocab_size)?;
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! ARC pass@K (spec 8.2): crop, de-augment, vote per test input by count with ties broken by
+//! mean sigmoid(q_halt), and count a task only when all of its test inputs are solved.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use hrm_grid::codec::crop_arc;
+use hrm_grid::Grid;
+use serde::{Deserialize, Serialize};
+
+use crate::accuracy::ratio;
+use crate::dataset::{parse_variant, ArcTaskTruth};
+use crate::error::EvalError;
+use crate::predictions::{Predictions, PUZZLE_IDENTIFIERS_FILE};
+
+/// The K values of the reference notebook; the paper reports pass@2.
+pub const PASS_AT_K: [usize; 5] = [1, 2, 10, 100, 1000];
+
+/// A de-augmented answer: a grid, or the special "invalid" answer of an empty crop.
+///
+/// `Invalid` takes part in voting like any other answer (it can occupy a top-K place) but
+/// never matches a ground-truth grid.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Answer {
+    /// The predicted canvas did not crop to a grid.
+    Invalid,
+    /// A cropped, de-augmented grid.
+    Grid(Grid),
+}
+
+/// The crop (spec 8.2 step 2) of a predicted canvas, de-augmented by `undo`.
+///
+/// # Shapes
+/// `tokens`: `[900]`.
+pub fn crop_answer(tokens: &[u8], undo: impl Fn(&Grid) -> Grid) -> Answer {
+    match crop_arc(tokens) {
+        Some(grid) => Answer::Grid(undo(&grid)),
+        None => Answer::Invalid,
+    }
+}
+
+/// The logistic function, computed in f64.
+pub fn sigmoid(x: f32) -> f64 {
+    1.0 / (1.0 + (-f64::from(x)).exp())
+}
+
+/// One distinct answer for a test input, with its votes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The answer grid (`None` for the invalid answer).
+    pub grid: Option<Grid>,
+    /// The number of variant rows that voted for it.
+    pub votes: usize,
+    /// The mean sigmoid(q_halt_logit) of those rows.
+    pub mean_q_halt: f64,
+    /// Whether it equals the ground truth.
+    pub correct: bool,
+}
+
+/// The vote tally of one test input of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArcTestResult {
+    /// The index of the test pair within its task.
+    pub index: usize,
+    /// The test input.
+    pub input: Grid,
+    /// The expected output.
+    pub truth: Grid,
+    /// The number of rows that voted (variants whose de-augmented input is this test input).
+    pub num_rows: usize,
+    /// The 1-based rank of the truth in the vote order, or `None` when no row proposed it.
+    pub rank: Option<usize>,
+    /// The two best answers, best first.
+    pub top: Vec<Attempt>,
+    /// The vote counts of all distinct answers, in rank order.
+    pub vote_counts: Vec<usize>,
+}
+
+/// The result of one ARC task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArcTaskResult {
+    /// The original task name.
+    pub name: String,
+    /// The largest rank over the test inputs; the task is solved at K iff `task_rank <= K`.
+    /// `None` when some test input never had its truth proposed.
+    pub task_rank: Option<usize>,
+    /// The per-test-input results, in split order.
+    pub tests: Vec<ArcTestResult>,
+}
+
+impl ArcTaskResult {
+    /// True when every test input has its truth among the top K answers.
+    pub fn solved_at(&self, k: usize) -> bool {
+        self.task_rank.is_some_and(|r| r <= k)
+    }
+}
+
+/// pass@K over all tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassAtK {
+    /// K.
+    pub k: usize,
+    /// The number of tasks solved at K.
+    pub solved: usize,
+    /// `solved / num_tasks`.
+    pub rate: f64,
+}
+
+/// The ARC evaluation of spec 8.2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArcReport {
+    /// The number of tasks (un-augmented puzzles of the test split): the denominator.
+    pub num_tasks: usize,
+    /// The number of tasks with at least one voting row.
+    pub num_tasks_predicted: usize,
+    /// The number of rows that voted.
+    pub rows_voting: usize,
+    /// Rows with puzzle id 0 (padding), skipped as in the reference.
+    pub rows_blank: usize,
+    /// Rows whose task is not in the test split or whose de-augmented input matches none of
+    /// the task's test inputs; they do not vote.
+    pub rows_unmatched: usize,
+    /// Voting rows whose prediction did not crop to a grid (the "invalid" answer).
+    pub rows_invalid_crop: usize,
+    /// pass@K for each K of [`PASS_AT_K`].
+    pub pass_at: Vec<PassAtK>,
+    /// Per-task results, in split order.
+    pub tasks: Vec<ArcTaskResult>,
+}
+
+impl ArcReport {
+    /// The pass@K rate for `k`, when it was computed.
+    pub fn pass_at_k(&self, k: usize) -> Option<f64> {
+        self.pass_at.iter().find(|p| p.k == k).map(|p| p.rate)
+    }
+}
+
+/// Running tally of one test input: answers in first-seen order.
+#[derive(Default)]
+struct Tally {
+    answers: Vec<(Answer, usize, f64)>,
+    index: HashMap<Answer, usize>,
+    rows: usize,
+}
+
+impl Tally {
+    fn add(&mut self, answer: &Answer, q: f64) {
+        self.rows += 1;
+        match self.index.get(answer) {
+            Some(&i) => {
+                self.answers[i].1 += 1;
+                self.answers[i].2 += q;
+            }
+            None => {
+                self.index.insert(answer.clone(), self.answers.len());
+                self.answers.push((answer.clone(), 1, q));
+            }
+        }
+    }
+
+    /// Answers sorted by (votes, mean q) descending; exact ties keep first-seen order.
+    fn ranked(self) -> Vec<(Answer, usize, f64)> {
+        let mut ranked: Vec<(Answer, usize, f64)> = self
+            .answers
+            .into_iter()
+            .map(|(a, votes, q_sum)| (a, votes, q_sum / votes as f64))
+            .collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.total_cmp(&a.2)));
+        ranked
+    }
+}
+
+/// Scores ARC predictions against the ground truth of the test split (spec 8.2).
+///
+/// Each row's puzzle id is looked up in `identifiers` (id -> variant name); rows with id 0
+/// are skipped. The row's input and prediction are cropped and de-augmented (inverse
+/// dihedral, then inverse colour map). A row votes for every test input of its task that
+/// equals its de-augmented input. Answers rank by votes, then by mean sigmoid(q_halt);
+/// exact ties keep first-seen (row) order, like Python's stable sort in the reference
+/// notebook. `pred_dir` only names files in errors.
+pub fn score_arc(
+    predictions: &Predictions,
+    identifiers: &[String],
+    truth: &[ArcTaskTruth],
+    ks: &[usize],
+    pred_dir: &Path,
+) -> Result<ArcReport, EvalError> {
+    let by_name: HashMap<&str, usize> = truth
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    let mut tallies: Vec<Vec<Tally>> = truth
+        .iter()
+        .map(|t| t.tests.iter().map(|_| Tally::default()).collect())
+        .collect();
+    let mut variants = HashMap::new();
+    let (mut rows_blank, mut rows_unmatched, mut rows_voting, mut rows_invalid) = (0, 0, 0, 0);
+    for i in 0..predictions.len() {
+        let id = predictions.puzzle_identifiers[i];
+        if id == 0 {
+            rows_blank += 1;
+            continue;
+        }
+        let name = usize::try_from(id)
+            .ok()
+            .and_then(|k| identifiers.get(k))
+            .ok_or_else(|| {
+                EvalError::invalid(
+                    pred_dir.join(PUZZLE_IDENTIFIERS_FILE),
+                    format!(
+                        "row {i} has puzzle id {id}, outside the dataset's identifiers.json \
+                         ({} names)",
+                        identifiers.len()
+                    ),
+                )
+            })?;
+        let (orig, variant) = variants
+            .entry(id)
+            .or_insert_with(|| parse_variant(name))
+            .clone();
+        let Some(&t) = by_name.get(orig.as_str()) else {
+            rows_unmatched += 1;
+            continue;
+        };
+        let undo = |g: &Grid| match &variant {
+            Some(v) => v.undo_grid(g),
+            None => g.clone(),
+        };
+        let Answer::Grid(input) = crop_answer(predictions.input(i), undo) else {
+            rows_unmatched += 1;
+            continue;
+        };
+        let matches: Vec<usize> = truth[t]
+            .tests
+            .iter()
+            .enumerate()
+            .filter(|(_, pair)| pair.input == input)
+            .map(|(j, _)| j)
+            .collect();
+        if matches.is_empty() {
+            rows_unmatched += 1;
+            continue;
+        }
+        let answer = crop_answer(predictions.pred(i), undo);
+        rows_voting += 1;
+        rows_invalid += usize::from(answer == Answer::Invalid);
+        let q = sigmoid(predictions.q_halt_logits[i]);
+        for j in matches {
+            tallies[t][j].add(&answer, q);
+        }
+    }
+
+    let mut tasks = Vec::with_capacity(truth.len());
+    let mut num_tasks_predicted = 0;
+    for (task, task_tallies) in truth.iter().zip(tallies) {
+        num_tasks_predicted += usize::from(task_tallies.iter().any(|t| t.rows > 0));
+        let mut tests = Vec::with_capacity(task.tests.len());
+        for (index, (pair, tally)) in task.tests.iter().zip(task_tallies).enumerate() {
+            let num_rows = tally.rows;
+            let ranked = tally.ranked();
+            let is_truth = |a: &Answer| matches!(a, Answer::Grid(g) if *g == pair.output);
+            let rank = ranked
+                .iter()
+                .position(|(a, _, _)| is_truth(a))
+                .map(|p| p + 1);
+            let top = ranked
+                .iter()
+                .take(2)
+                .map(|(a, votes, q)| Attempt {
+                    grid: match a {
+                        Answer::Grid(g) => Some(g.clone()),
+                        Answer::Invalid => None,
+                    },
+                    votes: *votes,
+                    mean_q_halt: *q,
+                    correct: is_truth(a),
+                })
+                .collect();
+            tests.push(ArcTestResult {
+                index,
+                input: pair.input.clone(),
+                truth: pair.output.clone(),
+                num_rows,
+                rank,
+                top,
+                vote_counts: ranked.iter().map(|(_, v, _)| *v).collect(),
+            });
+        }
+        let task_rank = if tests.is_empty() {
+            None
+        } else {
+            tests
+                .iter()
+                .map(|t| t.rank)
+                .collect::<Option<Vec<usize>>>()
+                .and_then(|r| r.into_iter().max())
+        };
+        tasks.push(ArcTaskResult {
+            name: task.name.clone(),
+            task_rank,
+            tests,
+        });
+    }
+    let pass_at = ks
+        .iter()
+        .map(|&k| {
+            let solved = tasks.iter().filter(|t| t.solved_at(k)).count();
+            PassAtK {
+                k,
+                solved,
+                rate: ratio(solved as f64, tasks.len()),
+            }
+        })
+        .collect();
+    Ok(ArcReport {
+        num_tasks: truth.len(),
+        num_tasks_predicted,
+        rows_voting,
+        rows_blank,
+        rows_unmatched,
+        rows_invalid_crop: rows_invalid,
+        pass_at,
+        tasks,
+    })
+}

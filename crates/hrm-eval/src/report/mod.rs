@@ -1,0 +1,492 @@
+//! Reports: `eval.json`, `report.md` (measured beside published numbers, with a note slot),
+//! `curves/*.svg` training curves from `metrics.jsonl`, and a self-contained `report.html`.
+//!
+//! ARC demonstrations on the HTML page come from the dataset's **train split**: the rows of
+//! the task's un-augmented puzzle (evaluation tasks keep their puzzle id across splits, spec
+//! 1.3). They are cropped wherever they were translated. No raw ARC JSON is needed.
+
+pub mod curves;
+pub mod html;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::arc::{crop_answer, Answer};
+use crate::dataset::{self, parse_variant};
+use crate::error::EvalError;
+use crate::predictions::Predictions;
+use crate::{accuracy, validity, EvalReport, TaskKind};
+use curves::{charts_from_metrics, read_metrics_jsonl, LineChart};
+use html::{ArcTaskView, ExampleView, HtmlPage, SegmentView};
+
+/// The published HRM result a run is compared with (paper Figure 1, spec 9.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Benchmark {
+    /// ARC-AGI-1 public evaluation, pass@2: 40.3%.
+    ArcAgi1,
+    /// ARC-AGI-2 public evaluation, pass@2: 5.0%.
+    ArcAgi2,
+    /// Sudoku-Extreme (1k training puzzles), exact: 55.0%.
+    SudokuExtreme,
+    /// Maze-Hard 30x30, exact: 74.5%.
+    MazeHard,
+}
+
+impl Benchmark {
+    /// The published HRM number, as a fraction.
+    pub fn published(self) -> f64 {
+        match self {
+            Benchmark::ArcAgi1 => 0.403,
+            Benchmark::ArcAgi2 => 0.050,
+            Benchmark::SudokuExtreme => 0.550,
+            Benchmark::MazeHard => 0.745,
+        }
+    }
+
+    /// A human-readable name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Benchmark::ArcAgi1 => "ARC-AGI-1 (public eval)",
+            Benchmark::ArcAgi2 => "ARC-AGI-2 (public eval)",
+            Benchmark::SudokuExtreme => "Sudoku-Extreme (1k)",
+            Benchmark::MazeHard => "Maze-Hard 30x30",
+        }
+    }
+
+    /// The metric the published number uses.
+    pub fn metric(self) -> &'static str {
+        match self {
+            Benchmark::ArcAgi1 | Benchmark::ArcAgi2 => "pass@2",
+            Benchmark::SudokuExtreme | Benchmark::MazeHard => "exact accuracy",
+        }
+    }
+
+    /// Guesses the benchmark: ARC-AGI-2 when the dataset path mentions "arc-2"/"arc2"/"agi-2"
+    /// or the test split has 120 tasks, otherwise ARC-AGI-1; Sudoku and Maze by task.
+    pub fn guess(report: &EvalReport) -> Benchmark {
+        match report.task {
+            TaskKind::Sudoku => Benchmark::SudokuExtreme,
+            TaskKind::Maze => Benchmark::MazeHard,
+            TaskKind::Arc => {
+                let hint = report.dataset_dir.to_lowercase();
+                let by_name = ["arc-2", "arc2", "arc_2", "agi-2", "agi2"]
+                    .iter()
+                    .any(|p| hint.contains(p));
+                let by_count = report.arc.as_ref().is_some_and(|a| a.num_tasks == 120);
+                if by_name || by_count {
+                    Benchmark::ArcAgi2
+                } else {
+                    Benchmark::ArcAgi1
+                }
+            }
+        }
+    }
+}
+
+/// A fraction as a percentage with two decimals, e.g. `40.30%`.
+pub fn percent(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
+}
+
+/// What to put in a report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportOptions {
+    /// The title (default: "HRM evaluation: " followed by the benchmark name).
+    pub title: Option<String>,
+    /// The free-text note (the "Notes" section); empty leaves a placeholder.
+    pub note: String,
+    /// A `metrics.jsonl` to draw training curves from.
+    pub metrics_jsonl: Option<PathBuf>,
+    /// The published number to compare with (default: [`Benchmark::guess`]).
+    pub benchmark: Option<Benchmark>,
+    /// How many ARC tasks the HTML page shows (traced tasks first, then split order).
+    pub max_tasks: usize,
+    /// How many Sudoku or Maze examples the HTML page shows (traced rows first).
+    pub max_examples: usize,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            title: None,
+            note: String::new(),
+            metrics_jsonl: None,
+            benchmark: None,
+            max_tasks: 20,
+            max_examples: 6,
+        }
+    }
+}
+
+/// The files [`write_report`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFiles {
+    /// `eval.json`: the [`EvalReport`].
+    pub eval_json: PathBuf,
+    /// `report.md`.
+    pub markdown: PathBuf,
+    /// `report.html`.
+    pub html: PathBuf,
+    /// `curves/<metric>.svg`, one per chart.
+    pub curves: Vec<PathBuf>,
+}
+
+/// A file-name-safe version of a chart title.
+fn slug(title: &str) -> String {
+    title
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Renders `report.md`: run facts, measured beside published numbers, pass@K or validity,
+/// links to the curve images (`curve_files`, relative paths), per-task ranks, and the note.
+pub fn render_markdown(
+    report: &EvalReport,
+    title: &str,
+    benchmark: Benchmark,
+    curve_files: &[(String, String)],
+    note: &str,
+) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# {title}\n");
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| task | {} |", report.task.name());
+    let _ = writeln!(md, "| checkpoint | `{}` |", report.checkpoint);
+    let _ = writeln!(md, "| dataset | `{}` |", report.dataset_dir);
+    let _ = writeln!(md, "| predictions | `{}` |", report.predictions_dir);
+    let _ = writeln!(md, "| segments | {} |", report.num_segments);
+    let _ = writeln!(md, "| rows | {} |\n", report.accuracy.rows);
+    let _ = writeln!(md, "## Results\n");
+    let _ = writeln!(
+        md,
+        "| benchmark | metric | measured | published (HRM paper) |\n|---|---|---|---|"
+    );
+    let _ = writeln!(
+        md,
+        "| {} | {} | **{}** | {} |",
+        benchmark.label(),
+        benchmark.metric(),
+        percent(report.headline()),
+        percent(benchmark.published())
+    );
+    let _ = writeln!(
+        md,
+        "\nPublished HRM numbers: ARC-AGI-1 40.3% pass@2, ARC-AGI-2 5.0% pass@2, \
+         Sudoku-Extreme 55.0% exact, Maze-Hard 74.5% exact.\n"
+    );
+    if let Some(arc) = &report.arc {
+        let _ = writeln!(md, "### ARC pass@K\n\n| K | solved | rate |\n|---|---|---|");
+        for p in &arc.pass_at {
+            let _ = writeln!(
+                md,
+                "| {} | {}/{} | {} |",
+                p.k,
+                p.solved,
+                arc.num_tasks,
+                percent(p.rate)
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nTasks with votes: {}/{}. Rows: {} voting, {} unmatched, {} blank, {} invalid crops.\n",
+            arc.num_tasks_predicted,
+            arc.num_tasks,
+            arc.rows_voting,
+            arc.rows_unmatched,
+            arc.rows_blank,
+            arc.rows_invalid_crop
+        );
+    }
+    if let Some(v) = &report.validity {
+        let _ = writeln!(
+            md,
+            "### Exact and valid\n\n| | count | rate |\n|---|---|---|"
+        );
+        let _ = writeln!(
+            md,
+            "| exact | {}/{} | {} |",
+            v.exact,
+            v.count,
+            percent(v.exact_rate)
+        );
+        let _ = writeln!(
+            md,
+            "| valid | {}/{} | {} |",
+            v.valid,
+            v.count,
+            percent(v.valid_rate)
+        );
+        let _ = writeln!(md, "| valid, not exact | {} | |", v.valid_not_exact);
+        let _ = writeln!(md, "| exact, not valid | {} | |\n", v.exact_not_valid);
+    }
+    let a = &report.accuracy;
+    let _ = writeln!(
+        md,
+        "### Per-row accuracy (final segment)\n\n| metric | value |\n|---|---|"
+    );
+    let _ = writeln!(
+        md,
+        "| exact accuracy | {} ({}/{}) |",
+        percent(a.exact_accuracy),
+        a.exact_count,
+        a.count
+    );
+    let _ = writeln!(md, "| token accuracy | {} |", percent(a.token_accuracy));
+    let _ = writeln!(md, "| q_halt accuracy | {} |\n", percent(a.q_halt_accuracy));
+    if !curve_files.is_empty() {
+        let _ = writeln!(md, "## Training curves\n");
+        for (name, file) in curve_files {
+            let _ = writeln!(md, "![{name}]({file})\n");
+        }
+    }
+    if let Some(arc) = &report.arc {
+        let _ = writeln!(
+            md,
+            "## Tasks\n\n| task | test inputs | truth ranks | pass@2 |\n|---|---|---|---|"
+        );
+        for t in &arc.tasks {
+            let ranks: Vec<String> = t
+                .tests
+                .iter()
+                .map(|x| x.rank.map_or("-".to_string(), |r| r.to_string()))
+                .collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                t.name,
+                t.tests.len(),
+                ranks.join(", "),
+                if t.solved_at(2) { "yes" } else { "no" }
+            );
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(md, "## Notes\n");
+    if note.trim().is_empty() {
+        let _ = writeln!(md, "_(no note yet)_");
+    } else {
+        let _ = writeln!(md, "{}", note.trim_end());
+    }
+    md
+}
+
+/// Builds the ARC task views: traced tasks first, then split order, up to `max_tasks`.
+fn arc_views(
+    report: &EvalReport,
+    predictions: &Predictions,
+    dataset_dir: &Path,
+    max_tasks: usize,
+) -> Result<Vec<ArcTaskView>, EvalError> {
+    let Some(arc) = &report.arc else {
+        return Ok(Vec::new());
+    };
+    let identifiers = dataset::read_identifiers(dataset_dir)?;
+    let task_index: HashMap<&str, usize> = arc
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    let mut traces: HashMap<usize, Vec<SegmentView>> = HashMap::new();
+    if let Some(trace) = &predictions.segments {
+        for (k, &row) in trace.rows.iter().enumerate() {
+            let id = predictions.puzzle_identifiers[row];
+            let Some(name) = usize::try_from(id).ok().and_then(|i| identifiers.get(i)) else {
+                continue;
+            };
+            let (orig, variant) = parse_variant(name);
+            let Some(&t) = task_index.get(orig.as_str()) else {
+                continue;
+            };
+            let undo = |g: &hrm_grid::Grid| match &variant {
+                Some(v) => v.undo_grid(g),
+                None => g.clone(),
+            };
+            let task = &arc.tasks[t];
+            let test_index = match crop_answer(predictions.input(row), undo) {
+                Answer::Grid(input) => task.tests.iter().position(|x| x.input == input),
+                Answer::Invalid => None,
+            };
+            let steps = (0..trace.num_segments)
+                .map(|m| {
+                    let answer = crop_answer(trace.tokens_at(k, m), undo);
+                    let ok = test_index.is_some_and(
+                        |j| matches!(&answer, Answer::Grid(g) if *g == task.tests[j].truth),
+                    );
+                    (answer, ok)
+                })
+                .collect();
+            traces.entry(t).or_default().push(SegmentView {
+                row,
+                variant: name.clone(),
+                test_index,
+                steps,
+            });
+        }
+    }
+    let mut order: Vec<usize> = traces.keys().copied().collect();
+    order.sort_unstable();
+    order.extend((0..arc.tasks.len()).filter(|t| !traces.contains_key(t)));
+    order.truncate(max_tasks);
+    let wanted: Vec<(String, i32)> = order
+        .iter()
+        .filter_map(|&t| {
+            let name = &arc.tasks[t].name;
+            identifiers
+                .iter()
+                .position(|n| n == name)
+                .map(|id| (name.clone(), id as i32))
+        })
+        .collect();
+    let has_train = dataset_dir.join("train").join("all__inputs.npy").exists();
+    let mut demos = if has_train {
+        dataset::read_arc_demonstrations(dataset_dir, &wanted)?
+    } else {
+        HashMap::new()
+    };
+    Ok(order
+        .into_iter()
+        .map(|t| {
+            let result = arc.tasks[t].clone();
+            ArcTaskView {
+                demonstrations: demos.remove(&result.name).unwrap_or_default(),
+                traces: traces.remove(&t).unwrap_or_default(),
+                result,
+            }
+        })
+        .collect())
+}
+
+/// Builds Sudoku or Maze example views: traced rows first, then the first rows.
+fn example_views(report: &EvalReport, predictions: &Predictions, max: usize) -> Vec<ExampleView> {
+    let mut rows: Vec<(usize, Option<usize>)> = predictions
+        .segments
+        .as_ref()
+        .map(|t| {
+            t.rows
+                .iter()
+                .enumerate()
+                .map(|(k, &r)| (r, Some(k)))
+                .collect()
+        })
+        .unwrap_or_default();
+    for r in 0..predictions.len() {
+        if rows.len() >= max {
+            break;
+        }
+        if !rows.iter().any(|&(x, _)| x == r) {
+            rows.push((r, None));
+        }
+    }
+    rows.truncate(max);
+    let side = crate::maze_side(predictions.seq_len).unwrap_or(1);
+    rows.into_iter()
+        .map(|(r, k)| {
+            let (input, pred, label) = (
+                predictions.input(r),
+                predictions.pred(r),
+                predictions.label(r),
+            );
+            let valid = match report.task {
+                TaskKind::Sudoku => validity::sudoku_is_valid(input, pred),
+                _ => validity::maze_is_valid(input, pred, side),
+            };
+            let segments = match (k, &predictions.segments) {
+                (Some(k), Some(t)) => (0..t.num_segments)
+                    .map(|m| t.tokens_at(k, m).to_vec())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            ExampleView {
+                row: r,
+                input: input.to_vec(),
+                pred: pred.to_vec(),
+                label: label.to_vec(),
+                exact: accuracy::score_row(pred, label).exact(),
+                valid,
+                segments,
+            }
+        })
+        .collect()
+}
+
+/// Evaluates and writes `eval.json`, `report.md`, `report.html` and `curves/*.svg` into
+/// `out_dir` (created if needed; every file written atomically).
+pub fn write_report(
+    out_dir: &Path,
+    predictions_dir: &Path,
+    dataset_dir: &Path,
+    options: &ReportOptions,
+) -> Result<(EvalReport, ReportFiles), EvalError> {
+    let predictions = crate::read_predictions(predictions_dir)?;
+    let report = crate::evaluate_loaded(&predictions, predictions_dir, dataset_dir)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| EvalError::io(out_dir, e))?;
+    let benchmark = options
+        .benchmark
+        .unwrap_or_else(|| Benchmark::guess(&report));
+    let title = options
+        .title
+        .clone()
+        .unwrap_or_else(|| format!("HRM evaluation: {}", benchmark.label()));
+
+    let charts: Vec<LineChart> = match &options.metrics_jsonl {
+        Some(path) => charts_from_metrics(&read_metrics_jsonl(path)?),
+        None => Vec::new(),
+    };
+    let mut curve_paths = Vec::new();
+    let mut curve_links = Vec::new();
+    if !charts.is_empty() {
+        let dir = out_dir.join("curves");
+        std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
+        for chart in &charts {
+            let file = format!("{}.svg", slug(&chart.title));
+            let path = dir.join(&file);
+            hrm_data::write_atomic(&path, chart.to_svg(720, 400).as_bytes())?;
+            curve_links.push((chart.title.clone(), format!("curves/{file}")));
+            curve_paths.push(path);
+        }
+    }
+
+    let eval_json = out_dir.join("eval.json");
+    hrm_data::write_atomic(&eval_json, (report.to_json() + "\n").as_bytes())?;
+    let markdown = out_dir.join("report.md");
+    let md = render_markdown(&report, &title, benchmark, &curve_links, &options.note);
+    hrm_data::write_atomic(&markdown, md.as_bytes())?;
+
+    let arc_tasks = arc_views(&report, &predictions, dataset_dir, options.max_tasks)?;
+    let examples = if report.task == TaskKind::Arc {
+        Vec::new()
+    } else {
+        example_views(&report, &predictions, options.max_examples)
+    };
+    let page = HtmlPage {
+        title: &title,
+        report: &report,
+        benchmark,
+        note: &options.note,
+        charts: &charts,
+        arc_tasks: &arc_tasks,
+        examples: &examples,
+    };
+    let html = out_dir.join("report.html");
+    hrm_data::write_atomic(&html, html::render_html(&page).as_bytes())?;
+    Ok((
+        report,
+        ReportFiles {
+            eval_json,
+            markdown,
+            html,
+            curves: curve_paths,
+        },
+    ))
+}

@@ -1,0 +1,162 @@
+//! Safetensors checkpoints with the reference state-dict names (`inner.H_level.layers.0.self_attn.qkv_proj.weight`,
+//! buffers `inner.H_init`, `inner.L_init`, `inner.puzzle_emb.weights`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use tch::Tensor;
+
+use crate::error::ModelError;
+use crate::model::Hrm;
+
+/// Name of the persistent `H_init` buffer.
+pub const H_INIT: &str = "inner.H_init";
+/// Name of the persistent `L_init` buffer.
+pub const L_INIT: &str = "inner.L_init";
+/// Name of the puzzle-embedding table buffer.
+pub const PUZZLE_EMB: &str = "inner.puzzle_emb.weights";
+
+/// Prefixes of official checkpoints that are stripped on load (`torch.compile` and the loss-head wrapper).
+const STRIPPED_PREFIXES: [&str; 2] = ["_orig_mod.", "model."];
+
+/// Non-persistent reference buffers that may appear in converted files and are ignored on load.
+const IGNORED: [&str; 4] = [
+    "inner.rotary_emb.cos_cached",
+    "inner.rotary_emb.sin_cached",
+    "inner.puzzle_emb.local_weights",
+    "inner.puzzle_emb.local_ids",
+];
+
+fn strip(name: &str) -> &str {
+    let mut n = name;
+    loop {
+        let before = n;
+        for p in STRIPPED_PREFIXES {
+            n = n.strip_prefix(p).unwrap_or(n);
+        }
+        if n == before {
+            return n;
+        }
+    }
+}
+
+impl Hrm {
+    /// Every tensor a checkpoint holds, by reference name: the trainable parameters (fp32), then `inner.H_init`,
+    /// `inner.L_init` (forward dtype) and `inner.puzzle_emb.weights` (fp32, when present).
+    pub fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .named_parameters()
+            .map(|(n, t)| (n.to_string(), t.detach()))
+            .collect();
+        out.push((H_INIT.to_string(), self.h_init().detach()));
+        out.push((L_INIT.to_string(), self.l_init().detach()));
+        if let Some(table) = self.puzzle_table() {
+            out.push((PUZZLE_EMB.to_string(), table.detach()));
+        }
+        out
+    }
+
+    /// Writes [`Hrm::state_dict`] to a safetensors file atomically (temporary file in the same folder, then rename).
+    pub fn save_safetensors(&self, path: &Path) -> Result<(), ModelError> {
+        let io = |reason: String| ModelError::CheckpointIo {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let tensors: Vec<(String, Tensor)> = self
+            .state_dict()
+            .into_iter()
+            .map(|(n, t)| (n, t.to_device(tch::Device::Cpu).contiguous()))
+            .collect();
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| io("path has no file name".into()))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(file_name);
+        tmp_name.push(format!(".tmp{}", std::process::id()));
+        let tmp: PathBuf = path.with_file_name(tmp_name);
+        Tensor::write_safetensors(&tensors, &tmp).map_err(|e| io(e.to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(format!("rename from {}: {e}", tmp.display()))
+        })
+    }
+
+    /// Loads a safetensors checkpoint with reference names (prefixes `_orig_mod.` and `model.` are stripped), copying
+    /// every tensor into the model in place so parameter identities (and optimizer bindings) survive.
+    ///
+    /// Errors name the missing, unexpected or mis-shaped tensor; nothing is modified unless every tensor checks.
+    pub fn load_safetensors(&mut self, path: &Path) -> Result<(), ModelError> {
+        let raw = Tensor::read_safetensors(path).map_err(|e| ModelError::CheckpointIo {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let mut file: HashMap<String, Tensor> = HashMap::new();
+        for (name, t) in raw {
+            file.insert(strip(&name).to_string(), t);
+        }
+        let expected = self.state_dict();
+        for (name, _) in file.iter() {
+            if !expected.iter().any(|(n, _)| n == name) && !IGNORED.contains(&name.as_str()) {
+                return Err(ModelError::UnexpectedTensor {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                });
+            }
+        }
+        for (name, dst) in &expected {
+            let src = file.get(name).ok_or_else(|| ModelError::MissingTensor {
+                path: path.to_path_buf(),
+                name: name.clone(),
+            })?;
+            if src.size() != dst.size() {
+                return Err(ModelError::ShapeMismatch {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                    expected: dst.size(),
+                    found: src.size(),
+                });
+            }
+            if !src.is_floating_point() {
+                return Err(ModelError::CheckpointIo {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "tensor `{name}` has kind {:?}, expected a float kind",
+                        src.kind()
+                    ),
+                });
+            }
+        }
+        let device = self.device();
+        tch::no_grad(|| {
+            for (name, dst) in &expected {
+                let mut dst = dst.shallow_clone();
+                let src = file[name].to_device(device).to_kind(dst.kind());
+                dst.copy_(&src);
+            }
+        });
+        Ok(())
+    }
+
+    /// Builds a model for `config` on `device` and loads `path` into it (the init seed is irrelevant then).
+    pub fn from_safetensors(
+        config: &crate::HrmConfig,
+        device: tch::Device,
+        path: &Path,
+    ) -> Result<Hrm, ModelError> {
+        let mut model = Hrm::new(config, device, 0)?;
+        model.load_safetensors(path)?;
+        Ok(model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn official_prefixes_are_stripped() {
+        assert_eq!(strip("_orig_mod.model.inner.H_init"), "inner.H_init");
+        assert_eq!(strip("model.inner.lm_head.weight"), "inner.lm_head.weight");
+        assert_eq!(strip("inner.q_head.bias"), "inner.q_head.bias");
+    }
+}

@@ -1,0 +1,320 @@
+//! `HrmConfig`: the reference `HierarchicalReasoningModel_ACTV1Config` fields plus the loss type, with derived sizes.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::Kind;
+
+use crate::error::ModelError;
+
+/// How token positions are encoded (spec 3.2, 3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PosEncoding {
+    /// Rotary embeddings on q and k (rotate-half convention).
+    Rope,
+    /// A learned position table added to the input embedding.
+    Learned,
+}
+
+/// The activation dtype of the forward pass; master weights stay fp32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardDtype {
+    /// `float32`.
+    Float32,
+    /// `bfloat16` (the paper's setting).
+    Bfloat16,
+}
+
+impl ForwardDtype {
+    /// The libtorch kind of this dtype.
+    pub fn kind(self) -> Kind {
+        match self {
+            ForwardDtype::Float32 => Kind::Float,
+            ForwardDtype::Bfloat16 => Kind::BFloat16,
+        }
+    }
+}
+
+/// The token-level loss of the LM head (spec 6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossType {
+    /// Stablemax cross-entropy in float64 (the default).
+    #[default]
+    StablemaxCrossEntropy,
+    /// Ordinary softmax cross-entropy in float32.
+    SoftmaxCrossEntropy,
+}
+
+fn default_rms_norm_eps() -> f64 {
+    1e-5
+}
+fn default_rope_theta() -> f64 {
+    10000.0
+}
+fn default_forward_dtype() -> ForwardDtype {
+    ForwardDtype::Bfloat16
+}
+
+/// The model configuration; serde names follow the reference config (`tiny_config.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HrmConfig {
+    /// Batch size the reference sizes its sparse-embedding scratch buffers with (informational here).
+    pub batch_size: i64,
+    /// Sequence length S without the puzzle prefix.
+    pub seq_len: i64,
+    /// Width of one puzzle-embedding row (0 disables the prefix).
+    pub puzzle_emb_ndim: i64,
+    /// Rows of the puzzle-embedding table.
+    pub num_puzzle_identifiers: i64,
+    /// Token vocabulary size V.
+    pub vocab_size: i64,
+    /// N: high-level cycles per segment.
+    #[serde(rename = "H_cycles")]
+    pub h_cycles: i64,
+    /// T: low-level cycles per high-level cycle.
+    #[serde(rename = "L_cycles")]
+    pub l_cycles: i64,
+    /// Blocks in the H module.
+    #[serde(rename = "H_layers")]
+    pub h_layers: i64,
+    /// Blocks in the L module.
+    #[serde(rename = "L_layers")]
+    pub l_layers: i64,
+    /// Hidden size D.
+    pub hidden_size: i64,
+    /// SwiGLU expansion factor.
+    pub expansion: f64,
+    /// Attention heads (key/value heads are the same number).
+    pub num_heads: i64,
+    /// Position encoding.
+    pub pos_encodings: PosEncoding,
+    /// RMSNorm epsilon.
+    #[serde(default = "default_rms_norm_eps")]
+    pub rms_norm_eps: f64,
+    /// RoPE base θ.
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: f64,
+    /// M_max: segments after which a sequence is forced to halt.
+    pub halt_max_steps: i64,
+    /// ε: probability of drawing a minimum halting step in training.
+    pub halt_exploration_prob: f64,
+    /// Activation dtype.
+    #[serde(default = "default_forward_dtype")]
+    pub forward_dtype: ForwardDtype,
+    /// Token loss used by the loss head.
+    #[serde(default)]
+    pub loss_type: LossType,
+}
+
+impl HrmConfig {
+    /// The paper's architecture (`arch/hrm_v1.yaml`, spec 3.1) for a task's vocabulary, sequence length and
+    /// number of puzzle identifiers, with the reference global batch of 768.
+    pub fn paper(vocab_size: i64, seq_len: i64, num_puzzle_identifiers: i64) -> Self {
+        HrmConfig {
+            batch_size: 768,
+            seq_len,
+            puzzle_emb_ndim: 512,
+            num_puzzle_identifiers,
+            vocab_size,
+            h_cycles: 2,
+            l_cycles: 2,
+            h_layers: 4,
+            l_layers: 4,
+            hidden_size: 512,
+            expansion: 4.0,
+            num_heads: 8,
+            pos_encodings: PosEncoding::Rope,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10000.0,
+            halt_max_steps: 16,
+            halt_exploration_prob: 0.1,
+            forward_dtype: ForwardDtype::Bfloat16,
+            loss_type: LossType::StablemaxCrossEntropy,
+        }
+    }
+
+    /// Reads and validates a JSON config such as `golden/tiny_config.json`.
+    pub fn from_json_file(path: &Path) -> Result<Self, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::ConfigFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let config: HrmConfig =
+            serde_json::from_str(&text).map_err(|e| ModelError::ConfigFile {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that every size is usable; the model constructor calls this.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let positive: [(&'static str, i64); 10] = [
+            ("batch_size", self.batch_size),
+            ("seq_len", self.seq_len),
+            ("num_puzzle_identifiers", self.num_puzzle_identifiers),
+            ("vocab_size", self.vocab_size),
+            ("H_cycles", self.h_cycles),
+            ("L_cycles", self.l_cycles),
+            ("H_layers", self.h_layers),
+            ("L_layers", self.l_layers),
+            ("hidden_size", self.hidden_size),
+            ("num_heads", self.num_heads),
+        ];
+        for (field, value) in positive {
+            if value < 1 {
+                return Err(ModelError::Config {
+                    field,
+                    reason: format!("must be ≥ 1, got {value}"),
+                });
+            }
+        }
+        if self.puzzle_emb_ndim < 0 {
+            return Err(ModelError::Config {
+                field: "puzzle_emb_ndim",
+                reason: format!("must be ≥ 0, got {}", self.puzzle_emb_ndim),
+            });
+        }
+        if self.hidden_size % self.num_heads != 0 {
+            return Err(ModelError::Config {
+                field: "num_heads",
+                reason: format!(
+                    "{} does not divide hidden_size {}",
+                    self.num_heads, self.hidden_size
+                ),
+            });
+        }
+        if self.pos_encodings == PosEncoding::Rope && self.head_dim() % 2 != 0 {
+            return Err(ModelError::Config {
+                field: "num_heads",
+                reason: format!("RoPE needs an even head_dim, got {}", self.head_dim()),
+            });
+        }
+        if !(self.expansion.is_finite() && self.expansion > 0.0) {
+            return Err(ModelError::Config {
+                field: "expansion",
+                reason: format!("must be a positive number, got {}", self.expansion),
+            });
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return Err(ModelError::Config {
+                field: "rms_norm_eps",
+                reason: format!("must be a positive number, got {}", self.rms_norm_eps),
+            });
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return Err(ModelError::Config {
+                field: "rope_theta",
+                reason: format!("must be a positive number, got {}", self.rope_theta),
+            });
+        }
+        if self.halt_max_steps < 1 {
+            return Err(ModelError::Config {
+                field: "halt_max_steps",
+                reason: format!("must be ≥ 1, got {}", self.halt_max_steps),
+            });
+        }
+        if !(0.0..=1.0).contains(&self.halt_exploration_prob) {
+            return Err(ModelError::Config {
+                field: "halt_exploration_prob",
+                reason: format!("must lie in [0, 1], got {}", self.halt_exploration_prob),
+            });
+        }
+        Ok(())
+    }
+
+    /// Width of one attention head: hidden_size / num_heads.
+    pub fn head_dim(&self) -> i64 {
+        self.hidden_size / self.num_heads
+    }
+
+    /// SwiGLU intermediate width: round(expansion · D · 2/3) rounded up to a multiple of 256.
+    pub fn swiglu_intermediate(&self) -> i64 {
+        // Python's round() on a non-tie value; ties do not occur for the sizes used.
+        let raw = (self.expansion * self.hidden_size as f64 * 2.0 / 3.0).round() as i64;
+        (raw + 255) / 256 * 256
+    }
+
+    /// P: number of puzzle-prefix positions, ceil(puzzle_emb_ndim / hidden_size).
+    pub fn puzzle_emb_len(&self) -> i64 {
+        (self.puzzle_emb_ndim + self.hidden_size - 1) / self.hidden_size
+    }
+
+    /// S + P: the sequence length inside the model.
+    pub fn model_seq_len(&self) -> i64 {
+        self.seq_len + self.puzzle_emb_len()
+    }
+
+    /// √D, the factor applied to the input embedding.
+    pub fn embed_scale(&self) -> f64 {
+        (self.hidden_size as f64).sqrt()
+    }
+
+    /// Init std of the token and learned-position tables: 1/√D.
+    pub fn embed_init_std(&self) -> f64 {
+        1.0 / self.embed_scale()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paper_derived_values_match_the_spec() {
+        let c = HrmConfig::paper(12, 900, 876_412);
+        c.validate().unwrap();
+        assert_eq!(c.head_dim(), 64);
+        assert_eq!(c.swiglu_intermediate(), 1536);
+        assert_eq!(c.puzzle_emb_len(), 1);
+        assert_eq!(c.model_seq_len(), 901);
+        assert!((c.embed_scale() - 22.627417).abs() < 1e-6);
+        assert!((c.embed_init_std() - 0.0441942).abs() < 1e-7);
+    }
+
+    #[test]
+    fn json_names_round_trip() {
+        let c = HrmConfig::paper(11, 81, 1);
+        let text = serde_json::to_string(&c).unwrap();
+        for key in [
+            "\"H_cycles\"",
+            "\"L_layers\"",
+            "\"pos_encodings\":\"rope\"",
+            "\"forward_dtype\":\"bfloat16\"",
+        ] {
+            assert!(text.contains(key), "{key} missing from {text}");
+        }
+        assert!(text.contains("\"loss_type\":\"stablemax_cross_entropy\""));
+        let back: HrmConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn invalid_sizes_are_rejected_with_the_field_name() {
+        let mut c = HrmConfig::paper(12, 900, 1);
+        c.num_heads = 7;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("num_heads"), "{err}");
+        let mut c = HrmConfig::paper(12, 900, 1);
+        c.halt_exploration_prob = 1.5;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("halt_exploration_prob"));
+    }
+
+    #[test]
+    fn prefix_length_rounds_up() {
+        let mut c = HrmConfig::paper(12, 900, 1);
+        c.puzzle_emb_ndim = 513;
+        assert_eq!(c.puzzle_emb_len(), 2);
+        c.puzzle_emb_ndim = 0;
+        assert_eq!(c.puzzle_emb_len(), 0);
+    }
+}

@@ -1,0 +1,603 @@
+//! The HRM model: input embedding, H/L modules with the one-step gradient (spec 4), heads, and the ACT outer
+//! step with halting and the bootstrapped Q target (spec 5).
+
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::batch::{Batch, Carry, IGNORE_LABEL_ID};
+use crate::config::{HrmConfig, PosEncoding};
+use crate::error::ModelError;
+use crate::init::trunc_normal;
+use crate::layers::{add_param, CastedLinear, ReasoningModule, Rotary};
+
+/// The reference's literal factor for learned positions (spec 3.4), kept as written rather than 1/√2.
+#[allow(clippy::approx_constant)]
+const LEARNED_POS_SCALE: f64 = 0.707106781;
+
+/// Which reasoning module produced a traced call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// The high-level module.
+    H,
+    /// The low-level module.
+    L,
+}
+
+/// Intermediate values recorded by [`Hrm::forward_traced`], for parity tests and debugging.
+#[derive(Debug, Default)]
+pub struct ForwardTrace {
+    /// x̃ of every inner forward, in call order (`[B, S+P, D]`).
+    pub input_embeddings: Vec<Tensor>,
+    /// The output of every H/L module call, in call order (`[B, S+P, D]`), detached.
+    pub calls: Vec<(Level, Tensor)>,
+}
+
+/// The puzzle-embedding rows of one training forward: a leaf tensor whose gradient the sparse optimizer reads.
+#[derive(Debug)]
+pub struct PuzzleLocal {
+    /// The looked-up ids `[B]`, int64 (duplicates are not merged).
+    pub ids: Tensor,
+    /// The rows `[B, puzzle_emb_ndim]`, float32, a leaf with `requires_grad`; `weights.grad()` after backward.
+    pub weights: Tensor,
+}
+
+/// What one ACT call returns besides the new carry.
+#[derive(Debug)]
+pub struct ActOutput {
+    /// LM logits `[B, S, V]` in the forward dtype (puzzle prefix dropped).
+    pub logits: Tensor,
+    /// q_halt logits `[B]`, float32.
+    pub q_halt_logits: Tensor,
+    /// q_continue logits `[B]`, float32.
+    pub q_continue_logits: Tensor,
+    /// Bootstrapped Q-continue target `[B]`, float32; training only.
+    pub target_q_continue: Option<Tensor>,
+    /// The puzzle rows used with gradient; training only and only when `puzzle_emb_ndim > 0`.
+    pub puzzle_local: Option<PuzzleLocal>,
+}
+
+/// The outputs of one inner forward (spec 4).
+struct InnerOutput {
+    z_h: Tensor,
+    z_l: Tensor,
+    logits: Tensor,
+    q_halt: Tensor,
+    q_continue: Tensor,
+}
+
+/// The Hierarchical Reasoning Model with its ACT wrapper.
+///
+/// Trainable parameters live in a [`nn::VarStore`] under their reference state-dict names; `H_init`, `L_init` and
+/// the puzzle-embedding table are plain tensors outside the trainable set.
+#[derive(Debug)]
+pub struct Hrm {
+    config: HrmConfig,
+    device: Device,
+    vs: nn::VarStore,
+    params: Vec<(String, Tensor)>,
+    embed_tokens: Tensor,
+    embed_pos: Option<Tensor>,
+    lm_head: CastedLinear,
+    q_head: CastedLinear,
+    h_level: ReasoningModule,
+    l_level: ReasoningModule,
+    rotary: Option<Rotary>,
+    h_init: Tensor,
+    l_init: Tensor,
+    puzzle_emb: Option<Tensor>,
+}
+
+impl Hrm {
+    /// Builds and initialises the model on `device` (spec 3.7), drawing every random value from a ChaCha8 RNG
+    /// seeded with `seed`.
+    pub fn new(config: &HrmConfig, device: Device, seed: u64) -> Result<Hrm, ModelError> {
+        config.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let rng = &mut rng;
+        let vs = nn::VarStore::new(device);
+        let inner = vs.root() / "inner";
+        let mut names = Vec::new();
+        let d = config.hidden_size;
+        let std = config.embed_init_std();
+        let embed_tokens = add_param(
+            &(&inner / "embed_tokens"),
+            "embedding_weight",
+            trunc_normal(&[config.vocab_size, d], std, rng),
+            &mut names,
+        );
+        let lm_head = CastedLinear::new(
+            &(&inner / "lm_head"),
+            d,
+            config.vocab_size,
+            false,
+            rng,
+            &mut names,
+        );
+        let q_head = CastedLinear::new(&(&inner / "q_head"), d, 2, true, rng, &mut names);
+        tch::no_grad(|| {
+            let _ = q_head.weight.shallow_clone().zero_();
+            let _ = q_head.bias.as_ref().map(|b| b.shallow_clone().fill_(-5.0));
+        });
+        let puzzle_emb = (config.puzzle_emb_ndim > 0).then(|| {
+            Tensor::zeros(
+                [config.num_puzzle_identifiers, config.puzzle_emb_ndim],
+                (Kind::Float, device),
+            )
+        });
+        let (rotary, embed_pos) = match config.pos_encodings {
+            PosEncoding::Rope => (
+                Some(Rotary::new(
+                    config.head_dim(),
+                    config.model_seq_len(),
+                    config.rope_theta,
+                    device,
+                )),
+                None,
+            ),
+            PosEncoding::Learned => {
+                let init = trunc_normal(&[config.model_seq_len(), d], std, rng);
+                (
+                    None,
+                    Some(add_param(
+                        &(&inner / "embed_pos"),
+                        "embedding_weight",
+                        init,
+                        &mut names,
+                    )),
+                )
+            }
+        };
+        let h_level = ReasoningModule::new(
+            &(&inner / "H_level"),
+            config.h_layers,
+            config,
+            rng,
+            &mut names,
+        );
+        let l_level = ReasoningModule::new(
+            &(&inner / "L_level"),
+            config.l_layers,
+            config,
+            rng,
+            &mut names,
+        );
+        let kind = config.forward_dtype.kind();
+        let h_init = trunc_normal(&[d], 1.0, rng).to_kind(kind).to_device(device);
+        let l_init = trunc_normal(&[d], 1.0, rng).to_kind(kind).to_device(device);
+        let variables = vs.variables();
+        let params = names
+            .into_iter()
+            .map(|n| {
+                let t = variables[&n].shallow_clone();
+                (n, t)
+            })
+            .collect();
+        Ok(Hrm {
+            config: config.clone(),
+            device,
+            vs,
+            params,
+            embed_tokens,
+            embed_pos,
+            lm_head,
+            q_head,
+            h_level,
+            l_level,
+            rotary,
+            h_init,
+            l_init,
+            puzzle_emb,
+        })
+    }
+
+    /// The configuration the model was built with.
+    pub fn config(&self) -> &HrmConfig {
+        &self.config
+    }
+
+    /// The device every tensor of the model lives on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The var store holding the trainable fp32 master weights.
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    /// The trainable parameters as (reference name, tensor) in a fixed order; the tensors share storage with the
+    /// model, so in-place updates (under `tch::no_grad`) change the model.
+    pub fn named_parameters(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.params.iter().map(|(n, t)| (n.as_str(), t))
+    }
+
+    /// The number of trainable parameter values (the reference's `num_params`).
+    pub fn num_parameters(&self) -> i64 {
+        self.params.iter().map(|(_, t)| t.numel() as i64).sum()
+    }
+
+    /// Clears the gradient of every trainable parameter.
+    pub fn zero_grad(&self) {
+        for (_, t) in &self.params {
+            let mut g = t.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+    }
+
+    /// The puzzle-embedding table `[num_puzzle_identifiers, puzzle_emb_ndim]`, float32, not trainable by autograd
+    /// (`None` when `puzzle_emb_ndim` is 0).
+    pub fn puzzle_table(&self) -> Option<&Tensor> {
+        self.puzzle_emb.as_ref()
+    }
+
+    /// Mutable access to the puzzle-embedding table for the sparse optimizer (e.g. `index_copy_`).
+    pub fn puzzle_table_mut(&mut self) -> Option<&mut Tensor> {
+        self.puzzle_emb.as_mut()
+    }
+
+    /// The buffer `inner.H_init` `[D]` in the forward dtype.
+    pub fn h_init(&self) -> &Tensor {
+        &self.h_init
+    }
+
+    /// The buffer `inner.L_init` `[D]` in the forward dtype.
+    pub fn l_init(&self) -> &Tensor {
+        &self.l_init
+    }
+
+    /// The RoPE tables (`None` with learned positions).
+    pub fn rotary(&self) -> Option<&Rotary> {
+        self.rotary.as_ref()
+    }
+
+    /// The initial carry for `batch`: every slot halted, steps 0, zero states and data (all replaced at the
+    /// first call).
+    pub fn initial_carry(&self, batch: &Batch) -> Carry {
+        let b = batch.batch_size();
+        let shape = [b, self.config.model_seq_len(), self.config.hidden_size];
+        let kind = self.config.forward_dtype.kind();
+        Carry {
+            z_h: Tensor::zeros(shape, (kind, self.device)),
+            z_l: Tensor::zeros(shape, (kind, self.device)),
+            steps: Tensor::zeros([b], (Kind::Int, self.device)),
+            halted: Tensor::ones([b], (Kind::Bool, self.device)),
+            inputs: Tensor::zeros(batch.inputs.size(), (Kind::Int64, self.device)),
+            labels: Tensor::zeros(batch.labels.size(), (Kind::Int64, self.device)),
+            puzzle_identifiers: Tensor::zeros([b], (Kind::Int64, self.device)),
+        }
+    }
+
+    /// Checks a batch against the config and a carry; ids out of range would otherwise abort inside libtorch.
+    fn check_batch(&self, batch: &Batch, carry: &Carry) -> Result<(), ModelError> {
+        let c = &self.config;
+        let (b, s) = (carry.batch_size(), c.seq_len);
+        if b == 0 {
+            return Err(ModelError::Batch {
+                field: "inputs",
+                reason: "the batch is empty".into(),
+            });
+        }
+        if batch.inputs.size() != [b, s] {
+            return Err(ModelError::Batch {
+                field: "inputs",
+                reason: format!(
+                    "shape {:?}, expected [{b}, {s}] (carry batch, config seq_len)",
+                    batch.inputs.size()
+                ),
+            });
+        }
+        if batch.labels.size() != [b, s] {
+            return Err(ModelError::Batch {
+                field: "labels",
+                reason: format!("shape {:?}, expected [{b}, {s}]", batch.labels.size()),
+            });
+        }
+        if batch.puzzle_identifiers.size() != [b] {
+            return Err(ModelError::Batch {
+                field: "puzzle_identifiers",
+                reason: format!(
+                    "shape {:?}, expected [{b}]",
+                    batch.puzzle_identifiers.size()
+                ),
+            });
+        }
+        if carry.z_h.device() != self.device || carry.halted.device() != self.device {
+            return Err(ModelError::Carry {
+                field: "z_H",
+                reason: format!(
+                    "carry is on {:?}, the model on {:?}",
+                    carry.z_h.device(),
+                    self.device
+                ),
+            });
+        }
+        let zs = [b, c.model_seq_len(), c.hidden_size];
+        if carry.z_h.size() != zs || carry.z_l.size() != zs {
+            return Err(ModelError::Carry {
+                field: "z_H",
+                reason: format!(
+                    "z_H {:?} / z_L {:?}, expected {zs:?}",
+                    carry.z_h.size(),
+                    carry.z_l.size()
+                ),
+            });
+        }
+        // One host sync for all range checks.
+        let labels = &batch.labels;
+        let bad_labels = labels
+            .ne(IGNORE_LABEL_ID)
+            .logical_and(&labels.lt(0).logical_or(&labels.ge(c.vocab_size)));
+        let stats = Tensor::stack(
+            &[
+                batch.inputs.min().to_kind(Kind::Int64),
+                batch.inputs.max().to_kind(Kind::Int64),
+                bad_labels.sum(Kind::Int64),
+                batch.puzzle_identifiers.min().to_kind(Kind::Int64),
+                batch.puzzle_identifiers.max().to_kind(Kind::Int64),
+            ],
+            0,
+        )
+        .to_device(Device::Cpu);
+        let v = Vec::<i64>::try_from(&stats)?;
+        if v[0] < 0 || v[1] >= c.vocab_size {
+            return Err(ModelError::Batch {
+                field: "inputs",
+                reason: format!(
+                    "token ids span [{}, {}], vocab_size is {}",
+                    v[0], v[1], c.vocab_size
+                ),
+            });
+        }
+        if v[2] > 0 {
+            return Err(ModelError::Batch {
+                field: "labels",
+                reason: format!(
+                    "{} labels are neither −100 nor in [0, {})",
+                    v[2], c.vocab_size
+                ),
+            });
+        }
+        if v[3] < 0 || v[4] >= c.num_puzzle_identifiers {
+            return Err(ModelError::Batch {
+                field: "puzzle_identifiers",
+                reason: format!(
+                    "ids span [{}, {}], num_puzzle_identifiers is {}",
+                    v[3], v[4], c.num_puzzle_identifiers
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The input embedding x̃ (spec 3.4), scaled by √D.
+    ///
+    /// # Shapes
+    /// `inputs`: `[B, S]` int64; `puzzle_rows`: `[B, puzzle_emb_ndim]` float32 → `[B, S+P, D]` forward dtype.
+    pub fn input_embeddings(&self, inputs: &Tensor, puzzle_rows: Option<&Tensor>) -> Tensor {
+        let c = &self.config;
+        let kind = c.forward_dtype.kind();
+        let mut emb = Tensor::embedding(&self.embed_tokens.to_kind(kind), inputs, -1, false, false);
+        if let Some(rows) = puzzle_rows {
+            let p = c.puzzle_emb_len();
+            let b = rows.size()[0];
+            let mut pe = rows.to_kind(kind);
+            let pad = p * c.hidden_size - c.puzzle_emb_ndim;
+            if pad > 0 {
+                pe = pe.constant_pad_nd([0, pad]);
+            }
+            emb = Tensor::cat(&[pe.view([b, p, c.hidden_size]), emb], -2);
+        }
+        if let Some(pos) = &self.embed_pos {
+            emb = (emb + pos.to_kind(kind)) * LEARNED_POS_SCALE;
+        }
+        emb * c.embed_scale()
+    }
+
+    /// One inner forward (spec 4): the no-grad cycles, then one L and one H call with gradient, and the heads.
+    fn inner_forward(
+        &self,
+        z_h: &Tensor,
+        z_l: &Tensor,
+        inputs: &Tensor,
+        puzzle_rows: Option<&Tensor>,
+        mut trace: Option<&mut ForwardTrace>,
+    ) -> InnerOutput {
+        let c = &self.config;
+        let rot = self.rotary.as_ref();
+        let x = self.input_embeddings(inputs, puzzle_rows);
+        let mut record = |level: Level, t: &Tensor| {
+            if let Some(tr) = trace.as_deref_mut() {
+                tr.calls.push((level, t.detach().copy()));
+            }
+        };
+        let (z_h, z_l) = tch::no_grad(|| {
+            let mut z_h = z_h.detach();
+            let mut z_l = z_l.detach();
+            for h_step in 0..c.h_cycles {
+                for l_step in 0..c.l_cycles {
+                    if !(h_step == c.h_cycles - 1 && l_step == c.l_cycles - 1) {
+                        z_l = self.l_level.forward(&z_l, &(&z_h + &x), rot);
+                        record(Level::L, &z_l);
+                    }
+                }
+                if h_step != c.h_cycles - 1 {
+                    z_h = self.h_level.forward(&z_h, &z_l, rot);
+                    record(Level::H, &z_h);
+                }
+            }
+            (z_h, z_l)
+        });
+        // The one-step gradient: only these two calls are recorded by autograd.
+        let z_l = self.l_level.forward(&z_l, &(&z_h + &x), rot);
+        record(Level::L, &z_l);
+        let z_h = self.h_level.forward(&z_h, &z_l, rot);
+        record(Level::H, &z_h);
+        if let Some(tr) = trace {
+            tr.input_embeddings.push(x.detach().copy());
+        }
+        let logits = self
+            .lm_head
+            .forward(&z_h)
+            .narrow(1, c.puzzle_emb_len(), c.seq_len);
+        let q = self.q_head.forward(&z_h.select(1, 0)).to_kind(Kind::Float);
+        InnerOutput {
+            z_h: z_h.detach(),
+            z_l: z_l.detach(),
+            logits,
+            q_halt: q.select(1, 0),
+            q_continue: q.select(1, 1),
+        }
+    }
+
+    /// One ACT call in training mode (spec 5.2): reset halted slots with `batch`'s data, run one segment with the
+    /// one-step gradient, update steps and halting (greedy + exploration drawn from `rng`), and compute the
+    /// bootstrapped Q-continue target from an extra no-grad segment.
+    ///
+    /// `rng` is used for exactly 2 draws per slot per call (when `halt_max_steps > 1`), whatever ε is.
+    ///
+    /// # Shapes
+    /// `batch`: inputs/labels `[B, S]`, ids `[B]`; carry as [`Carry`]; outputs as [`ActOutput`].
+    pub fn forward_train<R: Rng + ?Sized>(
+        &self,
+        carry: &Carry,
+        batch: &Batch,
+        rng: &mut R,
+    ) -> Result<(Carry, ActOutput), ModelError> {
+        let mut rng = rng;
+        self.act_forward(carry, batch, Some(&mut rng as &mut dyn RngCore), None)
+    }
+
+    /// One ACT call in evaluation mode (spec 5.3): no greedy halting and no exploration, so every slot runs
+    /// `halt_max_steps` segments; runs without gradient.
+    ///
+    /// # Shapes
+    /// As [`Hrm::forward_train`]; `target_q_continue` and `puzzle_local` are `None`.
+    pub fn forward_eval(
+        &self,
+        carry: &Carry,
+        batch: &Batch,
+    ) -> Result<(Carry, ActOutput), ModelError> {
+        tch::no_grad(|| self.act_forward(carry, batch, None, None))
+    }
+
+    /// [`Hrm::forward_train`] (when `rng` is given) or [`Hrm::forward_eval`] (when it is `None`), recording x̃ and
+    /// every module call into `trace`.
+    pub fn forward_traced(
+        &self,
+        carry: &Carry,
+        batch: &Batch,
+        rng: Option<&mut dyn RngCore>,
+        trace: &mut ForwardTrace,
+    ) -> Result<(Carry, ActOutput), ModelError> {
+        match rng {
+            Some(r) => self.act_forward(carry, batch, Some(r), Some(trace)),
+            None => tch::no_grad(|| self.act_forward(carry, batch, None, Some(trace))),
+        }
+    }
+
+    fn act_forward(
+        &self,
+        carry: &Carry,
+        batch: &Batch,
+        explore: Option<&mut dyn RngCore>,
+        mut trace: Option<&mut ForwardTrace>,
+    ) -> Result<(Carry, ActOutput), ModelError> {
+        let batch = batch.to_device(self.device);
+        self.check_batch(&batch, carry)?;
+        let c = &self.config;
+        let training = explore.is_some();
+        let halted = carry.halted.shallow_clone();
+        // Reset halted slots: initial states, zero steps and the new batch's data.
+        let (z_h, z_l, steps, data) = tch::no_grad(|| {
+            let hb = halted.view([-1, 1, 1]);
+            let z_h = self.h_init.where_self(&hb, &carry.z_h);
+            let z_l = self.l_init.where_self(&hb, &carry.z_l);
+            let steps = carry.steps.masked_fill(&halted, 0);
+            let h2 = halted.view([-1, 1]);
+            let data = Batch {
+                inputs: batch.inputs.where_self(&h2, &carry.inputs),
+                labels: batch.labels.where_self(&h2, &carry.labels),
+                puzzle_identifiers: batch
+                    .puzzle_identifiers
+                    .where_self(&halted, &carry.puzzle_identifiers),
+            };
+            (z_h, z_l, steps, data)
+        });
+        let puzzle_local = match (&self.puzzle_emb, training) {
+            (Some(table), true) => {
+                let weights = table
+                    .index_select(0, &data.puzzle_identifiers)
+                    .detach()
+                    .set_requires_grad(true);
+                Some(PuzzleLocal {
+                    ids: data.puzzle_identifiers.shallow_clone(),
+                    weights,
+                })
+            }
+            _ => None,
+        };
+        let rows = match (&puzzle_local, &self.puzzle_emb) {
+            (Some(local), _) => Some(local.weights.shallow_clone()),
+            (None, Some(table)) => Some(table.index_select(0, &data.puzzle_identifiers)),
+            (None, None) => None,
+        };
+        let out = self.inner_forward(
+            &z_h,
+            &z_l,
+            &data.inputs,
+            rows.as_ref(),
+            trace.as_deref_mut(),
+        );
+        let (halted, steps, target) = tch::no_grad(|| {
+            let steps = steps + 1;
+            let is_last = steps.ge(c.halt_max_steps);
+            let mut halted = is_last.shallow_clone();
+            let mut target = None;
+            if let Some(rng) = explore {
+                if c.halt_max_steps > 1 {
+                    halted = halted.logical_or(&out.q_halt.gt_tensor(&out.q_continue));
+                    let b = carry.batch_size() as usize;
+                    let min_halt: Vec<i32> = (0..b)
+                        .map(|_| {
+                            let u: f64 = rng.random();
+                            let k: i32 = rng.random_range(2..=c.halt_max_steps as i32);
+                            if u < c.halt_exploration_prob {
+                                k
+                            } else {
+                                0
+                            }
+                        })
+                        .collect();
+                    let min_halt = Tensor::from_slice(&min_halt).to_device(self.device);
+                    halted = halted.logical_and(&steps.ge_tensor(&min_halt));
+                    let rows = rows.as_ref().map(|r| r.detach());
+                    let next =
+                        self.inner_forward(&out.z_h, &out.z_l, &data.inputs, rows.as_ref(), trace);
+                    let best = next.q_halt.maximum(&next.q_continue);
+                    target = Some(next.q_halt.where_self(&is_last, &best).sigmoid());
+                }
+            }
+            (halted, steps, target)
+        });
+        let new_carry = Carry {
+            z_h: out.z_h,
+            z_l: out.z_l,
+            steps,
+            halted,
+            inputs: data.inputs,
+            labels: data.labels,
+            puzzle_identifiers: data.puzzle_identifiers,
+        };
+        let output = ActOutput {
+            logits: out.logits,
+            q_halt_logits: out.q_halt,
+            q_continue_logits: out.q_continue,
+            target_q_continue: target,
+            puzzle_local: if training { puzzle_local } else { None },
+        };
+        Ok((new_carry, output))
+    }
+}

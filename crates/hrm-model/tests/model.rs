@@ -1,0 +1,442 @@
+//! Architecture, init, ACT-mode, dtype, validation and checkpoint tests that do not need reference vectors
+//! (except the tiny config and weights they start from).
+
+use std::path::PathBuf;
+
+use hrm_model::{act_loss_head, Batch, ForwardDtype, Hrm, HrmConfig, ModelError, PosEncoding};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::{Device, Kind, Tensor};
+
+fn golden_dir() -> PathBuf {
+    let dir = match std::env::var_os("HRM_GOLDEN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"),
+    };
+    assert!(
+        dir.join("tiny_config.json").is_file(),
+        "golden vectors not found in {} (set HRM_GOLDEN_DIR to the shared/golden folder)",
+        dir.display()
+    );
+    dir
+}
+
+fn tiny_config() -> HrmConfig {
+    HrmConfig::from_json_file(&golden_dir().join("tiny_config.json")).unwrap()
+}
+
+fn tiny_batch(device: Device) -> Batch {
+    let b: std::collections::HashMap<String, Tensor> =
+        Tensor::read_safetensors(golden_dir().join("tiny_batch.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    Batch::new(&b["inputs"], &b["labels"], &b["puzzle_identifiers"])
+        .unwrap()
+        .to_device(device)
+}
+
+fn param<'a>(model: &'a Hrm, name: &str) -> &'a Tensor {
+    model
+        .named_parameters()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no parameter {name}"))
+        .1
+}
+
+fn std_and_max(t: &Tensor) -> (f64, f64) {
+    let t = t.to_kind(Kind::Double).to_device(Device::Cpu);
+    (
+        t.std(true).double_value(&[]),
+        t.abs().max().double_value(&[]),
+    )
+}
+
+#[test]
+fn paper_parameter_counts_match_the_spec() {
+    for (vocab, seq_len, expected) in [
+        (12, 900, 27_276_290),
+        (11, 81, 27_275_266),
+        (6, 900, 27_270_146),
+    ] {
+        let model = Hrm::new(&HrmConfig::paper(vocab, seq_len, 1), Device::Cpu, 0).unwrap();
+        assert_eq!(model.num_parameters(), expected, "V = {vocab}");
+        let blocks: i64 = model
+            .named_parameters()
+            .filter(|(n, _)| n.contains("_level."))
+            .map(|(_, t)| t.numel() as i64)
+            .sum();
+        assert_eq!(blocks, 27_262_976, "8 blocks");
+        assert_eq!(model.named_parameters().count(), 4 + 8 * 4);
+    }
+}
+
+#[test]
+fn paper_init_statistics_follow_spec_3_7() {
+    let model = Hrm::new(&HrmConfig::paper(12, 900, 3), Device::Cpu, 11).unwrap();
+    let lecun = 1.0 / 512f64.sqrt();
+    let bound = |std: f64| 2.0 * hrm_model::init::trunc_normal_scale(std);
+    let checks = [
+        (
+            "inner.H_level.layers.0.self_attn.qkv_proj.weight",
+            lecun,
+            [1536, 512],
+        ),
+        (
+            "inner.L_level.layers.3.mlp.gate_up_proj.weight",
+            lecun,
+            [3072, 512],
+        ),
+        (
+            "inner.L_level.layers.2.mlp.down_proj.weight",
+            1.0 / 1536f64.sqrt(),
+            [512, 1536],
+        ),
+        ("inner.embed_tokens.embedding_weight", lecun, [12, 512]),
+        ("inner.lm_head.weight", lecun, [12, 512]),
+    ];
+    for (name, std, shape) in checks {
+        let t = param(&model, name);
+        assert_eq!(t.size(), shape, "{name}");
+        assert_eq!(t.kind(), Kind::Float, "{name}: fp32 master weight");
+        let (s, m) = std_and_max(t);
+        let tol = if t.numel() > 10_000 { 0.01 } else { 0.1 };
+        assert!((s / std - 1.0).abs() < tol, "{name}: std {s} vs {std}");
+        assert!(
+            m <= bound(std) * (1.0 + 1e-6),
+            "{name}: max {m} > {}",
+            bound(std)
+        );
+    }
+    assert!((bound(lecun) - 0.100484).abs() < 1e-6);
+    for init in [model.h_init(), model.l_init()] {
+        assert_eq!(init.size(), [512]);
+        assert_eq!(init.kind(), Kind::BFloat16, "created in the forward dtype");
+        let (_, m) = std_and_max(init);
+        assert!(m <= 2.27369 * 1.004, "init vector max {m}");
+    }
+    let q = param(&model, "inner.q_head.weight");
+    assert_eq!(q.abs().sum(Kind::Double).double_value(&[]), 0.0);
+    let bias = Vec::<f32>::try_from(param(&model, "inner.q_head.bias")).unwrap();
+    assert_eq!(bias, vec![-5.0, -5.0]);
+    let table = model.puzzle_table().unwrap();
+    assert_eq!(table.size(), [3, 512]);
+    assert!(!table.requires_grad());
+    assert_eq!(table.abs().sum(Kind::Double).double_value(&[]), 0.0);
+    let rot = model.rotary().unwrap();
+    assert_eq!(rot.cos.size(), [901, 64]);
+}
+
+#[test]
+fn same_seed_gives_the_same_model() {
+    let c = tiny_config();
+    let a = Hrm::new(&c, Device::Cpu, 5).unwrap();
+    let b = Hrm::new(&c, Device::Cpu, 5).unwrap();
+    let d = Hrm::new(&c, Device::Cpu, 6).unwrap();
+    for ((n, x), (_, y)) in a.state_dict().iter().zip(b.state_dict().iter()) {
+        assert!(x.equal(y), "{n} differs for the same seed");
+    }
+    assert!(!param(&a, "inner.lm_head.weight").equal(param(&d, "inner.lm_head.weight")));
+}
+
+#[test]
+fn q_head_at_init_gives_the_spec_values() {
+    for device in hrm_model::test_devices() {
+        let c = tiny_config();
+        let model = Hrm::new(&c, device, 0).unwrap();
+        let batch = tiny_batch(device);
+        let carry = model.initial_carry(&batch);
+        let (new_carry, out) = model
+            .forward_train(&carry, &batch, &mut ChaCha8Rng::seed_from_u64(1))
+            .unwrap();
+        let q = Vec::<f32>::try_from(&out.q_halt_logits.to_device(Device::Cpu)).unwrap();
+        assert!(q.iter().all(|&v| v == -5.0), "{q:?}");
+        let halted = Vec::<bool>::try_from(&new_carry.halted.to_device(Device::Cpu)).unwrap();
+        assert_eq!(halted, vec![false; 4], "no greedy halting at init");
+        let loss = act_loss_head(&new_carry, &out, c.loss_type).unwrap();
+        assert_eq!(loss.metrics.count, 0.0);
+        // Row 3 has no labels and so counts as correct; rows 0-2 are wrong at a random init. With both Q logits at
+        // −5: BCE(−5, 0) = 0.0067153 and BCE(−5, 1) = 5.0067153 (spec 11).
+        let qh = loss.metrics.q_halt_loss;
+        assert!(
+            (qh - (3.0 * 0.0067153 + 5.0067153)).abs() < 1e-5,
+            "q_halt_loss {qh}"
+        );
+        assert_eq!(
+            loss.metrics.exact_accuracy, 0.0,
+            "nothing halted, so nothing is counted"
+        );
+    }
+}
+
+#[test]
+fn exploration_blocks_early_halting_and_is_seeded() {
+    for device in hrm_model::test_devices() {
+        let mut c = tiny_config();
+        c.halt_exploration_prob = 1.0;
+        let model =
+            Hrm::from_safetensors(&c, device, &golden_dir().join("tiny_weights.safetensors"))
+                .unwrap();
+        let batch = tiny_batch(device);
+        let run = |seed: u64| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut carry = model.initial_carry(&batch);
+            let mut history = Vec::new();
+            for _ in 0..4 {
+                let (next, _) = model.forward_train(&carry, &batch, &mut rng).unwrap();
+                history.push(Vec::<bool>::try_from(&next.halted.to_device(Device::Cpu)).unwrap());
+                carry = next;
+            }
+            history
+        };
+        let a = run(9);
+        // With ε = 1 the minimum halting step is ≥ 2, so the greedy halts of rows 0 and 3 at step 1 are blocked.
+        assert_eq!(a[0], vec![false; 4]);
+        assert_eq!(a, run(9), "same seed, same halting");
+        // Forced halting at halt_max_steps = 4 cannot be blocked: a row reaches step 4 by segment 3 at the latest.
+        for row in 0..4 {
+            assert!(a.iter().any(|h| h[row]), "row {row} never halted: {a:?}");
+        }
+    }
+}
+
+#[test]
+fn bf16_forward_runs_close_to_f32() {
+    for device in hrm_model::test_devices() {
+        let mut c = tiny_config();
+        let weights = golden_dir().join("tiny_weights.safetensors");
+        let f32_model = Hrm::from_safetensors(&c, device, &weights).unwrap();
+        c.forward_dtype = ForwardDtype::Bfloat16;
+        let bf16_model = Hrm::from_safetensors(&c, device, &weights).unwrap();
+        assert_eq!(bf16_model.h_init().kind(), Kind::BFloat16);
+        let batch = tiny_batch(device);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let (c32, o32) = f32_model
+            .forward_train(&f32_model.initial_carry(&batch), &batch, &mut rng)
+            .unwrap();
+        let (c16, o16) = bf16_model
+            .forward_train(&bf16_model.initial_carry(&batch), &batch, &mut rng)
+            .unwrap();
+        assert_eq!(o16.logits.kind(), Kind::BFloat16);
+        assert_eq!(c16.z_h.kind(), Kind::BFloat16);
+        assert_eq!(o16.q_halt_logits.kind(), Kind::Float);
+        let diff = (o16.logits.to_kind(Kind::Float) - &o32.logits)
+            .abs()
+            .max()
+            .double_value(&[]);
+        let scale = o32.logits.abs().max().double_value(&[]);
+        assert!(
+            diff < 0.05 * scale,
+            "bf16 logits differ by {diff} (scale {scale})"
+        );
+        let loss = act_loss_head(&c16, &o16, c.loss_type).unwrap();
+        assert!(loss.loss.double_value(&[]).is_finite());
+        loss.loss.backward();
+        let g = param(
+            &bf16_model,
+            "inner.L_level.layers.0.self_attn.qkv_proj.weight",
+        )
+        .grad();
+        assert_eq!(
+            g.kind(),
+            Kind::Float,
+            "gradients reach the fp32 master weights"
+        );
+        assert!(g.abs().sum(Kind::Double).double_value(&[]) > 0.0);
+        let _ = c32;
+    }
+}
+
+#[test]
+fn learned_positions_and_softmax_loss_work() {
+    for device in hrm_model::test_devices() {
+        let mut c = tiny_config();
+        c.pos_encodings = PosEncoding::Learned;
+        c.loss_type = hrm_model::LossType::SoftmaxCrossEntropy;
+        let rope = Hrm::new(&tiny_config(), device, 0).unwrap();
+        let model = Hrm::new(&c, device, 0).unwrap();
+        assert!(model.rotary().is_none());
+        let pos = param(&model, "inner.embed_pos.embedding_weight");
+        assert_eq!(pos.size(), [17, 64]);
+        assert_eq!(model.num_parameters(), rope.num_parameters() + 17 * 64);
+        let batch = tiny_batch(device);
+        let (carry, out) = model
+            .forward_train(
+                &model.initial_carry(&batch),
+                &batch,
+                &mut ChaCha8Rng::seed_from_u64(0),
+            )
+            .unwrap();
+        let loss = act_loss_head(&carry, &out, c.loss_type).unwrap();
+        assert_eq!(loss.loss.kind(), Kind::Float);
+        loss.loss.backward();
+        assert!(
+            pos.grad().abs().sum(Kind::Double).double_value(&[]) > 0.0,
+            "positions are trained"
+        );
+    }
+}
+
+#[test]
+fn puzzle_rows_are_a_leaf_with_a_gradient_and_no_table_gradient() {
+    let c = tiny_config();
+    let model = Hrm::from_safetensors(
+        &c,
+        Device::Cpu,
+        &golden_dir().join("tiny_weights.safetensors"),
+    )
+    .unwrap();
+    let batch = tiny_batch(Device::Cpu);
+    let (carry, out) = model
+        .forward_train(
+            &model.initial_carry(&batch),
+            &batch,
+            &mut ChaCha8Rng::seed_from_u64(0),
+        )
+        .unwrap();
+    let local = out.puzzle_local.as_ref().unwrap();
+    assert!(local.weights.requires_grad() && local.weights.is_leaf());
+    act_loss_head(&carry, &out, c.loss_type)
+        .unwrap()
+        .loss
+        .backward();
+    assert!(
+        local
+            .weights
+            .grad()
+            .abs()
+            .sum(Kind::Double)
+            .double_value(&[])
+            > 0.0
+    );
+    assert!(
+        !model.puzzle_table().unwrap().grad().defined(),
+        "the table itself is never trained by autograd"
+    );
+}
+
+#[test]
+fn bad_batches_are_errors_not_panics() {
+    let c = tiny_config();
+    let model = Hrm::new(&c, Device::Cpu, 0).unwrap();
+    let good = tiny_batch(Device::Cpu);
+    let carry = model.initial_carry(&good);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let with =
+        |inputs: &Tensor, labels: &Tensor, ids: &Tensor| Batch::new(inputs, labels, ids).unwrap();
+    let too_big = with(
+        &good
+            .inputs
+            .clamp_max(11)
+            .index_fill(1, &Tensor::from_slice(&[3i64]), 12),
+        &good.labels,
+        &good.puzzle_identifiers,
+    );
+    let err = model
+        .forward_train(&carry, &too_big, &mut rng)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("inputs") && err.contains("vocab_size"),
+        "{err}"
+    );
+    let bad_id = with(
+        &good.inputs,
+        &good.labels,
+        &good.puzzle_identifiers.full_like(8),
+    );
+    let err = model.forward_eval(&carry, &bad_id).unwrap_err().to_string();
+    assert!(err.contains("puzzle_identifiers"), "{err}");
+    let short = Batch::from_vecs(&[2; 4 * 15], &[2; 4 * 15], &[0; 4], 4, 15, Device::Cpu).unwrap();
+    let err = model.forward_eval(&carry, &short).unwrap_err().to_string();
+    assert!(err.contains("inputs") && err.contains("[4, 16]"), "{err}");
+    let bad_label = Batch::from_vecs(&[2; 64], &[-1; 64], &[0; 4], 4, 16, Device::Cpu).unwrap();
+    let err = model
+        .forward_eval(&carry, &bad_label)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("labels"), "{err}");
+}
+
+#[test]
+fn checkpoints_round_trip_and_report_bad_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = tiny_config();
+    let mut a = Hrm::new(&c, Device::Cpu, 1).unwrap();
+    // Make the table non-zero so the round trip is meaningful.
+    let _ = a.puzzle_table_mut().unwrap().fill_(0.25);
+    let path = dir.path().join("model.safetensors");
+    a.save_safetensors(&path).unwrap();
+    let names: Vec<String> = Tensor::read_safetensors(&path)
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    for n in [
+        "inner.H_init",
+        "inner.L_init",
+        "inner.puzzle_emb.weights",
+        "inner.q_head.bias",
+    ] {
+        assert!(names.contains(&n.to_string()), "{n} not saved");
+    }
+    assert_eq!(
+        names.len(),
+        23,
+        "20 parameters + 3 buffers, like the reference state dict"
+    );
+    let mut b = Hrm::new(&c, Device::Cpu, 2).unwrap();
+    let before = param(&b, "inner.lm_head.weight").shallow_clone();
+    b.load_safetensors(&path).unwrap();
+    for ((n, x), (_, y)) in a.state_dict().iter().zip(b.state_dict().iter()) {
+        assert!(x.equal(y), "{n} differs after the round trip");
+    }
+    assert!(
+        before.equal(param(&a, "inner.lm_head.weight")),
+        "loading copies into the existing tensors"
+    );
+
+    let mut bigger = c.clone();
+    bigger.vocab_size = 13;
+    let err = Hrm::from_safetensors(&bigger, Device::Cpu, &path).unwrap_err();
+    match &err {
+        ModelError::ShapeMismatch {
+            name,
+            expected,
+            found,
+            ..
+        } => {
+            assert_eq!(name, "inner.embed_tokens.embedding_weight");
+            assert_eq!(
+                (expected.clone(), found.clone()),
+                (vec![13, 64], vec![12, 64])
+            );
+        }
+        other => panic!("expected a shape mismatch, got {other}"),
+    }
+    assert!(err.to_string().contains("[13, 64]"));
+
+    let partial: Vec<(String, Tensor)> = a
+        .state_dict()
+        .into_iter()
+        .filter(|(n, _)| n != "inner.L_init")
+        .collect();
+    let partial_path = dir.path().join("partial.safetensors");
+    Tensor::write_safetensors(&partial, &partial_path).unwrap();
+    let err = b.load_safetensors(&partial_path).unwrap_err().to_string();
+    assert!(
+        err.contains("missing tensor `inner.L_init`") && err.contains("partial.safetensors"),
+        "{err}"
+    );
+
+    let mut learned = c.clone();
+    learned.pos_encodings = PosEncoding::Learned;
+    let m = Hrm::new(&learned, Device::Cpu, 0).unwrap();
+    let lp = dir.path().join("learned.safetensors");
+    m.save_safetensors(&lp).unwrap();
+    let err = b.load_safetensors(&lp).unwrap_err().to_string();
+    assert!(
+        err.contains("unexpected tensor `inner.embed_pos.embedding_weight`"),
+        "{err}"
+    );
+}

@@ -1,0 +1,148 @@
+//! A training-step benchmark: throughput, time per step and peak memory of [`Trainer::train_step`] on random data.
+
+use std::time::Instant;
+
+use hrm_model::{Batch, HrmConfig, Hrm};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::{Device, Kind};
+
+use crate::error::TrainError;
+use crate::optim::AdamATan2Config;
+use crate::step::{StepConfig, Trainer};
+
+/// How [`BenchReport::peak_memory_bytes`] was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemorySource {
+    /// CPU: the process's resident-set high-water mark (`VmHWM` in `/proc/self/status`). It covers the whole
+    /// process lifetime and cannot be reset, so run one configuration per process.
+    ProcVmHwm,
+    /// CUDA: the memory `nvidia-smi` reports for this process after the run. libtorch's caching allocator keeps
+    /// freed blocks, so this is the peak *reserved* memory plus the CUDA context (~0.5 GiB), not
+    /// `max_memory_allocated` (which tch 0.24 does not expose).
+    NvidiaSmi,
+    /// No measurement was possible (no `/proc`, or no `nvidia-smi` on a CUDA machine).
+    Unavailable,
+}
+
+/// What [`train_step_bench`] measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchReport {
+    /// Sequences per second over the timed steps.
+    pub samples_per_sec: f64,
+    /// Mean wall time of one optimizer step, in milliseconds.
+    pub ms_per_step: f64,
+    /// Peak memory in bytes (see `memory_source`); 0 when unavailable.
+    pub peak_memory_bytes: u64,
+    /// How the peak memory was measured.
+    pub memory_source: MemorySource,
+    /// Steps timed.
+    pub steps: u64,
+    /// Sequences per step.
+    pub batch_size: i64,
+}
+
+/// Times `steps` training steps (after 2 untimed warm-up steps) of a freshly initialised model with `config` on
+/// `device`, on random batches of `batch_size` sequences, with one micro-batch and the reference optimizer
+/// settings (no warmup, so every step runs at full learning rate).
+///
+/// Every random value comes from `ChaCha8Rng` seeded with 0, so runs are repeatable.
+pub fn train_step_bench(
+    config: &HrmConfig,
+    batch_size: i64,
+    steps: u64,
+    device: Device,
+) -> Result<BenchReport, TrainError> {
+    const WARMUP: u64 = 2;
+    if batch_size < 1 || steps < 1 {
+        return Err(TrainError::Config {
+            field: "bench".into(),
+            message: format!("batch_size {batch_size} and steps {steps} must both be ≥ 1"),
+        });
+    }
+    let model = Hrm::new(config, device, 0)?;
+    let step_config = StepConfig {
+        global_batch_size: batch_size,
+        micro_batches: 1,
+        lr: 1e-4,
+        puzzle_emb_lr: 1e-2,
+        puzzle_emb_weight_decay: 0.1,
+        adam: AdamATan2Config::with_weight_decay(0.1),
+        lr_warmup_steps: 0,
+        lr_min_ratio: 1.0,
+        total_steps: WARMUP + steps,
+    };
+    let mut trainer = Trainer::new(model, step_config)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let batches: Vec<Batch> = (0..2).map(|_| random_batch(config, batch_size, device, &mut rng)).collect::<Result<_, _>>()?;
+    let sync = || {
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    for i in 0..WARMUP {
+        trainer.train_step(&batches[i as usize % 2], &mut rng)?;
+    }
+    sync();
+    let start = Instant::now();
+    for i in 0..steps {
+        trainer.train_step(&batches[i as usize % 2], &mut rng)?;
+    }
+    sync();
+    let secs = start.elapsed().as_secs_f64();
+    let (peak_memory_bytes, memory_source) = match device {
+        Device::Cpu => match vm_hwm_bytes() {
+            Some(b) => (b, MemorySource::ProcVmHwm),
+            None => (0, MemorySource::Unavailable),
+        },
+        _ => match nvidia_smi_process_bytes() {
+            Some(b) => (b, MemorySource::NvidiaSmi),
+            None => (0, MemorySource::Unavailable),
+        },
+    };
+    Ok(BenchReport {
+        samples_per_sec: (batch_size as f64 * steps as f64) / secs,
+        ms_per_step: secs * 1e3 / steps as f64,
+        peak_memory_bytes,
+        memory_source,
+        steps,
+        batch_size,
+    })
+}
+
+/// A random batch: tokens uniform over the vocabulary, labels = a fixed permutation of the inputs, puzzle ids
+/// uniform over the table.
+fn random_batch(config: &HrmConfig, b: i64, device: Device, rng: &mut ChaCha8Rng) -> Result<Batch, TrainError> {
+    let n = (b * config.seq_len) as usize;
+    let v = config.vocab_size as i32;
+    let inputs: Vec<i32> = (0..n).map(|_| rng.random_range(0..v)).collect();
+    let labels: Vec<i32> = inputs.iter().map(|&x| (x + 1) % v).collect();
+    let ids: Vec<i32> = (0..b).map(|_| rng.random_range(0..config.num_puzzle_identifiers as i32)).collect();
+    let batch = Batch::from_vecs(&inputs, &labels, &ids, b as usize, config.seq_len as usize, device)?;
+    // Touch the tensors once so that the host-to-device copies are not timed.
+    let _ = batch.inputs.sum(Kind::Int64).to_device(Device::Cpu);
+    Ok(batch)
+}
+
+/// The `VmHWM` line of `/proc/self/status` in bytes, if readable.
+pub fn vm_hwm_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The GPU memory `nvidia-smi` attributes to this process, in bytes, if it can be queried.
+pub fn nvidia_smi_process_bytes() -> Option<u64> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"])
+        .output()
+        .ok()?;
+    let me = std::process::id().to_string();
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let mut parts = l.split(',').map(str::trim);
+        let pid = parts.next()?;
+        let mib: u64 = parts.next()?.parse().ok()?;
+        (pid == me).then_some(mib * 1024 * 1024)
+    })
+}

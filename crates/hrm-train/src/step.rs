@@ -1,0 +1,309 @@
+//! One optimizer step of HRM training: a global batch split into micro-batches, each with its own persistent
+//! ACT carry (spec 10.2 pitfall 9), gradients accumulated, then one AdamATan2 and one sign-SGD step.
+
+use hrm_model::{act_loss_head, ActMetrics, Batch, Carry, Hrm};
+use rand::Rng;
+use tch::{Kind, Tensor};
+
+use crate::error::TrainError;
+use crate::optim::{AdamATan2, AdamATan2Config, SignSgd};
+use crate::schedule::lr_at;
+
+/// The optimisation settings of a run (spec 7.5, 7.6), plus the micro-batch split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepConfig {
+    /// Sequences per optimizer step (768 in every reference recipe); the loss is divided by it.
+    pub global_batch_size: i64,
+    /// Number of micro-batches k the global batch is split into; must divide `global_batch_size`.
+    pub micro_batches: i64,
+    /// Base learning rate of AdamATan2.
+    pub lr: f64,
+    /// Base learning rate of the puzzle-embedding sign-SGD.
+    pub puzzle_emb_lr: f64,
+    /// Decoupled weight decay of the puzzle-embedding sign-SGD.
+    pub puzzle_emb_weight_decay: f64,
+    /// Betas and weight decay of AdamATan2.
+    pub adam: AdamATan2Config,
+    /// Linear warmup length in steps (2000 in the reference).
+    pub lr_warmup_steps: u64,
+    /// Cosine floor as a fraction of the base rate (1.0 = constant after warmup).
+    pub lr_min_ratio: f64,
+    /// Nominal total steps; steps beyond it do nothing (as in the reference).
+    pub total_steps: u64,
+}
+
+impl StepConfig {
+    /// The reference defaults (`cfg_pretrain.yaml`): batch 768, lr 1e-4, puzzle lr 1e-2, weight decays 0.1,
+    /// warmup 2000, min ratio 1.0, one micro-batch, for a run of `total_steps` steps.
+    pub fn reference(total_steps: u64) -> Self {
+        StepConfig {
+            global_batch_size: 768,
+            micro_batches: 1,
+            lr: 1e-4,
+            puzzle_emb_lr: 1e-2,
+            puzzle_emb_weight_decay: 0.1,
+            adam: AdamATan2Config::with_weight_decay(0.1),
+            lr_warmup_steps: 2000,
+            lr_min_ratio: 1.0,
+            total_steps,
+        }
+    }
+
+    /// Sequences per micro-batch, `global_batch_size / micro_batches`.
+    pub fn micro_batch_size(&self) -> i64 {
+        self.global_batch_size / self.micro_batches.max(1)
+    }
+
+    /// Checks that the batch splits evenly into at least one micro-batch.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |field: &str, message: String| Err(TrainError::Config { field: field.into(), message });
+        if self.global_batch_size < 1 {
+            return bad("global_batch_size", format!("must be ≥ 1, got {}", self.global_batch_size));
+        }
+        if self.micro_batches < 1 || self.global_batch_size % self.micro_batches != 0 {
+            return bad(
+                "micro_batches",
+                format!("{} must be ≥ 1 and divide global_batch_size {}", self.micro_batches, self.global_batch_size),
+            );
+        }
+        for (field, v) in [("lr", self.lr), ("puzzle_emb_lr", self.puzzle_emb_lr), ("lr_min_ratio", self.lr_min_ratio)]
+        {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(field, format!("must be a finite number ≥ 0, got {v}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one call of [`Trainer::train_step`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    /// The step number s (1 for the first step).
+    pub step: u64,
+    /// AdamATan2 learning rate used, `lr_at(s)`.
+    pub lr: f64,
+    /// Sign-SGD learning rate used.
+    pub puzzle_emb_lr: f64,
+    /// The loss-head metrics summed over the micro-batches (raw sums, as the reference loss head returns them).
+    pub metrics: ActMetrics,
+}
+
+impl StepReport {
+    /// The values the reference logs for a train step: losses divided by the global batch size, every other
+    /// metric by max(count, 1), plus `train/lr`.
+    pub fn log_values(&self, global_batch_size: i64) -> Vec<(&'static str, f64)> {
+        let m = &self.metrics;
+        let count = m.count.max(1.0);
+        let gbs = global_batch_size as f64;
+        let mut v = vec![
+            ("train/count", m.count / count),
+            ("train/accuracy", m.accuracy / count),
+            ("train/exact_accuracy", m.exact_accuracy / count),
+            ("train/q_halt_accuracy", m.q_halt_accuracy / count),
+            ("train/steps", m.steps / count),
+            ("train/lm_loss", m.lm_loss / gbs),
+            ("train/q_halt_loss", m.q_halt_loss / gbs),
+        ];
+        if let Some(qc) = m.q_continue_loss {
+            v.push(("train/q_continue_loss", qc / gbs));
+        }
+        v.push(("train/lr", self.lr));
+        v
+    }
+}
+
+/// Adds two metric sums field by field.
+pub fn add_metrics(a: &ActMetrics, b: &ActMetrics) -> ActMetrics {
+    ActMetrics {
+        count: a.count + b.count,
+        accuracy: a.accuracy + b.accuracy,
+        exact_accuracy: a.exact_accuracy + b.exact_accuracy,
+        q_halt_accuracy: a.q_halt_accuracy + b.q_halt_accuracy,
+        steps: a.steps + b.steps,
+        lm_loss: a.lm_loss + b.lm_loss,
+        q_halt_loss: a.q_halt_loss + b.q_halt_loss,
+        q_continue_loss: match (a.q_continue_loss, b.q_continue_loss) {
+            (None, None) => None,
+            (x, y) => Some(x.unwrap_or(0.0) + y.unwrap_or(0.0)),
+        },
+    }
+}
+
+/// The training state that one optimizer step reads and writes: the model, both optimizers, one persistent ACT
+/// carry per micro-batch and the step counter.
+///
+/// Slot i of micro-batch j is slot `j·(B/k) + i` of the global batch, and micro-batch j always uses carry j, so a
+/// run with k micro-batches follows the same trajectory as one with a single batch of B (up to float rounding),
+/// provided the data for each global slot is the same. The exploration RNG is consumed micro-batch after
+/// micro-batch, slot by slot, which is the order of a single batch.
+#[derive(Debug)]
+pub struct Trainer {
+    model: Hrm,
+    config: StepConfig,
+    adam: AdamATan2,
+    sign_sgd: SignSgd,
+    carries: Vec<Option<Carry>>,
+    step: u64,
+}
+
+impl Trainer {
+    /// A trainer at step 0 with empty optimizer state and no carries (every slot starts halted).
+    pub fn new(model: Hrm, config: StepConfig) -> Result<Trainer, TrainError> {
+        config.validate()?;
+        let adam = AdamATan2::new(config.adam);
+        let sign_sgd = SignSgd::new(config.puzzle_emb_weight_decay);
+        let carries = (0..config.micro_batches).map(|_| None).collect();
+        Ok(Trainer { model, config, adam, sign_sgd, carries, step: 0 })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Hrm {
+        &self.model
+    }
+
+    /// The model, mutably (e.g. to load weights before resuming).
+    pub fn model_mut(&mut self) -> &mut Hrm {
+        &mut self.model
+    }
+
+    /// Gives the model back.
+    pub fn into_model(self) -> Hrm {
+        self.model
+    }
+
+    /// The optimisation settings.
+    pub fn config(&self) -> &StepConfig {
+        &self.config
+    }
+
+    /// The AdamATan2 optimizer (its state is what a checkpoint saves).
+    pub fn optimizer(&self) -> &AdamATan2 {
+        &self.adam
+    }
+
+    /// The AdamATan2 optimizer, mutably (to load its state when resuming).
+    pub fn optimizer_mut(&mut self) -> &mut AdamATan2 {
+        &mut self.adam
+    }
+
+    /// Steps taken so far (the s of the last call; 0 before the first).
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    /// Sets the step counter, when resuming from a checkpoint.
+    pub fn set_step_count(&mut self, step: u64) {
+        self.step = step;
+    }
+
+    /// The persistent carry of each micro-batch (`None` until its first call).
+    pub fn carries(&self) -> &[Option<Carry>] {
+        &self.carries
+    }
+
+    /// Replaces the carries, when resuming; there must be one per micro-batch, each of the micro-batch size.
+    pub fn set_carries(&mut self, carries: Vec<Option<Carry>>) -> Result<(), TrainError> {
+        if carries.len() as i64 != self.config.micro_batches {
+            return Err(TrainError::Config {
+                field: "micro_batches".into(),
+                message: format!("got {} carries for {} micro-batches", carries.len(), self.config.micro_batches),
+            });
+        }
+        let m = self.config.micro_batch_size();
+        if let Some((j, c)) = carries.iter().enumerate().find_map(|(j, c)| c.as_ref().map(|c| (j, c))).filter(|(_, c)| c.batch_size() != m) {
+            return Err(TrainError::Config {
+                field: "micro_batches".into(),
+                message: format!("carry {j} holds {} slots, the micro-batch size is {m}", c.batch_size()),
+            });
+        }
+        self.carries = carries;
+        Ok(())
+    }
+
+    /// Forgets every carry, so that all slots start halted at the next step.
+    pub fn reset_carries(&mut self) {
+        self.carries.iter_mut().for_each(|c| *c = None);
+    }
+
+    /// One optimizer step on a global batch.
+    ///
+    /// The step counter s is incremented first; if s exceeds `total_steps` nothing else happens and `None` is
+    /// returned (the reference stops updating there). Otherwise, for each micro-batch j (rows `j·m .. (j+1)·m`,
+    /// m = B/k): one ACT forward in training mode on carry j, the loss head, and `backward(loss / B)`,
+    /// accumulating gradients; then one AdamATan2 step on every trainable parameter at `lr_at(s)` and one
+    /// sign-SGD step on the puzzle table at the puzzle `lr_at(s)`, with the puzzle gradients of all
+    /// micro-batches concatenated (so rows of duplicate ids are summed before the sign).
+    ///
+    /// Gradients are cleared at the start of a step and left in place afterwards, for inspection.
+    /// After an error the trainer is mid-step and should not be stepped again.
+    ///
+    /// # Shapes
+    /// `batch`: inputs and labels `[B, S]`, puzzle identifiers `[B]`, with B = `global_batch_size`.
+    pub fn train_step<R: Rng + ?Sized>(&mut self, batch: &Batch, rng: &mut R) -> Result<Option<StepReport>, TrainError> {
+        let cfg = &self.config;
+        let b = batch.batch_size();
+        if b != cfg.global_batch_size {
+            return Err(TrainError::Batch {
+                field: "batch_size".into(),
+                message: format!("global batch has {b} sequences, the config says {}", cfg.global_batch_size),
+            });
+        }
+        self.step += 1;
+        let step = self.step;
+        if step > cfg.total_steps {
+            return Ok(None);
+        }
+        let lr = lr_at(step, cfg.lr, cfg.lr_warmup_steps, cfg.total_steps, cfg.lr_min_ratio);
+        let puzzle_emb_lr = lr_at(step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, cfg.total_steps, cfg.lr_min_ratio);
+        let loss_type = self.model.config().loss_type;
+        let m = cfg.micro_batch_size();
+        let gbs = cfg.global_batch_size as f64;
+
+        self.model.zero_grad();
+        let mut metrics = ActMetrics::default();
+        let mut puzzle_ids = Vec::with_capacity(self.carries.len());
+        let mut puzzle_grads = Vec::with_capacity(self.carries.len());
+        for (j, slot) in self.carries.iter_mut().enumerate() {
+            let rows = |t: &Tensor| t.narrow(0, j as i64 * m, m);
+            let micro = Batch {
+                inputs: rows(&batch.inputs),
+                labels: rows(&batch.labels),
+                puzzle_identifiers: rows(&batch.puzzle_identifiers),
+            };
+            let fresh;
+            let carry = match slot {
+                Some(c) => &*c,
+                None => {
+                    fresh = self.model.initial_carry(&micro);
+                    &fresh
+                }
+            };
+            let (new_carry, out) = self.model.forward_train(carry, &micro, rng)?;
+            let loss = act_loss_head(&new_carry, &out, loss_type)?;
+            loss.loss
+                .f_div_scalar(gbs)
+                .and_then(|l| l.f_backward())
+                .map_err(TrainError::tch(format!("backward of micro-batch {j}")))?;
+            if let Some(local) = &out.puzzle_local {
+                let g = local.weights.grad();
+                if g.defined() {
+                    puzzle_ids.push(local.ids.shallow_clone());
+                    puzzle_grads.push(g);
+                }
+            }
+            metrics = add_metrics(&metrics, &loss.metrics);
+            *slot = Some(new_carry);
+        }
+
+        self.adam.step(self.model.named_parameters(), lr)?;
+        if let (Some(table), false) = (self.model.puzzle_table(), puzzle_ids.is_empty()) {
+            let ids = Tensor::f_cat(&puzzle_ids, 0).map_err(TrainError::tch("concatenating puzzle ids"))?;
+            let grads = Tensor::f_cat(&puzzle_grads, 0)
+                .and_then(|g| g.f_to_kind(Kind::Float))
+                .map_err(TrainError::tch("concatenating puzzle gradients"))?;
+            self.sign_sgd.step(table, &ids, &grads, puzzle_emb_lr)?;
+        }
+        Ok(Some(StepReport { step, lr, puzzle_emb_lr, metrics }))
+    }
+}

@@ -1,0 +1,54 @@
+//! Helpers shared by the hrm-train integration tests: locating and reading golden vectors, and tolerant comparison.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use tch::{Kind, Tensor};
+
+/// The golden folder: `HRM_GOLDEN_DIR`, else `<CARGO_MANIFEST_DIR>/../../../shared/golden`.
+///
+/// Panics (failing the test) with a clear message when the folder does not exist.
+pub fn golden_dir() -> PathBuf {
+    let dir = match std::env::var_os("HRM_GOLDEN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"),
+    };
+    assert!(
+        dir.is_dir(),
+        "golden vector folder {} does not exist: set HRM_GOLDEN_DIR to the folder holding tiny_optim.safetensors",
+        dir.display()
+    );
+    dir
+}
+
+/// Reads every tensor of a golden safetensors file into a map, failing the test if it cannot.
+pub fn read_golden(file: &str) -> HashMap<String, Tensor> {
+    let path = golden_dir().join(file);
+    let list = Tensor::read_safetensors(&path)
+        .unwrap_or_else(|e| panic!("cannot read golden file {}: {e}", path.display()));
+    list.into_iter().collect()
+}
+
+/// Looks up a golden tensor by name, failing the test with the name if it is missing.
+pub fn get<'a>(map: &'a HashMap<String, Tensor>, name: &str) -> &'a Tensor {
+    map.get(name).unwrap_or_else(|| panic!("golden tensor `{name}` missing"))
+}
+
+/// Asserts `|a − b| ≤ atol + rtol·|b|` elementwise (b is the reference), reporting the worst element.
+pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, atol: f64, rtol: f64) {
+    assert_eq!(a.size(), b.size(), "{what}: shape mismatch");
+    let a = a.to_kind(Kind::Double);
+    let b = b.to_kind(Kind::Double);
+    let diff = (&a - &b).abs();
+    let bound = b.abs() * rtol + atol;
+    let excess = (&diff - &bound).max().double_value(&[]);
+    let max_diff = diff.max().double_value(&[]);
+    assert!(excess <= 0.0, "{what}: max |Δ| = {max_diff:e} exceeds atol {atol:e} + rtol {rtol:e}·|ref| (by {excess:e})");
+}
+
+/// The largest absolute difference between two tensors.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
+}
