@@ -1,5 +1,6 @@
 //! The `hrm` command-line tool: build-data, train, predict, eval, report, bench, info.
 
+mod bench;
 mod build_data;
 mod eval;
 mod info;
@@ -23,6 +24,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Score predictions and write report.md, report.html and training curves.
     Report(eval::ReportArgs),
+    /// Benchmarks: training-step speed and memory, sampler throughput.
+    Bench(bench::Args),
     /// Print the libtorch build, CUDA availability and the device that would be used.
     Info(info::Args),
 }
@@ -34,5 +37,6 @@ fn main() -> Result<()> {
         Command::Eval(a) => eval::run_eval(a),
         Command::Report(a) => eval::run_report(a),
         Command::Info(a) => info::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -160,7 +160,10 @@ impl SplitBuilder {
         }
     }
 
-    /// Appends one example to the current puzzle (both slices have `seq_len` tokens).
+    /// Appends one example to the current puzzle.
+    ///
+    /// # Panics
+    /// When `input` or `label` does not hold `seq_len` tokens (a programming error, not bad data).
     pub fn push_example(&mut self, input: &[u8], label: &[u8]) {
         assert_eq!(input.len(), self.seq_len, "input length must be seq_len");
         assert_eq!(label.len(), self.seq_len, "label length must be seq_len");

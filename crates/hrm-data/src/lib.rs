@@ -1,4 +1,14 @@
 //! hrm-data: HRM's on-disk dataset layout, the ARC, Sudoku and Maze builders, the group sampler and prefetching.
+//!
+//! * [`npy`]: `.npy` reading and (atomic, streaming) writing.
+//! * [`layout`]: `identifiers.json`, `{train,test}/dataset.json`, the five `all__*.npy` arrays; the
+//!   validating loader [`load_split`] and the atomic writers ([`write_dataset`], [`layout::DatasetWriter`]).
+//! * [`arc`]: the ARC builder ([`build_arc`]), spec 1.2-1.4.
+//! * [`sudoku`]: puzzle readers, the exact solver and the Sudoku builder, spec 1.5.
+//! * [`maze`]: maze validation, generation and the maze builder, spec 1.6.
+//! * [`sampler`]: the training sampler of spec 7.4, the evaluation reader and the prefetcher.
+//!
+//! No tensors here: batches are plain `Vec<i32>`s that the trainer turns into tensors.
 
 pub mod arc;
 pub mod error;
@@ -13,3 +23,4 @@ pub use arc::{build_arc, ArcBuildConfig, ArcBuildStats};
 pub use error::DataError;
 pub use fsutil::write_atomic;
 pub use layout::{load_split, write_dataset, DatasetMetadata, SplitData};
+pub use sampler::{Batch, EvalBatches, Prefetcher, SamplerConfig, SamplerState, TrainSampler};

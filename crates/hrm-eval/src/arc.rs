@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use hrm_grid::codec::crop_arc;
+use hrm_grid::codec::{canvas_side, crop_arc_canvas};
 use hrm_grid::Grid;
 use serde::{Deserialize, Serialize};
 
@@ -31,9 +31,12 @@ pub enum Answer {
 /// The crop (spec 8.2 step 2) of a predicted canvas, de-augmented by `undo`.
 ///
 /// # Shapes
-/// `tokens`: `[900]`.
+/// `tokens`: `[side * side]` (900 for the paper's 30x30 canvas; smaller square canvases work too).
 pub fn crop_answer(tokens: &[u8], undo: impl Fn(&Grid) -> Grid) -> Answer {
-    match crop_arc(tokens) {
+    let Some(side) = canvas_side(tokens.len()) else {
+        return Answer::Invalid;
+    };
+    match crop_arc_canvas(tokens, side) {
         Some(grid) => Answer::Grid(undo(&grid)),
         None => Answer::Invalid,
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use hrm_augment::variant::ArcVariant;
 use hrm_data::npy::{read_npy, read_npy_header};
-use hrm_grid::codec::{crop_arc, crop_arc_at, ARC_CANVAS, ARC_SEQ_LEN, PAD};
+use hrm_grid::codec::{canvas_side, crop_arc_canvas, crop_arc_canvas_at, PAD};
 use hrm_grid::Grid;
 use serde::Deserialize;
 
@@ -192,13 +192,17 @@ pub fn read_arc_truth(
     let ids_path = dir.join("all__puzzle_identifiers.npy");
     let mut inputs = NpyRows::open(&dir.join("all__inputs.npy"))?;
     let mut labels = NpyRows::open(&dir.join("all__labels.npy"))?;
+    let mut side = 0;
     for rows in [&inputs, &labels] {
-        if rows.cols != ARC_SEQ_LEN {
-            return Err(EvalError::invalid(
+        side = canvas_side(rows.cols).ok_or_else(|| {
+            EvalError::invalid(
                 &rows.path,
-                format!("has S = {}, expected {ARC_SEQ_LEN} for ARC", rows.cols),
-            ));
-        }
+                format!(
+                    "has S = {}, expected a square canvas (900 = 30x30) for ARC",
+                    rows.cols
+                ),
+            )
+        })?;
     }
     let mut tasks = Vec::new();
     for (p, &id) in index.puzzle_identifiers.iter().enumerate() {
@@ -208,13 +212,13 @@ pub fn read_arc_truth(
         }
         let mut tests = Vec::new();
         for r in index.rows_of(p) {
-            let input = crop_arc(&inputs.row(r)?).ok_or_else(|| {
+            let input = crop_arc_canvas(&inputs.row(r)?, side).ok_or_else(|| {
                 EvalError::invalid(
                     &inputs.path,
                     format!("row {r} (task {name}): the input does not crop to a grid"),
                 )
             })?;
-            let output = crop_arc(&labels.row(r)?).ok_or_else(|| {
+            let output = crop_arc_canvas(&labels.row(r)?, side).ok_or_else(|| {
                 EvalError::invalid(
                     &labels.path,
                     format!("row {r} (task {name}): the label does not crop to a grid"),
@@ -233,8 +237,9 @@ pub fn read_arc_truth(
 
 /// Crops an ARC grid wherever it was translated to: the first non-PAD token is its top-left corner.
 fn crop_translated(tokens: &[u8]) -> Option<Grid> {
+    let side = canvas_side(tokens.len())?;
     let first = tokens.iter().position(|&t| t != PAD)?;
-    crop_arc_at(tokens, first / ARC_CANVAS, first % ARC_CANVAS)
+    crop_arc_canvas_at(tokens, side, first / side, first % side)
 }
 
 /// Reads the demonstration pairs of the named un-augmented tasks from the train split.

@@ -24,7 +24,9 @@ pub const MAX_COLOUR_TOKEN: u8 = MAX_COLOUR + COLOUR_OFFSET;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CodecError {
     /// The grid does not fit on the canvas at the requested offset.
-    #[error("a {rows}x{cols} grid does not fit on the 30x30 canvas at offset ({r0}, {c0})")]
+    #[error(
+        "a {rows}x{cols} grid does not fit on the {side}x{side} canvas at offset ({r0}, {c0})"
+    )]
     DoesNotFit {
         /// The grid height.
         rows: usize,
@@ -34,6 +36,8 @@ pub enum CodecError {
         r0: usize,
         /// The column offset.
         c0: usize,
+        /// The canvas side.
+        side: usize,
     },
     /// An output buffer of the wrong length.
     #[error("token buffer has {len} entries, expected {expected}")]
@@ -78,33 +82,63 @@ pub fn encode_arc_into(
     c0: usize,
     out: &mut [u8],
 ) -> Result<(), CodecError> {
+    encode_arc_canvas_into(grid, r0, c0, ARC_CANVAS, out)
+}
+
+/// Encodes `grid` on a `side` x `side` canvas (spec 1.2 with a smaller canvas; 30 is the paper's).
+///
+/// Small canvases keep CPU runs cheap on tasks whose grids all fit. The rules are those of
+/// [`encode_arc`] with 30 replaced by `side`.
+///
+/// # Shapes
+/// Returns `side * side` tokens, row-major.
+pub fn encode_arc_canvas(
+    grid: &Grid,
+    r0: usize,
+    c0: usize,
+    side: usize,
+) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![PAD; side * side];
+    encode_arc_canvas_into(grid, r0, c0, side, &mut out)?;
+    Ok(out)
+}
+
+/// Like [`encode_arc_canvas`], but writes into `out` (`side * side` entries, fully overwritten).
+pub fn encode_arc_canvas_into(
+    grid: &Grid,
+    r0: usize,
+    c0: usize,
+    side: usize,
+    out: &mut [u8],
+) -> Result<(), CodecError> {
     let (h, w) = grid.shape();
-    if r0 + h > ARC_CANVAS || c0 + w > ARC_CANVAS {
+    if r0 + h > side || c0 + w > side {
         return Err(CodecError::DoesNotFit {
             rows: h,
             cols: w,
             r0,
             c0,
+            side,
         });
     }
-    if out.len() != ARC_SEQ_LEN {
+    if out.len() != side * side {
         return Err(CodecError::BadLength {
             len: out.len(),
-            expected: ARC_SEQ_LEN,
+            expected: side * side,
         });
     }
     out.fill(PAD);
     for (r, src) in grid.cells().chunks_exact(w).enumerate() {
-        let row = &mut out[(r0 + r) * ARC_CANVAS..(r0 + r + 1) * ARC_CANVAS];
+        let row = &mut out[(r0 + r) * side..(r0 + r + 1) * side];
         for (dst, &c) in row[c0..c0 + w].iter_mut().zip(src) {
             *dst = c + COLOUR_OFFSET;
         }
-        if c0 + w < ARC_CANVAS {
+        if c0 + w < side {
             row[c0 + w] = EOS;
         }
     }
-    if r0 + h < ARC_CANVAS {
-        let start = (r0 + h) * ARC_CANVAS + c0;
+    if r0 + h < side {
+        let start = (r0 + h) * side + c0;
         out[start..start + w].fill(EOS);
     }
     Ok(())
@@ -114,9 +148,14 @@ pub fn encode_arc_into(
 ///
 /// Offsets are drawn from 0..=max_r and 0..=max_c (spec 1.2).
 pub fn arc_pair_max_offset(input: &Grid, output: &Grid) -> (usize, usize) {
+    arc_pair_max_offset_canvas(input, output, ARC_CANVAS)
+}
+
+/// The largest legal translation offsets of an ARC pair on a `side` canvas (saturating at 0).
+pub fn arc_pair_max_offset_canvas(input: &Grid, output: &Grid, side: usize) -> (usize, usize) {
     (
-        ARC_CANVAS - input.rows().max(output.rows()),
-        ARC_CANVAS - input.cols().max(output.cols()),
+        side.saturating_sub(input.rows().max(output.rows())),
+        side.saturating_sub(input.cols().max(output.cols())),
     )
 }
 
@@ -141,15 +180,31 @@ pub fn crop_arc(tokens: &[u8]) -> Option<Grid> {
 /// # Shapes
 /// `tokens`: [900], row-major 30x30.
 pub fn crop_arc_at(tokens: &[u8], r0: usize, c0: usize) -> Option<Grid> {
-    if tokens.len() != ARC_SEQ_LEN || r0 >= ARC_CANVAS || c0 >= ARC_CANVAS {
+    crop_arc_canvas_at(tokens, ARC_CANVAS, r0, c0)
+}
+
+/// The crop of spec 8.2 step 2 on a `side` x `side` canvas, anchored at (0, 0).
+///
+/// # Shapes
+/// `tokens`: [side * side], row-major.
+pub fn crop_arc_canvas(tokens: &[u8], side: usize) -> Option<Grid> {
+    crop_arc_canvas_at(tokens, side, 0, 0)
+}
+
+/// The crop of spec 8.2 step 2 on a `side` x `side` canvas, run from (r0, c0).
+///
+/// # Shapes
+/// `tokens`: [side * side], row-major.
+pub fn crop_arc_canvas_at(tokens: &[u8], side: usize, r0: usize, c0: usize) -> Option<Grid> {
+    if side == 0 || tokens.len() != side * side || r0 >= side || c0 >= side {
         return None;
     }
     let is_colour = |t: u8| (COLOUR_OFFSET..=MAX_COLOUR_TOKEN).contains(&t);
-    let n_rows = ARC_CANVAS - r0;
-    let mut width = ARC_CANVAS - c0;
+    let n_rows = side - r0;
+    let mut width = side - c0;
     let (mut best_area, mut best) = (0, (0, 0));
     for num_r in 1..=n_rows {
-        let row = &tokens[(r0 + num_r - 1) * ARC_CANVAS + c0..];
+        let row = &tokens[(r0 + num_r - 1) * side + c0..];
         if let Some(c) = row[..width].iter().position(|&t| !is_colour(t)) {
             width = c;
         }
@@ -165,10 +220,16 @@ pub fn crop_arc_at(tokens: &[u8], r0: usize, c0: usize) -> Option<Grid> {
     let (h, w) = best;
     let mut cells = Vec::with_capacity(h * w);
     for r in 0..h {
-        let start = (r0 + r) * ARC_CANVAS + c0;
+        let start = (r0 + r) * side + c0;
         cells.extend(tokens[start..start + w].iter().map(|&t| t - COLOUR_OFFSET));
     }
-    Some(Grid::new(h, w, cells).expect("a crop of colour tokens is a valid grid"))
+    Grid::new(h, w, cells).ok()
+}
+
+/// The side of a square canvas holding `seq_len` tokens (e.g. 900 -> 30), if it is a square.
+pub fn canvas_side(seq_len: usize) -> Option<usize> {
+    let side = (seq_len as f64).sqrt().round() as usize;
+    (side * side == seq_len && side > 0).then_some(side)
 }
 
 /// The Sudoku token of a cell value: blank (0) -> 1, digit d -> d + 1 (spec 1.5).

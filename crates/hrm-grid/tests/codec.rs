@@ -160,7 +160,7 @@ proptest! {
         let r_bad = 30 - h + extra;
         prop_assert_eq!(
             encode_arc(&g, r_bad, c0),
-            Err(CodecError::DoesNotFit { rows: h, cols: w, r0: r_bad, c0 })
+            Err(CodecError::DoesNotFit { rows: h, cols: w, r0: r_bad, c0, side: 30 })
         );
         prop_assert!(encode_arc(&g, r0, 30 - w + extra).is_err());
     }
@@ -228,4 +228,32 @@ fn golden_arc_encoding() {
     assert_eq!(encode_arc(&output, 0, 0).unwrap(), label_seq);
     assert_eq!(crop_arc(&input_seq), Some(input));
     assert_eq!(crop_arc(&label_seq), Some(output));
+}
+
+proptest! {
+    /// On every smaller canvas, encoding at (0, 0) then cropping returns the grid, and the 30 canvas agrees
+    /// with the paper's encoder.
+    #[test]
+    fn small_canvas_encode_then_crop_round_trips(side in 1usize..=30, h in 1usize..=30, w in 1usize..=30, seed in any::<u64>()) {
+        prop_assume!(h <= side && w <= side);
+        let cells: Vec<u8> = (0..h * w).map(|i| ((seed >> (i % 60)) as u8 ^ i as u8) % 10).collect();
+        let grid = Grid::new(h, w, cells).unwrap();
+        let tokens = hrm_grid::codec::encode_arc_canvas(&grid, 0, 0, side).unwrap();
+        prop_assert_eq!(tokens.len(), side * side);
+        prop_assert_eq!(hrm_grid::codec::crop_arc_canvas(&tokens, side), Some(grid.clone()));
+        if side == 30 {
+            prop_assert_eq!(tokens, hrm_grid::codec::encode_arc(&grid, 0, 0).unwrap());
+        }
+    }
+}
+
+#[test]
+fn small_canvas_rejects_grids_that_do_not_fit() {
+    let grid = Grid::new(4, 3, vec![1; 12]).unwrap();
+    let err = hrm_grid::codec::encode_arc_canvas(&grid, 0, 0, 3).unwrap_err();
+    assert!(err.to_string().contains("3x3 canvas"), "{err}");
+    assert_eq!(hrm_grid::codec::canvas_side(900), Some(30));
+    assert_eq!(hrm_grid::codec::canvas_side(100), Some(10));
+    assert_eq!(hrm_grid::codec::canvas_side(81), Some(9));
+    assert_eq!(hrm_grid::codec::canvas_side(90), None);
 }

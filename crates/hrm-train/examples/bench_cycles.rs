@@ -10,7 +10,11 @@ use tch::Device;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let get = |flag: &str, default: &str| -> String {
-        args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string())
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
     };
     let hidden: i64 = get("--hidden", "128").parse()?;
     let seq: i64 = get("--seq", "81").parse()?;
@@ -18,7 +22,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let steps: u64 = get("--steps", "5").parse()?;
     let layers: i64 = get("--layers", "4").parse()?;
     let cycles = get("--cycles", "2x2");
-    let (h, l) = cycles.split_once('x').ok_or("--cycles takes HxL, e.g. 2x2")?;
+    let (h, l) = cycles
+        .split_once('x')
+        .ok_or("--cycles takes HxL, e.g. 2x2")?;
     let (h_cycles, l_cycles): (i64, i64) = (h.parse()?, l.parse()?);
     let device = match get("--device", "cpu").as_str() {
         "cpu" => Device::Cpu,

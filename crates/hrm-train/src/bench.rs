@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use hrm_model::{Batch, HrmConfig, Hrm};
+use hrm_model::{Batch, Hrm, HrmConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind};
@@ -74,7 +74,9 @@ pub fn train_step_bench(
     };
     let mut trainer = Trainer::new(model, step_config)?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let batches: Vec<Batch> = (0..2).map(|_| random_batch(config, batch_size, device, &mut rng)).collect::<Result<_, _>>()?;
+    let batches: Vec<Batch> = (0..2)
+        .map(|_| random_batch(config, batch_size, device, &mut rng))
+        .collect::<Result<_, _>>()?;
     let sync = || {
         if let Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
@@ -112,13 +114,27 @@ pub fn train_step_bench(
 
 /// A random batch: tokens uniform over the vocabulary, labels = a fixed permutation of the inputs, puzzle ids
 /// uniform over the table.
-fn random_batch(config: &HrmConfig, b: i64, device: Device, rng: &mut ChaCha8Rng) -> Result<Batch, TrainError> {
+fn random_batch(
+    config: &HrmConfig,
+    b: i64,
+    device: Device,
+    rng: &mut ChaCha8Rng,
+) -> Result<Batch, TrainError> {
     let n = (b * config.seq_len) as usize;
     let v = config.vocab_size as i32;
     let inputs: Vec<i32> = (0..n).map(|_| rng.random_range(0..v)).collect();
     let labels: Vec<i32> = inputs.iter().map(|&x| (x + 1) % v).collect();
-    let ids: Vec<i32> = (0..b).map(|_| rng.random_range(0..config.num_puzzle_identifiers as i32)).collect();
-    let batch = Batch::from_vecs(&inputs, &labels, &ids, b as usize, config.seq_len as usize, device)?;
+    let ids: Vec<i32> = (0..b)
+        .map(|_| rng.random_range(0..config.num_puzzle_identifiers as i32))
+        .collect();
+    let batch = Batch::from_vecs(
+        &inputs,
+        &labels,
+        &ids,
+        b as usize,
+        config.seq_len as usize,
+        device,
+    )?;
     // Touch the tensors once so that the host-to-device copies are not timed.
     let _ = batch.inputs.sum(Kind::Int64).to_device(Device::Cpu);
     Ok(batch)
@@ -135,7 +151,10 @@ pub fn vm_hwm_bytes() -> Option<u64> {
 /// The GPU memory `nvidia-smi` attributes to this process, in bytes, if it can be queried.
 pub fn nvidia_smi_process_bytes() -> Option<u64> {
     let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"])
+        .args([
+            "--query-compute-apps=pid,used_memory",
+            "--format=csv,noheader,nounits",
+        ])
         .output()
         .ok()?;
     let me = std::process::id().to_string();

@@ -71,6 +71,9 @@ impl TrainError {
 
     /// Builds a [`TrainError::Param`].
     pub fn param(name: impl Into<String>, message: impl Into<String>) -> TrainError {
-        TrainError::Param { name: name.into(), message: message.into() }
+        TrainError::Param {
+            name: name.into(),
+            message: message.into(),
+        }
     }
 }

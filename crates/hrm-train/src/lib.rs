@@ -1,4 +1,7 @@
 //! hrm-train: AdamATan2 and sign-SGD optimizers, the LR schedule, the micro-batched training step and a step benchmark.
+//!
+//! Entry points: [`optim::AdamATan2`], [`optim::SignSgd`], [`schedule::lr_at`], [`schedule::total_steps`],
+//! [`step::Trainer::train_step`] and [`bench::train_step_bench`].
 
 pub mod bench;
 pub mod error;

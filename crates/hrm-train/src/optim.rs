@@ -22,7 +22,11 @@ pub struct AdamATan2Config {
 impl AdamATan2Config {
     /// HRM's betas (0.9, 0.95) with the given weight decay.
     pub fn with_weight_decay(weight_decay: f64) -> Self {
-        AdamATan2Config { beta1: 0.9, beta2: 0.95, weight_decay }
+        AdamATan2Config {
+            beta1: 0.9,
+            beta2: 0.95,
+            weight_decay,
+        }
     }
 }
 
@@ -72,7 +76,10 @@ const STEP: &str = ".step";
 impl AdamATan2 {
     /// An optimizer with empty state.
     pub fn new(config: AdamATan2Config) -> Self {
-        AdamATan2 { config, state: BTreeMap::new() }
+        AdamATan2 {
+            config,
+            state: BTreeMap::new(),
+        }
     }
 
     /// The hyperparameters.
@@ -122,13 +129,20 @@ impl AdamATan2 {
         if param.size() != grad.size() {
             return Err(TrainError::param(
                 name,
-                format!("gradient shape {:?} differs from parameter shape {:?}", grad.size(), param.size()),
+                format!(
+                    "gradient shape {:?} differs from parameter shape {:?}",
+                    grad.size(),
+                    param.size()
+                ),
             ));
         }
         if !is_float_kind(param.kind()) {
             return Err(TrainError::param(
                 name,
-                format!("AdamATan2 needs a floating-point parameter, got {:?}", param.kind()),
+                format!(
+                    "AdamATan2 needs a floating-point parameter, got {:?}",
+                    param.kind()
+                ),
             ));
         }
         let device = param.device();
@@ -139,14 +153,22 @@ impl AdamATan2 {
                     Tensor::f_zeros(param.size(), (Kind::Float, device))
                         .map_err(TrainError::tch(format!("zero state of `{name}`")))
                 };
-                e.insert(AdamParamState { exp_avg: zeros()?, exp_avg_sq: zeros()?, step: 0 })
+                e.insert(AdamParamState {
+                    exp_avg: zeros()?,
+                    exp_avg_sq: zeros()?,
+                    step: 0,
+                })
             }
         };
         for (field, t) in [("exp_avg", &st.exp_avg), ("exp_avg_sq", &st.exp_avg_sq)] {
             if t.size() != param.size() {
                 return Err(TrainError::param(
                     name,
-                    format!("{field} state shape {:?} differs from parameter shape {:?}", t.size(), param.size()),
+                    format!(
+                        "{field} state shape {:?} differs from parameter shape {:?}",
+                        t.size(),
+                        param.size()
+                    ),
                 ));
             }
         }
@@ -154,7 +176,11 @@ impl AdamATan2 {
             st.exp_avg = st.exp_avg.to_device(device);
             st.exp_avg_sq = st.exp_avg_sq.to_device(device);
         }
-        let AdamATan2Config { beta1, beta2, weight_decay } = self.config;
+        let AdamATan2Config {
+            beta1,
+            beta2,
+            weight_decay,
+        } = self.config;
         let t = st.step + 1;
         tch::no_grad(|| -> Result<(), tch::TchError> {
             let g = grad.f_to_kind(Kind::Float)?;
@@ -180,7 +206,7 @@ impl AdamATan2 {
             let denom = v.f_sqrt()?.f_div_scalar(bias_correction2_sqrt)?;
             let _ = p.f_sub_(&m.f_atan2(&denom)?.f_mul_scalar(step_size)?)?;
             if param.kind() != Kind::Float {
-                let _ = param.shallow_clone().f_copy_(&p)?;
+                param.shallow_clone().f_copy_(&p)?;
             }
             Ok(())
         })
@@ -232,15 +258,24 @@ impl AdamATan2 {
                 parts.entry(name.to_string()).or_default().0 = Some(t.to_device(device));
             } else if let Some(name) = field.strip_suffix(STEP) {
                 if t.kind() != Kind::Int64 || t.numel() != 1 {
-                    return Err(bad(&field, format!("expected an i64 scalar, got {:?} {:?}", t.kind(), t.size())));
+                    return Err(bad(
+                        &field,
+                        format!("expected an i64 scalar, got {:?} {:?}", t.kind(), t.size()),
+                    ));
                 }
-                let step = t.f_int64_value(&[]).or_else(|_| t.f_int64_value(&[0])).map_err(|e| bad(&field, e.to_string()))?;
+                let step = t
+                    .f_int64_value(&[])
+                    .or_else(|_| t.f_int64_value(&[0]))
+                    .map_err(|e| bad(&field, e.to_string()))?;
                 if step < 0 {
                     return Err(bad(&field, format!("negative step {step}")));
                 }
                 parts.entry(name.to_string()).or_default().2 = Some(step);
             } else {
-                return Err(bad(&field, "name does not end in .exp_avg, .exp_avg_sq or .step".into()));
+                return Err(bad(
+                    &field,
+                    "name does not end in .exp_avg, .exp_avg_sq or .step".into(),
+                ));
             }
         }
         let mut state = BTreeMap::new();
@@ -251,10 +286,21 @@ impl AdamATan2 {
             if m.size() != v.size() {
                 return Err(bad(
                     &format!("{name}{EXP_AVG_SQ}"),
-                    format!("shape {:?} differs from exp_avg shape {:?}", v.size(), m.size()),
+                    format!(
+                        "shape {:?} differs from exp_avg shape {:?}",
+                        v.size(),
+                        m.size()
+                    ),
                 ));
             }
-            state.insert(name, AdamParamState { exp_avg: m, exp_avg_sq: v, step });
+            state.insert(
+                name,
+                AdamParamState {
+                    exp_avg: m,
+                    exp_avg_sq: v,
+                    step,
+                },
+            );
         }
         self.state = state;
         Ok(())
@@ -272,11 +318,17 @@ fn check_moment(t: &Tensor) -> Result<(), String> {
 
 /// Whether a tensor kind is a floating-point kind that can hold a parameter.
 fn is_float_kind(kind: Kind) -> bool {
-    matches!(kind, Kind::Float | Kind::Double | Kind::BFloat16 | Kind::Half)
+    matches!(
+        kind,
+        Kind::Float | Kind::Double | Kind::BFloat16 | Kind::Half
+    )
 }
 
 /// Writes named tensors to `path` via a temporary file in the same folder and a rename.
-pub(crate) fn write_safetensors_atomic(named: &[(String, Tensor)], path: &Path) -> Result<(), TrainError> {
+pub(crate) fn write_safetensors_atomic(
+    named: &[(String, Tensor)],
+    path: &Path,
+) -> Result<(), TrainError> {
     let file_name = path.file_name().ok_or_else(|| TrainError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name"),
@@ -291,7 +343,10 @@ pub(crate) fn write_safetensors_atomic(named: &[(String, Tensor)], path: &Path) 
     })?;
     std::fs::rename(&tmp, path).map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        TrainError::Io { path: path.to_path_buf(), source }
+        TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
@@ -318,41 +373,86 @@ impl SignSgd {
     /// their gradient rows are summed before the sign is taken.
     ///
     /// # Shapes
-    /// `table`: [N, D] floating point; `ids`: [K] integer, each in 0..N; `grads`: [K, D].
-    pub fn step(&self, table: &Tensor, ids: &Tensor, grads: &Tensor, lr: f64) -> Result<(), TrainError> {
+    /// `table`: `[N, D]` floating point; `ids`: `[K]` integer, each in `0..N`; `grads`: `[K, D]`.
+    pub fn step(
+        &self,
+        table: &Tensor,
+        ids: &Tensor,
+        grads: &Tensor,
+        lr: f64,
+    ) -> Result<(), TrainError> {
         let tsize = table.size();
         if tsize.len() != 2 {
-            return Err(TrainError::param("puzzle table", format!("expected [N, D], got {tsize:?}")));
+            return Err(TrainError::param(
+                "puzzle table",
+                format!("expected [N, D], got {tsize:?}"),
+            ));
         }
         let (n, d) = (tsize[0], tsize[1]);
-        if ids.dim() != 1 || !matches!(ids.kind(), Kind::Int | Kind::Int64 | Kind::Int16 | Kind::Int8 | Kind::Uint8) {
-            return Err(TrainError::param("local_ids", format!("expected an integer [K] tensor, got {:?} {:?}", ids.kind(), ids.size())));
+        if ids.dim() != 1
+            || !matches!(
+                ids.kind(),
+                Kind::Int | Kind::Int64 | Kind::Int16 | Kind::Int8 | Kind::Uint8
+            )
+        {
+            return Err(TrainError::param(
+                "local_ids",
+                format!(
+                    "expected an integer [K] tensor, got {:?} {:?}",
+                    ids.kind(),
+                    ids.size()
+                ),
+            ));
         }
         let k = ids.size()[0];
         if grads.size() != [k, d] {
-            return Err(TrainError::param("local_grad", format!("expected shape [{k}, {d}], got {:?}", grads.size())));
+            return Err(TrainError::param(
+                "local_grad",
+                format!("expected shape [{k}, {d}], got {:?}", grads.size()),
+            ));
         }
         if k == 0 {
             return Ok(());
         }
         let ctx = |what: &str| TrainError::tch(format!("SignSgd {what}"));
         let ids = ids.f_to_kind(Kind::Int64).map_err(ctx("id cast"))?;
-        let lo = ids.f_min().and_then(|t| t.f_int64_value(&[])).map_err(ctx("id range"))?;
-        let hi = ids.f_max().and_then(|t| t.f_int64_value(&[])).map_err(ctx("id range"))?;
+        let lo = ids
+            .f_min()
+            .and_then(|t| t.f_int64_value(&[]))
+            .map_err(ctx("id range"))?;
+        let hi = ids
+            .f_max()
+            .and_then(|t| t.f_int64_value(&[]))
+            .map_err(ctx("id range"))?;
         if lo < 0 || hi >= n {
-            return Err(TrainError::param("local_ids", format!("ids span {lo}..={hi}, outside the table's 0..{n}")));
+            return Err(TrainError::param(
+                "local_ids",
+                format!("ids span {lo}..={hi}, outside the table's 0..{n}"),
+            ));
         }
         tch::no_grad(|| -> Result<(), TrainError> {
-            let (uniq, inverse, _) = ids.f_internal_unique2(true, true, false).map_err(ctx("unique"))?;
+            let (uniq, inverse, _) = ids
+                .f_internal_unique2(true, true, false)
+                .map_err(ctx("unique"))?;
             let u = uniq.size()[0];
             let summed = Tensor::f_zeros([u, d], (grads.kind(), grads.device()))
                 .and_then(|z| z.f_index_add(0, &inverse, grads))
                 .map_err(ctx("duplicate-id gradient sum"))?;
             let rows = table.f_index_select(0, &uniq).map_err(ctx("row gather"))?;
-            let decayed = rows.f_mul_scalar(1.0 - lr * self.weight_decay).map_err(ctx("decay"))?;
-            let step = summed.f_sign().and_then(|s| s.f_mul_scalar(lr)).map_err(ctx("sign"))?;
-            let new_rows = decayed.f_sub(&step.f_to_kind(table.kind()).map_err(ctx("cast"))?).map_err(ctx("update"))?;
-            let _ = table.shallow_clone().f_index_copy_(0, &uniq, &new_rows).map_err(ctx("row scatter"))?;
+            let decayed = rows
+                .f_mul_scalar(1.0 - lr * self.weight_decay)
+                .map_err(ctx("decay"))?;
+            let step = summed
+                .f_sign()
+                .and_then(|s| s.f_mul_scalar(lr))
+                .map_err(ctx("sign"))?;
+            let new_rows = decayed
+                .f_sub(&step.f_to_kind(table.kind()).map_err(ctx("cast"))?)
+                .map_err(ctx("update"))?;
+            let _ = table
+                .shallow_clone()
+                .f_index_copy_(0, &uniq, &new_rows)
+                .map_err(ctx("row scatter"))?;
             Ok(())
         })
     }

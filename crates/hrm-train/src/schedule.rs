@@ -24,7 +24,12 @@ pub fn lr_at(step: u64, base: f64, warmup: u64, total: u64, min_ratio: f64) -> f
 /// The product `epochs · total_groups` is taken in integers and the rest in f64, in the
 /// reference's order of operations. The data loader decides the real count (spec 7.4).
 /// Returns 0 for a zero batch size.
-pub fn total_steps(epochs: u64, total_groups: u64, mean_puzzle_examples: f64, global_batch: u64) -> u64 {
+pub fn total_steps(
+    epochs: u64,
+    total_groups: u64,
+    mean_puzzle_examples: f64,
+    global_batch: u64,
+) -> u64 {
     if global_batch == 0 {
         return 0;
     }

@@ -56,18 +56,32 @@ impl StepConfig {
 
     /// Checks that the batch splits evenly into at least one micro-batch.
     pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |field: &str, message: String| Err(TrainError::Config { field: field.into(), message });
+        let bad = |field: &str, message: String| {
+            Err(TrainError::Config {
+                field: field.into(),
+                message,
+            })
+        };
         if self.global_batch_size < 1 {
-            return bad("global_batch_size", format!("must be ≥ 1, got {}", self.global_batch_size));
+            return bad(
+                "global_batch_size",
+                format!("must be ≥ 1, got {}", self.global_batch_size),
+            );
         }
         if self.micro_batches < 1 || self.global_batch_size % self.micro_batches != 0 {
             return bad(
                 "micro_batches",
-                format!("{} must be ≥ 1 and divide global_batch_size {}", self.micro_batches, self.global_batch_size),
+                format!(
+                    "{} must be ≥ 1 and divide global_batch_size {}",
+                    self.micro_batches, self.global_batch_size
+                ),
             );
         }
-        for (field, v) in [("lr", self.lr), ("puzzle_emb_lr", self.puzzle_emb_lr), ("lr_min_ratio", self.lr_min_ratio)]
-        {
+        for (field, v) in [
+            ("lr", self.lr),
+            ("puzzle_emb_lr", self.puzzle_emb_lr),
+            ("lr_min_ratio", self.lr_min_ratio),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(field, format!("must be a finite number ≥ 0, got {v}"));
             }
@@ -154,7 +168,14 @@ impl Trainer {
         let adam = AdamATan2::new(config.adam);
         let sign_sgd = SignSgd::new(config.puzzle_emb_weight_decay);
         let carries = (0..config.micro_batches).map(|_| None).collect();
-        Ok(Trainer { model, config, adam, sign_sgd, carries, step: 0 })
+        Ok(Trainer {
+            model,
+            config,
+            adam,
+            sign_sgd,
+            carries,
+            step: 0,
+        })
     }
 
     /// The model.
@@ -207,14 +228,26 @@ impl Trainer {
         if carries.len() as i64 != self.config.micro_batches {
             return Err(TrainError::Config {
                 field: "micro_batches".into(),
-                message: format!("got {} carries for {} micro-batches", carries.len(), self.config.micro_batches),
+                message: format!(
+                    "got {} carries for {} micro-batches",
+                    carries.len(),
+                    self.config.micro_batches
+                ),
             });
         }
         let m = self.config.micro_batch_size();
-        if let Some((j, c)) = carries.iter().enumerate().find_map(|(j, c)| c.as_ref().map(|c| (j, c))).filter(|(_, c)| c.batch_size() != m) {
+        if let Some((j, c)) = carries
+            .iter()
+            .enumerate()
+            .find_map(|(j, c)| c.as_ref().map(|c| (j, c)))
+            .filter(|(_, c)| c.batch_size() != m)
+        {
             return Err(TrainError::Config {
                 field: "micro_batches".into(),
-                message: format!("carry {j} holds {} slots, the micro-batch size is {m}", c.batch_size()),
+                message: format!(
+                    "carry {j} holds {} slots, the micro-batch size is {m}",
+                    c.batch_size()
+                ),
             });
         }
         self.carries = carries;
@@ -240,13 +273,20 @@ impl Trainer {
     ///
     /// # Shapes
     /// `batch`: inputs and labels `[B, S]`, puzzle identifiers `[B]`, with B = `global_batch_size`.
-    pub fn train_step<R: Rng + ?Sized>(&mut self, batch: &Batch, rng: &mut R) -> Result<Option<StepReport>, TrainError> {
+    pub fn train_step<R: Rng + ?Sized>(
+        &mut self,
+        batch: &Batch,
+        rng: &mut R,
+    ) -> Result<Option<StepReport>, TrainError> {
         let cfg = &self.config;
         let b = batch.batch_size();
         if b != cfg.global_batch_size {
             return Err(TrainError::Batch {
                 field: "batch_size".into(),
-                message: format!("global batch has {b} sequences, the config says {}", cfg.global_batch_size),
+                message: format!(
+                    "global batch has {b} sequences, the config says {}",
+                    cfg.global_batch_size
+                ),
             });
         }
         self.step += 1;
@@ -254,8 +294,20 @@ impl Trainer {
         if step > cfg.total_steps {
             return Ok(None);
         }
-        let lr = lr_at(step, cfg.lr, cfg.lr_warmup_steps, cfg.total_steps, cfg.lr_min_ratio);
-        let puzzle_emb_lr = lr_at(step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, cfg.total_steps, cfg.lr_min_ratio);
+        let lr = lr_at(
+            step,
+            cfg.lr,
+            cfg.lr_warmup_steps,
+            cfg.total_steps,
+            cfg.lr_min_ratio,
+        );
+        let puzzle_emb_lr = lr_at(
+            step,
+            cfg.puzzle_emb_lr,
+            cfg.lr_warmup_steps,
+            cfg.total_steps,
+            cfg.lr_min_ratio,
+        );
         let loss_type = self.model.config().loss_type;
         let m = cfg.micro_batch_size();
         let gbs = cfg.global_batch_size as f64;
@@ -298,12 +350,18 @@ impl Trainer {
 
         self.adam.step(self.model.named_parameters(), lr)?;
         if let (Some(table), false) = (self.model.puzzle_table(), puzzle_ids.is_empty()) {
-            let ids = Tensor::f_cat(&puzzle_ids, 0).map_err(TrainError::tch("concatenating puzzle ids"))?;
+            let ids = Tensor::f_cat(&puzzle_ids, 0)
+                .map_err(TrainError::tch("concatenating puzzle ids"))?;
             let grads = Tensor::f_cat(&puzzle_grads, 0)
                 .and_then(|g| g.f_to_kind(Kind::Float))
                 .map_err(TrainError::tch("concatenating puzzle gradients"))?;
             self.sign_sgd.step(table, &ids, &grads, puzzle_emb_lr)?;
         }
-        Ok(Some(StepReport { step, lr, puzzle_emb_lr, metrics }))
+        Ok(Some(StepReport {
+            step,
+            lr,
+            puzzle_emb_lr,
+            metrics,
+        }))
     }
 }

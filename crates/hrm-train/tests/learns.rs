@@ -1,13 +1,13 @@
 //! "It learns": a small HRM trained with the real step (AdamATan2 + sign-SGD + warmup schedule) reaches 100% exact
 //! accuracy on a synthetic task whose operation is chosen by the puzzle embedding.
 
-use hrm_model::{Batch, ForwardDtype, HrmConfig, Hrm, LossType, PosEncoding};
+use hrm_model::{Batch, ForwardDtype, Hrm, HrmConfig, LossType, PosEncoding};
 use hrm_train::optim::AdamATan2Config;
 use hrm_train::step::{StepConfig, Trainer};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
 /// Sequence length.
 const S: usize = 6;
@@ -55,7 +55,11 @@ fn dataset(rng: &mut ChaCha8Rng) -> Vec<Example> {
     for id in [1, 2] {
         for _ in 0..PER_OP {
             let x: Vec<i32> = (0..S).map(|_| rng.random_range(1..VOCAB as i32)).collect();
-            let y = if id == 1 { x.clone() } else { x.iter().rev().copied().collect() };
+            let y = if id == 1 {
+                x.clone()
+            } else {
+                x.iter().rev().copied().collect()
+            };
             out.push((x, y, id));
         }
     }
@@ -82,23 +86,28 @@ fn exact_accuracy(model: &Hrm, data: &[Example]) -> f64 {
     }
     let pred = logits.unwrap().argmax(-1, false);
     let exact = pred.eq_tensor(&batch.labels).all_dim(-1, false);
-    exact.to_kind(Kind::Float).mean(Kind::Float).double_value(&[])
+    exact
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
+        .double_value(&[])
 }
 
 #[test]
 fn small_hrm_learns_copy_and_reverse() {
+    // Tiny ops: one intra-op thread avoids oversubscription on a loaded 2-core machine (25x faster measured).
+    tch::set_num_threads(1);
     tch::manual_seed(0);
     let mut data_rng = ChaCha8Rng::seed_from_u64(1);
     let data = dataset(&mut data_rng);
     let step_config = StepConfig {
         global_batch_size: B as i64,
         micro_batches: 2,
-        lr: 3e-3,
+        lr: 1e-3,
         puzzle_emb_lr: 1e-2,
         puzzle_emb_weight_decay: 0.1,
         adam: AdamATan2Config::with_weight_decay(0.1),
-        lr_warmup_steps: 20,
-        lr_min_ratio: 1.0,
+        lr_warmup_steps: 50,
+        lr_min_ratio: 0.1,
         total_steps: MAX_STEPS,
     };
     let model = Hrm::new(&config(), Device::Cpu, 0).unwrap();
@@ -107,7 +116,10 @@ fn small_hrm_learns_copy_and_reverse() {
     let mut order: Vec<usize> = Vec::new();
     let initial = exact_accuracy(trainer.model(), &data);
     eprintln!("step 0: exact accuracy {initial:.3}");
-    assert!(initial < 0.5, "the untrained model should not already solve the task");
+    assert!(
+        initial < 0.5,
+        "the untrained model should not already solve the task"
+    );
     let mut solved_at = None;
     for step in 1..=MAX_STEPS {
         if order.len() < B {
@@ -116,11 +128,17 @@ fn small_hrm_learns_copy_and_reverse() {
             order.extend(perm);
         }
         let picked: Vec<&Example> = order.drain(..B).map(|i| &data[i]).collect();
-        let report = trainer.train_step(&to_batch(&picked), &mut act_rng).unwrap().unwrap();
+        let report = trainer
+            .train_step(&to_batch(&picked), &mut act_rng)
+            .unwrap()
+            .unwrap();
         if step % 25 == 0 {
             let acc = exact_accuracy(trainer.model(), &data);
             let lm = report.metrics.lm_loss / B as f64;
-            eprintln!("step {step}: lr {:.2e} train lm_loss {lm:.4} exact accuracy {acc:.3}", report.lr);
+            eprintln!(
+                "step {step}: lr {:.2e} train lm_loss {lm:.4} exact accuracy {acc:.3}",
+                report.lr
+            );
             if acc == 1.0 {
                 solved_at = Some(step);
                 break;
@@ -133,6 +151,9 @@ fn small_hrm_learns_copy_and_reverse() {
     let table = trainer.model().puzzle_table().unwrap();
     let diff = (table.get(1) - table.get(2)).abs().max().double_value(&[]);
     assert!(diff > 0.0, "puzzle rows 1 and 2 are identical");
-    assert_eq!(table.get(0).abs().max().double_value(&[]), 0.0, "the blank row must stay untouched");
-    let _ = Tensor::zeros([1], (Kind::Float, Device::Cpu));
+    assert_eq!(
+        table.get(0).abs().max().double_value(&[]),
+        0.0,
+        "the blank row must stay untouched"
+    );
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::max_abs_diff;
-use hrm_model::{Batch, ForwardDtype, HrmConfig, Hrm, LossType, PosEncoding};
+use hrm_model::{Batch, ForwardDtype, Hrm, HrmConfig, LossType, PosEncoding};
 use hrm_train::optim::AdamATan2Config;
 use hrm_train::step::{StepConfig, Trainer};
 use rand::{Rng, SeedableRng};
@@ -59,9 +59,17 @@ fn random_batch(rng: &mut ChaCha8Rng) -> Batch {
     let inputs: Vec<i32> = (0..n).map(|_| rng.random_range(1..VOCAB as i32)).collect();
     let labels: Vec<i32> = inputs
         .iter()
-        .map(|&x| if rng.random_bool(0.2) { -100 } else { (x * 3 + 1) % VOCAB as i32 })
+        .map(|&x| {
+            if rng.random_bool(0.2) {
+                -100
+            } else {
+                (x * 3 + 1) % VOCAB as i32
+            }
+        })
         .collect();
-    let ids: Vec<i32> = (0..B).map(|_| rng.random_range(1..PUZZLES as i32)).collect();
+    let ids: Vec<i32> = (0..B)
+        .map(|_| rng.random_range(1..PUZZLES as i32))
+        .collect();
     Batch::from_vecs(&inputs, &labels, &ids, B as usize, S as usize, Device::Cpu).unwrap()
 }
 
@@ -69,7 +77,10 @@ fn random_batch(rng: &mut ChaCha8Rng) -> Batch {
 fn assert_scaled_close(what: &str, a: &Tensor, b: &Tensor, rel: f64) {
     let scale = b.abs().max().double_value(&[]).max(1e-30);
     let d = max_abs_diff(a, b);
-    assert!(d <= rel * scale, "{what}: max |Δ| {d:e} > {rel:e} · max|ref| {scale:e}");
+    assert!(
+        d <= rel * scale,
+        "{what}: max |Δ| {d:e} > {rel:e} · max|ref| {scale:e}"
+    );
 }
 
 fn compare(step: usize, full: &Trainer, micro: &Trainer, k: i64) {
@@ -78,12 +89,20 @@ fn compare(step: usize, full: &Trainer, micro: &Trainer, k: i64) {
     assert_eq!(full_params.len(), micro_params.len());
     for ((n, a), (n2, b)) in full_params.iter().zip(&micro_params) {
         assert_eq!(n, n2);
-        assert_scaled_close(&format!("k={k} step {step} grad {n}"), &b.grad(), &a.grad(), 1e-4);
+        assert_scaled_close(
+            &format!("k={k} step {step} grad {n}"),
+            &b.grad(),
+            &a.grad(),
+            1e-4,
+        );
         // A flipped sign of a near-zero gradient element would move it by ~2·lr; demand far less.
         let d = max_abs_diff(a, b);
         assert!(d < 2e-5, "k={k} step {step} param {n}: max |Δ| {d:e}");
     }
-    let (ta, tb) = (full.model().puzzle_table().unwrap(), micro.model().puzzle_table().unwrap());
+    let (ta, tb) = (
+        full.model().puzzle_table().unwrap(),
+        micro.model().puzzle_table().unwrap(),
+    );
     let d = max_abs_diff(ta, tb);
     assert!(d < 1e-6, "k={k} step {step} puzzle table: max |Δ| {d:e}");
     // Carry j of the micro run is rows j·m.. of the full run's single carry.
@@ -92,27 +111,49 @@ fn compare(step: usize, full: &Trainer, micro: &Trainer, k: i64) {
     for (j, c) in micro.carries().iter().enumerate() {
         let c = c.as_ref().unwrap();
         let rows = |t: &Tensor| t.narrow(0, j as i64 * m, m);
-        assert!(c.halted.equal(&rows(&full_carry.halted)), "k={k} step {step} carry {j} halted");
-        assert!(c.steps.equal(&rows(&full_carry.steps)), "k={k} step {step} carry {j} steps");
-        assert!(c.inputs.equal(&rows(&full_carry.inputs)), "k={k} step {step} carry {j} inputs");
-        assert!(max_abs_diff(&c.z_h, &rows(&full_carry.z_h)) < 1e-4, "k={k} step {step} carry {j} z_H");
+        assert!(
+            c.halted.equal(&rows(&full_carry.halted)),
+            "k={k} step {step} carry {j} halted"
+        );
+        assert!(
+            c.steps.equal(&rows(&full_carry.steps)),
+            "k={k} step {step} carry {j} steps"
+        );
+        assert!(
+            c.inputs.equal(&rows(&full_carry.inputs)),
+            "k={k} step {step} carry {j} inputs"
+        );
+        assert!(
+            max_abs_diff(&c.z_h, &rows(&full_carry.z_h)) < 1e-4,
+            "k={k} step {step} carry {j} z_H"
+        );
     }
 }
 
 #[test]
 fn micro_batches_match_one_full_batch() {
+    tch::set_num_threads(1);
     tch::manual_seed(0);
     for k in [2, 4] {
-        let mut full = Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), step_config(1)).unwrap();
-        let mut micro = Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), step_config(k)).unwrap();
+        let mut full =
+            Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), step_config(1)).unwrap();
+        let mut micro =
+            Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), step_config(k)).unwrap();
         // Put nonzero values in the zero-initialised puzzle table and q head so that every path carries signal.
         let mut init = ChaCha8Rng::seed_from_u64(11);
-        let noise: Vec<f32> = (0..PUZZLES * 32).map(|_| init.random_range(-0.05..0.05)).collect();
+        let noise: Vec<f32> = (0..PUZZLES * 32)
+            .map(|_| init.random_range(-0.05..0.05))
+            .collect();
         for t in [&full, &micro] {
             let table = t.model().puzzle_table().unwrap();
-            tch::no_grad(|| table.shallow_clone().copy_(&Tensor::from_slice(&noise).view([PUZZLES, 32])));
+            tch::no_grad(|| {
+                table
+                    .shallow_clone()
+                    .copy_(&Tensor::from_slice(&noise).view([PUZZLES, 32]))
+            });
         }
-        let (mut rng_full, mut rng_micro) = (ChaCha8Rng::seed_from_u64(3), ChaCha8Rng::seed_from_u64(3));
+        let (mut rng_full, mut rng_micro) =
+            (ChaCha8Rng::seed_from_u64(3), ChaCha8Rng::seed_from_u64(3));
         let mut data = ChaCha8Rng::seed_from_u64(5);
         let mut halted_any = false;
         for step in 1..=5 {
@@ -121,8 +162,14 @@ fn micro_batches_match_one_full_batch() {
             let b = micro.train_step(&batch, &mut rng_micro).unwrap().unwrap();
             assert_eq!((a.step, a.lr), (b.step, b.lr));
             assert_eq!(a.metrics.count, b.metrics.count, "k={k} step {step}");
-            assert_eq!(a.metrics.exact_accuracy, b.metrics.exact_accuracy, "k={k} step {step}");
-            assert!((a.metrics.lm_loss - b.metrics.lm_loss).abs() <= 1e-5 * a.metrics.lm_loss.abs(), "k={k} step {step}");
+            assert_eq!(
+                a.metrics.exact_accuracy, b.metrics.exact_accuracy,
+                "k={k} step {step}"
+            );
+            assert!(
+                (a.metrics.lm_loss - b.metrics.lm_loss).abs() <= 1e-5 * a.metrics.lm_loss.abs(),
+                "k={k} step {step}"
+            );
             let qa = a.metrics.q_continue_loss.unwrap();
             assert!((qa - b.metrics.q_continue_loss.unwrap()).abs() <= 1e-5 * qa.abs());
             halted_any |= a.metrics.count > 0.0;
@@ -130,7 +177,13 @@ fn micro_batches_match_one_full_batch() {
         }
         // The exploration must have made some slots halt early, so resets were exercised.
         assert!(halted_any, "k={k}: no slot halted in 5 steps");
-        let table_moved = full.model().puzzle_table().unwrap().abs().sum(Kind::Float).double_value(&[]);
+        let table_moved = full
+            .model()
+            .puzzle_table()
+            .unwrap()
+            .abs()
+            .sum(Kind::Float)
+            .double_value(&[]);
         assert!(table_moved > 0.0);
     }
 }
@@ -139,7 +192,10 @@ fn micro_batches_match_one_full_batch() {
 fn wrong_batch_size_is_rejected() {
     let mut t = Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), step_config(2)).unwrap();
     let batch = Batch::from_vecs(&[1; 6], &[1; 6], &[0], 1, 6, Device::Cpu).unwrap();
-    let err = t.train_step(&batch, &mut ChaCha8Rng::seed_from_u64(0)).unwrap_err().to_string();
+    let err = t
+        .train_step(&batch, &mut ChaCha8Rng::seed_from_u64(0))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("batch_size"), "{err}");
     assert_eq!(t.step_count(), 0);
     assert!(Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), step_config(3)).is_err());
@@ -152,9 +208,19 @@ fn steps_past_the_total_do_nothing() {
     let mut t = Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), cfg).unwrap();
     let mut data = ChaCha8Rng::seed_from_u64(5);
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    assert!(t.train_step(&random_batch(&mut data), &mut rng).unwrap().is_some());
-    let before: Vec<Tensor> = t.model().named_parameters().map(|(_, p)| p.copy()).collect();
-    assert!(t.train_step(&random_batch(&mut data), &mut rng).unwrap().is_none());
+    assert!(t
+        .train_step(&random_batch(&mut data), &mut rng)
+        .unwrap()
+        .is_some());
+    let before: Vec<Tensor> = t
+        .model()
+        .named_parameters()
+        .map(|(_, p)| p.copy())
+        .collect();
+    assert!(t
+        .train_step(&random_batch(&mut data), &mut rng)
+        .unwrap()
+        .is_none());
     assert_eq!(t.step_count(), 2);
     for ((n, p), b) in t.model().named_parameters().zip(&before) {
         assert!(p.equal(b), "{n} changed after the last step");

@@ -33,7 +33,8 @@ pub fn read_golden(file: &str) -> HashMap<String, Tensor> {
 
 /// Looks up a golden tensor by name, failing the test with the name if it is missing.
 pub fn get<'a>(map: &'a HashMap<String, Tensor>, name: &str) -> &'a Tensor {
-    map.get(name).unwrap_or_else(|| panic!("golden tensor `{name}` missing"))
+    map.get(name)
+        .unwrap_or_else(|| panic!("golden tensor `{name}` missing"))
 }
 
 /// Asserts `|a − b| ≤ atol + rtol·|b|` elementwise (b is the reference), reporting the worst element.
@@ -50,5 +51,8 @@ pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, atol: f64, rtol: f64) {
 
 /// The largest absolute difference between two tensors.
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
+        .abs()
+        .max()
+        .double_value(&[])
 }

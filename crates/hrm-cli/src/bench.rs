@@ -1,0 +1,231 @@
+//! `hrm bench`: training-step throughput and peak memory (one child process per configuration), and data
+//! sampler throughput.
+
+use anyhow::{bail, Context, Result};
+use hrm_model::{ForwardDtype, HrmConfig};
+use hrm_train::bench::train_step_bench;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Arguments of `hrm bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum What {
+    /// Training steps of an HRM: samples/s, ms/step, peak memory.
+    TrainStep(TrainStepArgs),
+    /// The training sampler of a built dataset: batches/s.
+    Sampler(SamplerArgs),
+}
+
+/// Arguments of `hrm bench train-step`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainStepArgs {
+    /// Hidden size (heads = hidden / 64, at least 1).
+    #[arg(long, default_value_t = 512)]
+    hidden: i64,
+    /// Sequence length without the puzzle prefix (900 for ARC and Maze, 81 for Sudoku).
+    #[arg(long, default_value_t = 900)]
+    seq: i64,
+    /// Batch size.
+    #[arg(long, default_value_t = 16)]
+    batch: i64,
+    /// Blocks per module (H and L).
+    #[arg(long, default_value_t = 4)]
+    layers: i64,
+    /// H x L cycles, e.g. `2x2`; a comma-separated list runs each in its own process (e.g. `2x2,4x4,8x8`).
+    #[arg(long, default_value = "2x2")]
+    cycles: String,
+    /// Timed steps (after one warm-up step).
+    #[arg(long, default_value_t = 3)]
+    steps: u64,
+    /// `cpu`, `cuda` or `auto`.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// `f32`, `bf16` or `auto` (bf16 on CUDA).
+    #[arg(long, default_value = "auto")]
+    dtype: String,
+    /// libtorch CPU threads (0 = libtorch's default).
+    #[arg(long, default_value_t = 0)]
+    threads: i32,
+    /// Print one JSON line per configuration.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `hrm bench sampler`.
+#[derive(Debug, clap::Args)]
+pub struct SamplerArgs {
+    /// A built dataset folder.
+    dataset: PathBuf,
+    /// Global batch size.
+    #[arg(long, default_value_t = 768)]
+    batch: usize,
+    /// Batches to draw.
+    #[arg(long, default_value_t = 200)]
+    batches: usize,
+    /// Also measure through the background prefetcher.
+    #[arg(long)]
+    prefetch: bool,
+}
+
+/// Runs `hrm bench`.
+pub fn run(args: Args) -> Result<()> {
+    match args.what {
+        What::TrainStep(a) => train_step(a),
+        What::Sampler(a) => sampler(a),
+    }
+}
+
+fn device_of(name: &str) -> Result<tch::Device> {
+    Ok(match name {
+        "cpu" => tch::Device::Cpu,
+        "cuda" => tch::Device::Cuda(0),
+        "auto" => tch::Device::cuda_if_available(),
+        other => bail!("unknown device `{other}` (cpu, cuda, auto)"),
+    })
+}
+
+fn train_step(a: TrainStepArgs) -> Result<()> {
+    let list: Vec<&str> = a.cycles.split(',').map(str::trim).collect();
+    if list.len() > 1 {
+        // One process per configuration, so each peak-memory figure is its own.
+        let exe = std::env::current_exe().context("locating the hrm binary")?;
+        if !a.json {
+            println!(
+                "{:>8} {:>10} {:>12} {:>14}",
+                "cycles", "ms/step", "samples/s", "peak MiB"
+            );
+        }
+        for c in list {
+            let out = Command::new(&exe)
+                .args(["bench", "train-step", "--json", "--cycles", c])
+                .args([
+                    "--hidden",
+                    &a.hidden.to_string(),
+                    "--seq",
+                    &a.seq.to_string(),
+                ])
+                .args([
+                    "--batch",
+                    &a.batch.to_string(),
+                    "--layers",
+                    &a.layers.to_string(),
+                ])
+                .args(["--steps", &a.steps.to_string(), "--device", &a.device])
+                .args(["--dtype", &a.dtype, "--threads", &a.threads.to_string()])
+                .output()
+                .context("running a bench child process")?;
+            if !out.status.success() {
+                bail!(
+                    "bench for cycles {c} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if a.json {
+                println!("{line}");
+            } else {
+                let v: serde_json::Value = serde_json::from_str(&line)?;
+                println!(
+                    "{:>8} {:>10.1} {:>12.2} {:>14.1}",
+                    c,
+                    v["ms_per_step"].as_f64().unwrap_or(f64::NAN),
+                    v["samples_per_sec"].as_f64().unwrap_or(f64::NAN),
+                    v["peak_memory_mib"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
+        }
+        return Ok(());
+    }
+    if a.threads > 0 {
+        tch::set_num_threads(a.threads);
+    }
+    let device = device_of(&a.device)?;
+    let (h, l) = a
+        .cycles
+        .split_once('x')
+        .context("--cycles takes HxL, e.g. 2x2")?;
+    let mut config = HrmConfig::paper(12, a.seq, 16);
+    config.batch_size = a.batch;
+    config.hidden_size = a.hidden;
+    config.puzzle_emb_ndim = a.hidden;
+    config.num_heads = (a.hidden / 64).max(1);
+    config.h_layers = a.layers;
+    config.l_layers = a.layers;
+    config.h_cycles = h.parse().context("H cycles")?;
+    config.l_cycles = l.parse().context("L cycles")?;
+    config.forward_dtype = match (a.dtype.as_str(), device) {
+        ("bf16", _) => ForwardDtype::Bfloat16,
+        ("f32", _) => ForwardDtype::Float32,
+        ("auto", tch::Device::Cuda(_)) => ForwardDtype::Bfloat16,
+        ("auto", _) => ForwardDtype::Float32,
+        (other, _) => bail!("unknown dtype `{other}` (f32, bf16, auto)"),
+    };
+    let r = train_step_bench(&config, a.batch, a.steps, device)?;
+    let mib = r.peak_memory_bytes as f64 / (1024.0 * 1024.0);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "hidden": a.hidden, "seq": a.seq, "batch": a.batch, "layers": a.layers,
+                "cycles": a.cycles, "device": format!("{device:?}"),
+                "dtype": format!("{:?}", config.forward_dtype),
+                "samples_per_sec": r.samples_per_sec, "ms_per_step": r.ms_per_step,
+                "peak_memory_mib": mib, "memory_source": format!("{:?}", r.memory_source),
+            })
+        );
+    } else {
+        println!(
+            "cycles {} | {:.1} ms/step | {:.2} samples/s | peak memory {:.1} MiB ({:?})",
+            a.cycles, r.ms_per_step, r.samples_per_sec, mib, r.memory_source
+        );
+    }
+    Ok(())
+}
+
+fn sampler(a: SamplerArgs) -> Result<()> {
+    use hrm_data::sampler::{Prefetcher, SamplerConfig, TrainSampler};
+    let data = Arc::new(
+        hrm_data::load_split(&a.dataset, "train")
+            .with_context(|| format!("loading {}", a.dataset.display()))?,
+    );
+    let config = SamplerConfig {
+        global_batch_size: a.batch,
+        epochs_per_iter: 1000,
+        seed: 0,
+    };
+    let mut sampler = TrainSampler::new(data.clone(), config)?;
+    let start = Instant::now();
+    let mut n = 0;
+    while n < a.batches {
+        if sampler.next_batch().is_some() {
+            n += 1;
+        }
+    }
+    let direct = n as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "sampler: {direct:.1} batches/s at batch {} ({:.0} examples/s)",
+        a.batch,
+        direct * a.batch as f64
+    );
+    if a.prefetch {
+        let mut pf = Prefetcher::spawn(TrainSampler::new(data, config)?, 8);
+        let start = Instant::now();
+        let mut n = 0;
+        while n < a.batches {
+            if let hrm_data::sampler::SampleEvent::Batch(_) = pf.next_event().event {
+                n += 1;
+            }
+        }
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        println!("prefetcher: {rate:.1} batches/s");
+    }
+    Ok(())
+}
