@@ -1,5 +1,7 @@
 //! `cargo xtask`: set-up, the test gate and the end-to-end pipelines of hrm-rs.
 
+mod fetch;
+mod reproduce;
 mod setup;
 mod test;
 
@@ -13,6 +15,9 @@ verbs:
   setup                 install torch==2.11.0 (PyPI) into a cached venv and link it as .libtorch
   test                  the full gate: setup, fmt check, clippy -D warnings, all tests, tensor-free check
   check-tensor-free     assert that the tensor-free crates do not depend on tch
+  reproduce-arc1        set up, find data, build, train, predict, evaluate, report (also -arc2, -sudoku, -maze)
+                        options: --data DIR  --out DIR  --recipe NAME  --set k=v  --device cpu|cuda|auto
+                                 --dry-run (print the plan)  --debug-build
 ";
 
 fn main() -> Result<()> {
@@ -26,6 +31,10 @@ fn main() -> Result<()> {
         "setup" => setup::run(rest).map(|_| ()),
         "test" => test::run(rest),
         "check-tensor-free" => test::check_tensor_free(),
+        "reproduce-arc1" => reproduce::reproduce(reproduce::Task::Arc1, rest),
+        "reproduce-arc2" => reproduce::reproduce(reproduce::Task::Arc2, rest),
+        "reproduce-sudoku" => reproduce::reproduce(reproduce::Task::Sudoku, rest),
+        "reproduce-maze" => reproduce::reproduce(reproduce::Task::Maze, rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -24,8 +24,24 @@ pub enum Which {
 /// Arguments of `hrm build-data`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The dataset to build.
-    which: Which,
+    /// The dataset to build (or give --recipe).
+    #[arg(required_unless_present = "recipe")]
+    which: Option<Which>,
+    /// Take every setting from a recipe's [data] section (a preset name or a .toml file).
+    #[arg(long, conflicts_with = "which")]
+    recipe: Option<String>,
+    /// Recipe overrides, `section.key=value` (only with --recipe).
+    #[arg(long = "set", requires = "recipe")]
+    sets: Vec<String>,
+    /// ARC: side of the square canvas (30 = the paper; smaller keeps only tasks that fit).
+    #[arg(long)]
+    canvas: Option<usize>,
+    /// ARC: only ARC-AGI evaluation tasks.
+    #[arg(long)]
+    evaluation_only: bool,
+    /// Keep at most this many tasks (ARC).
+    #[arg(long)]
+    max_tasks: Option<usize>,
     /// The raw data folder (default: $HRM_DATA_DIR).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -104,14 +120,45 @@ fn prepare_out(out: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// Fills the arguments from a recipe's data section.
+fn from_recipe(mut args: Args) -> Result<Args> {
+    let Some(name) = args.recipe.clone() else {
+        return Ok(args);
+    };
+    let recipe = hrm_recipe::Recipe::load(&name, &args.sets)?;
+    let d = &recipe.data;
+    args.which = Some(match d.task {
+        hrm_recipe::Task::Arc1 => Which::Arc1,
+        hrm_recipe::Task::Arc2 => Which::Arc2,
+        hrm_recipe::Task::Sudoku => Which::Sudoku,
+        hrm_recipe::Task::Maze => Which::Maze,
+    });
+    args.seed = Some(d.seed);
+    args.num_aug = Some(d.num_aug);
+    args.canvas = Some(d.canvas);
+    args.evaluation_only = d.eval_tasks_only;
+    args.max_tasks = Some(d.max_tasks);
+    if d.task == hrm_recipe::Task::Sudoku {
+        args.subsample = Some(d.subsample);
+        if d.test_size != 0 {
+            args.test_size = Some(d.test_size);
+        }
+    }
+    Ok(args)
+}
+
 /// Runs `hrm build-data`.
 pub fn run(args: Args) -> Result<()> {
+    let args = from_recipe(args)?;
+    let which = args
+        .which
+        .context("name a dataset (arc1, arc2, sudoku, maze) or give --recipe")?;
     let data = data_dir(args.data_dir.clone())?;
     prepare_out(&args.out, args.force)?;
     let start = Instant::now();
-    match args.which {
+    match which {
         Which::Arc1 | Which::Arc2 => {
-            let mut cfg = if args.which == Which::Arc1 {
+            let mut cfg = if which == Which::Arc1 {
                 ArcBuildConfig::arc1(&data)
             } else {
                 ArcBuildConfig::arc2(&data)
@@ -123,9 +170,15 @@ pub fn run(args: Args) -> Result<()> {
                 cfg.num_aug = n;
             }
             cfg.threads = args.threads;
+            if let Some(c) = args.canvas {
+                cfg.canvas = c;
+            }
+            cfg.evaluation_only = args.evaluation_only;
+            cfg.max_tasks = args.max_tasks.unwrap_or(0);
             let pb = spinner(&format!(
-                "building {:?} with {} augmentations",
-                args.which, cfg.num_aug
+                "building {which:?} with {} augmentations on a {c}x{c} canvas",
+                cfg.num_aug,
+                c = cfg.canvas
             ));
             let stats = hrm_data::build_arc(&cfg, &args.out);
             pb.finish_and_clear();

@@ -5,9 +5,9 @@ use crate::error::DataError;
 use crate::layout::{DatasetWriter, BLANK_IDENTIFIER};
 use hrm_augment::colour::ColourMap;
 use hrm_augment::dihedral;
-use hrm_augment::translate::random_pair_offset;
+use hrm_augment::translate::random_offset;
 use hrm_augment::variant::ArcVariant;
-use hrm_grid::codec::{encode_arc_into, ARC_SEQ_LEN, ARC_VOCAB};
+use hrm_grid::codec::{arc_pair_max_offset_canvas, encode_arc_canvas_into, ARC_CANVAS, ARC_VOCAB};
 use hrm_grid::Grid;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,6 +30,13 @@ pub struct ArcBuildConfig {
     pub seed: u64,
     /// Worker threads (0 = all available cores). The output does not depend on it.
     pub threads: usize,
+    /// Side of the square canvas (30 = the paper). With a smaller canvas, only tasks whose grids all fit
+    /// are kept (for small CPU runs); the sequence length is `canvas * canvas`.
+    pub canvas: usize,
+    /// Keep only tasks from folders named `evaluation` (no training tasks, no ConceptARC).
+    pub evaluation_only: bool,
+    /// Keep at most this many tasks after the other filters, in listing order (0 = all).
+    pub max_tasks: usize,
 }
 
 impl ArcBuildConfig {
@@ -40,6 +47,9 @@ impl ArcBuildConfig {
             num_aug: 1000,
             seed: 42,
             threads: 0,
+            canvas: ARC_CANVAS,
+            evaluation_only: false,
+            max_tasks: 0,
         }
     }
 
@@ -50,6 +60,9 @@ impl ArcBuildConfig {
             num_aug: 1000,
             seed: 42,
             threads: 0,
+            canvas: ARC_CANVAS,
+            evaluation_only: false,
+            max_tasks: 0,
         }
     }
 }
@@ -130,6 +143,35 @@ pub fn list_arc_tasks(sources: &[PathBuf]) -> Result<Vec<ArcTaskFile>, DataError
     Ok(out)
 }
 
+/// The task files a build uses: all of them, or (with the config's filters) only evaluation tasks, only
+/// tasks whose grids all fit the canvas, and at most `max_tasks`, in listing order.
+pub fn select_tasks(config: &ArcBuildConfig) -> Result<Vec<ArcTaskFile>, DataError> {
+    let mut files = list_arc_tasks(&config.sources)?;
+    if config.evaluation_only {
+        files.retain(|f| f.evaluation);
+    }
+    if config.canvas < ARC_CANVAS {
+        let mut kept = Vec::with_capacity(files.len());
+        for f in files {
+            let task = hrm_grid::arc::load_task(&f.path)?;
+            let fits = |g: &Grid| g.rows() <= config.canvas && g.cols() <= config.canvas;
+            let all_fit = task
+                .train
+                .iter()
+                .chain(&task.test)
+                .all(|p| fits(&p.input) && p.output.as_ref().is_none_or(fits));
+            if all_fit {
+                kept.push(f);
+            }
+        }
+        files = kept;
+    }
+    if config.max_tasks > 0 {
+        files.truncate(config.max_tasks);
+    }
+    Ok(files)
+}
+
 /// An (input, output) pair of one variant.
 type Pair = (Grid, Grid);
 
@@ -200,6 +242,7 @@ fn process_task(
     index: usize,
     num_aug: usize,
     seed: u64,
+    canvas: usize,
 ) -> Result<TaskOutput, DataError> {
     let task = hrm_grid::arc::load_task(&file.path)?;
     let mut train_pairs: Vec<Pair> = Vec::new();
@@ -261,9 +304,10 @@ fn process_task(
     // Encode: train examples are translated except one per variant; test examples never are.
     let mut train = EncodedSplit::default();
     let mut test = EncodedSplit::default();
-    let mut buf = vec![0u8; ARC_SEQ_LEN];
+    let mut buf = vec![0u8; canvas * canvas];
     let mut encode = |g: &Grid, r0: usize, c0: usize, dst: &mut Vec<u8>| {
-        encode_arc_into(g, r0, c0, &mut buf).expect("offsets are within the pair's bounds");
+        encode_arc_canvas_into(g, r0, c0, canvas, &mut buf)
+            .expect("offsets are within the pair's bounds");
         dst.extend_from_slice(&buf);
     };
     for (tr, te) in &variants {
@@ -273,7 +317,8 @@ fn process_task(
                 let (r0, c0) = if k == keep {
                     (0, 0)
                 } else {
-                    random_pair_offset(&mut rng, i, o)
+                    let (max_r, max_c) = arc_pair_max_offset_canvas(i, o, canvas);
+                    random_offset(&mut rng, max_r, max_c)
                 };
                 encode(i, r0, c0, &mut train.inputs);
                 encode(o, r0, c0, &mut train.labels);
@@ -298,7 +343,15 @@ fn process_task(
 /// examples in a split adds no puzzle there, and a task with none adds no group. The dataset appears at
 /// `out_dir` only when complete (see [`DatasetWriter`]).
 pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStats, DataError> {
-    let files = list_arc_tasks(&config.sources)?;
+    let canvas = config.canvas;
+    if !(1..=ARC_CANVAS).contains(&canvas) {
+        return Err(DataError::config(
+            "canvas",
+            format!("{canvas} is outside 1..=30"),
+        ));
+    }
+    let files = select_tasks(config)?;
+    let seq_len = canvas * canvas;
     if files.is_empty() {
         return Err(DataError::config(
             "sources",
@@ -312,7 +365,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
     }
     .min(files.len());
 
-    let mut writer = DatasetWriter::create(out_dir, ARC_SEQ_LEN)?;
+    let mut writer = DatasetWriter::create(out_dir, seq_len)?;
     let mut ids: HashMap<String, i32> = HashMap::new();
     let mut identifiers = vec![BLANK_IDENTIFIER.to_string()];
     let mut stats = ArcBuildStats {
@@ -337,7 +390,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
                 if i >= files.len() {
                     break;
                 }
-                let out = process_task(&files[i], i, config.num_aug, config.seed);
+                let out = process_task(&files[i], i, config.num_aug, config.seed, canvas);
                 if tx.send((i, out)).is_err() {
                     break;
                 }
@@ -383,7 +436,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
                             if n == 0 {
                                 continue;
                             }
-                            let r = offset * ARC_SEQ_LEN..(offset + n) * ARC_SEQ_LEN;
+                            let r = offset * seq_len..(offset + n) * seq_len;
                             w.push_examples(&split.inputs[r.clone()], &split.labels[r])?;
                             w.end_puzzle(variant_ids[v]);
                             offset += n;

@@ -42,6 +42,9 @@ fn config(src: &Path, num_aug: usize, threads: usize) -> ArcBuildConfig {
         num_aug,
         seed: 7,
         threads,
+        canvas: 30,
+        evaluation_only: false,
+        max_tasks: 0,
     }
 }
 
@@ -294,4 +297,54 @@ fn unreadable_source_is_an_error() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("nowhere"), "{e}");
+}
+
+#[test]
+fn small_canvas_and_task_filters() {
+    let (dir, src) = fixture();
+    // A task with a 4-wide grid does not fit a 3x3 canvas and is dropped.
+    write(
+        &src,
+        "evaluation/wide.json",
+        r#"{"train": [{"input": [[1, 2, 3, 4]], "output": [[1]]}], "test": [{"input": [[1]], "output": [[2]]}]}"#,
+    );
+    let mut cfg = config(&src, 3, 1);
+    cfg.canvas = 3;
+    cfg.evaluation_only = true;
+    let out = dir.path().join("small");
+    let stats = build_arc(&cfg, &out).unwrap();
+    assert_eq!(
+        stats.tasks, 1,
+        "only the evaluation task that fits 3x3 is kept"
+    );
+    let train = load_split(&out, "train").unwrap();
+    let test = load_split(&out, "test").unwrap();
+    assert_eq!(train.seq_len(), 9);
+    assert_eq!(test.seq_len(), 9);
+    assert_eq!(
+        test.num_examples(),
+        2 * 4,
+        "2 test pairs x (original + 3 variants)"
+    );
+    // Test grids are anchored at (0, 0) on the 3x3 canvas and crop back to the originals.
+    let first = hrm_grid::codec::crop_arc_canvas(test.input(0), 3).unwrap();
+    assert_eq!(first, Grid::from_rows(&[vec![7, 8], vec![9, 0]]).unwrap());
+    // Every train example crops back to a grid wherever it was translated.
+    for i in 0..train.num_examples() {
+        let t = train.input(i);
+        let start = t.iter().position(|&x| x != 0).unwrap();
+        assert!(hrm_grid::codec::crop_arc_canvas_at(t, 3, start / 3, start % 3).is_some());
+    }
+    // max_tasks keeps the first tasks in listing order.
+    let mut cfg = config(&src, 0, 1);
+    cfg.max_tasks = 2;
+    let stats = build_arc(&cfg, &dir.path().join("two")).unwrap();
+    assert_eq!(stats.tasks, 2);
+    // An illegal canvas is a clear error.
+    let mut cfg = config(&src, 0, 1);
+    cfg.canvas = 31;
+    let err = build_arc(&cfg, &dir.path().join("bad"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("canvas"), "{err}");
 }

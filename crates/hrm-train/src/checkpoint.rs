@@ -1,0 +1,306 @@
+//! Run checkpoints for exact resume: `checkpoints/step_<N>/` with the model, the optimizer state, the ACT carries,
+//! the exploration RNG, the sampler state and the metrics so far, written atomically, plus the `latest` pointer.
+//!
+//! A checkpoint folder holds:
+//! * `model.safetensors`: reference names, including `inner.H_init`, `inner.L_init` and the puzzle table;
+//! * `optimizer.safetensors`: the AdamATan2 moments and step counts (sign-SGD has no state);
+//! * `carries.safetensors`: micro-batch j's carry under `mb<j>.z_H`, `mb<j>.z_L`, ... (absent when no step ran);
+//! * `model_config.json`: the resolved [`HrmConfig`];
+//! * `state.json`: [`CheckpointState`] (step, sampler state, RNG state, ...);
+//! * `metrics.jsonl`: a copy of the run's metrics up to this checkpoint.
+//!
+//! Everything is written into `step_<N>.tmp/`, which is renamed to `step_<N>/` when complete; `latest` (a text file
+//! holding the folder name) is replaced atomically afterwards.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use hrm_data::SamplerState;
+use hrm_model::{Carry, HrmConfig};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::run_error::RunError;
+use crate::step::Trainer;
+
+/// The folder of a run that holds its checkpoints.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// The file in [`CHECKPOINTS_DIR`] naming the newest complete checkpoint.
+pub const LATEST_FILE: &str = "latest";
+/// The model weights of a checkpoint.
+pub const MODEL_FILE: &str = "model.safetensors";
+/// The AdamATan2 state of a checkpoint.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// The ACT carries of a checkpoint.
+pub const CARRIES_FILE: &str = "carries.safetensors";
+/// The resolved model configuration of a checkpoint.
+pub const MODEL_CONFIG_FILE: &str = "model_config.json";
+/// The loop state of a checkpoint.
+pub const STATE_FILE: &str = "state.json";
+/// The metrics of the run up to the checkpoint.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// The exact position of a `ChaCha8Rng` (seed, stream, word position), as JSON-friendly values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RngState {
+    /// The 32-byte seed in hex.
+    pub seed: String,
+    /// The stream number.
+    pub stream: u64,
+    /// The word position (a u128, as a decimal string).
+    pub word_pos: String,
+}
+
+impl RngState {
+    /// Captures the position of `rng`.
+    pub fn capture(rng: &ChaCha8Rng) -> RngState {
+        RngState {
+            seed: rng
+                .get_seed()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos().to_string(),
+        }
+    }
+
+    /// Rebuilds the generator at the captured position; `path` names the state file in errors.
+    pub fn restore(&self, path: &Path) -> Result<ChaCha8Rng, RunError> {
+        let bad = |m: &str| RunError::json(path, format!("field `rng`: {m}"));
+        if self.seed.len() != 64 {
+            return Err(bad("seed must be 64 hex digits"));
+        }
+        let mut seed = [0u8; 32];
+        for (i, b) in seed.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&self.seed[2 * i..2 * i + 2], 16)
+                .map_err(|_| bad("seed is not hex"))?;
+        }
+        let word_pos: u128 = self
+            .word_pos
+            .parse()
+            .map_err(|_| bad("word_pos is not an integer"))?;
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(word_pos);
+        Ok(rng)
+    }
+}
+
+/// The loop state saved with every checkpoint (`state.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// Optimizer steps taken (the step counter s of the last step).
+    pub step: u64,
+    /// The training sampler's state after the last consumed event.
+    pub sampler: SamplerState,
+    /// The ACT exploration RNG after the last step.
+    pub rng: RngState,
+    /// Sampler iterations (evaluation intervals) completed.
+    pub iterations_done: u64,
+    /// True for evaluation and final checkpoints, which are kept; rolling ones are removed when superseded.
+    pub kept: bool,
+    /// True when the run ended at this checkpoint (nothing left to resume).
+    pub finished: bool,
+    /// Training wall-clock seconds before this checkpoint (for `train.max_minutes` across resumes).
+    pub elapsed_seconds: f64,
+    /// Micro-batches per step (one carry each).
+    pub micro_batches: i64,
+    /// Lines of `metrics.jsonl` at this checkpoint.
+    pub metrics_lines: usize,
+}
+
+/// The folder of checkpoint `step_<step>` of a run.
+pub fn checkpoint_dir(run_dir: &Path, step: u64) -> PathBuf {
+    run_dir.join(CHECKPOINTS_DIR).join(format!("step_{step}"))
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RunError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| RunError::json(path, e))?;
+    text.push('\n');
+    hrm_data::write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, RunError> {
+    let text = std::fs::read_to_string(path).map_err(RunError::io(path))?;
+    serde_json::from_str(&text).map_err(|e| RunError::json(path, e))
+}
+
+/// Writes a checkpoint of `trainer` at `state.step` into `run_dir/checkpoints/step_<N>/` atomically, points
+/// `latest` at it, and removes superseded rolling checkpoints and stale temporary folders. Returns the folder.
+pub fn save_checkpoint(
+    run_dir: &Path,
+    trainer: &Trainer,
+    state: &CheckpointState,
+) -> Result<PathBuf, RunError> {
+    let root = run_dir.join(CHECKPOINTS_DIR);
+    std::fs::create_dir_all(&root).map_err(RunError::io(&root))?;
+    let name = format!("step_{}", state.step);
+    let final_dir = root.join(&name);
+    let tmp = root.join(format!("{name}.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(RunError::io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(RunError::io(&tmp))?;
+
+    trainer.model().save_safetensors(&tmp.join(MODEL_FILE))?;
+    trainer.optimizer().save(tmp.join(OPTIMIZER_FILE))?;
+    let mut carries: Vec<(String, Tensor)> = Vec::new();
+    for (j, c) in trainer.carries().iter().enumerate() {
+        if let Some(c) = c {
+            for (n, t) in c.named_tensors() {
+                let t = if t.kind() == Kind::Bool {
+                    t.to_kind(Kind::Uint8)
+                } else {
+                    t
+                };
+                carries.push((format!("mb{j}.{n}"), t.to_device(Device::Cpu).contiguous()));
+            }
+        }
+    }
+    if !carries.is_empty() {
+        let p = tmp.join(CARRIES_FILE);
+        Tensor::write_safetensors(&carries, &p).map_err(RunError::tch(format!(
+            "writing the carries to {}",
+            p.display()
+        )))?;
+    }
+    write_json(&tmp.join(MODEL_CONFIG_FILE), trainer.model().config())?;
+    write_json(&tmp.join(STATE_FILE), state)?;
+    let metrics = run_dir.join(METRICS_FILE);
+    if metrics.exists() {
+        let dst = tmp.join(METRICS_FILE);
+        std::fs::copy(&metrics, &dst).map_err(RunError::io(&dst))?;
+    }
+
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(RunError::io(&final_dir))?;
+    }
+    std::fs::rename(&tmp, &final_dir).map_err(RunError::io(&final_dir))?;
+    hrm_data::write_atomic(&root.join(LATEST_FILE), format!("{name}\n").as_bytes())?;
+    prune(&root, &name)?;
+    Ok(final_dir)
+}
+
+/// Removes rolling checkpoints other than `keep` and leftover `*.tmp` folders.
+fn prune(root: &Path, keep: &str) -> Result<(), RunError> {
+    let entries = std::fs::read_dir(root).map_err(RunError::io(root))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let path = entry.path();
+        if !path.is_dir() || name == keep || !name.starts_with("step_") {
+            continue;
+        }
+        let stale = name.ends_with(".tmp")
+            || read_json::<CheckpointState>(&path.join(STATE_FILE))
+                .map(|s| !s.kept)
+                .unwrap_or(false);
+        if stale {
+            std::fs::remove_dir_all(&path).map_err(RunError::io(&path))?;
+        }
+    }
+    Ok(())
+}
+
+/// The folder of checkpoint `name` of a run: `latest` (or `None`) follows the `latest` file, `step_<N>` names
+/// a folder; a path to an existing folder is taken as is.
+pub fn resolve_checkpoint(run_dir: &Path, name: Option<&str>) -> Result<PathBuf, RunError> {
+    let root = run_dir.join(CHECKPOINTS_DIR);
+    let name = match name {
+        None | Some("latest") => {
+            let latest = root.join(LATEST_FILE);
+            let text = std::fs::read_to_string(&latest).map_err(RunError::io(&latest))?;
+            text.trim().to_string()
+        }
+        Some(n) if Path::new(n).is_dir() => return Ok(PathBuf::from(n)),
+        Some(n) => n.to_string(),
+    };
+    let dir = root.join(&name);
+    if !dir.join(STATE_FILE).is_file() {
+        return Err(RunError::config(
+            "checkpoint",
+            format!(
+                "{} is not a complete checkpoint folder (no {STATE_FILE})",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(dir)
+}
+
+/// Reads `state.json` of a checkpoint folder.
+pub fn load_state(dir: &Path) -> Result<CheckpointState, RunError> {
+    read_json(&dir.join(STATE_FILE))
+}
+
+/// Reads `model_config.json` of a checkpoint folder.
+pub fn load_model_config(dir: &Path) -> Result<HrmConfig, RunError> {
+    let config: HrmConfig = read_json(&dir.join(MODEL_CONFIG_FILE))?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Checks that the configuration a checkpoint was trained with equals `expected`, naming the first field
+/// that differs.
+pub fn check_model_config(dir: &Path, expected: &HrmConfig) -> Result<(), RunError> {
+    let saved = load_model_config(dir)?;
+    let a = serde_json::to_value(&saved).map_err(|e| RunError::json(dir, e))?;
+    let b = serde_json::to_value(expected).map_err(|e| RunError::json(dir, e))?;
+    if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
+        for (k, va) in a {
+            let vb = b.get(k).cloned().unwrap_or(serde_json::Value::Null);
+            if *va != vb {
+                return Err(RunError::mismatch(
+                    &format!("model config `{k}`"),
+                    format!("checkpoint {}", dir.join(MODEL_CONFIG_FILE).display()),
+                    va,
+                    "the recipe and dataset",
+                    vb,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the model weights, the optimizer state, the carries and the step counter of checkpoint `dir` into
+/// `trainer`, returning the loop state.
+pub fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<CheckpointState, RunError> {
+    let state = load_state(dir)?;
+    check_model_config(dir, trainer.model().config())?;
+    if state.micro_batches != trainer.config().micro_batches {
+        return Err(RunError::mismatch(
+            "micro-batches per step",
+            format!("checkpoint {}", dir.join(STATE_FILE).display()),
+            state.micro_batches,
+            "the recipe (train.micro_batch_size)",
+            trainer.config().micro_batches,
+        ));
+    }
+    let device = trainer.model().device();
+    trainer.model_mut().load_safetensors(&dir.join(MODEL_FILE))?;
+    trainer
+        .optimizer_mut()
+        .load(dir.join(OPTIMIZER_FILE), device)?;
+    let carries_path = dir.join(CARRIES_FILE);
+    let mut carries: Vec<Option<Carry>> = (0..state.micro_batches).map(|_| None).collect();
+    if carries_path.is_file() {
+        let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&carries_path)
+            .map_err(RunError::tch(format!("reading {}", carries_path.display())))?
+            .into_iter()
+            .map(|(n, t)| (n, t.to_device(device)))
+            .collect();
+        for (j, slot) in carries.iter_mut().enumerate() {
+            let prefix = format!("mb{j}.");
+            if tensors.keys().any(|k| k.starts_with(&prefix)) {
+                *slot = Some(Carry::from_named_tensors(&tensors, &prefix)?);
+            }
+        }
+    }
+    trainer.set_carries(carries)?;
+    trainer.set_step_count(state.step);
+    Ok(state)
+}

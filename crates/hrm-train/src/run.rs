@@ -1,0 +1,831 @@
+//! The training loop of spec 7 driven by a recipe: model config resolution, the run folder, evaluation,
+//! metrics logging, checkpoints every evaluation plus a rolling one, caps, the non-finite guard and exact resume.
+//!
+//! A run folder holds `recipe.toml` (the resolved recipe with its overrides), `env.json`, `metrics.jsonl` (one
+//! JSON object per line with `"step"`) and `checkpoints/` (see [`crate::checkpoint`]).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hrm_data::sampler::SampleEvent;
+use hrm_data::{DatasetMetadata, EvalBatches, Prefetcher, SamplerConfig, SplitData, TrainSampler};
+use hrm_model::{act_loss_head, ActMetrics, Carry, ForwardDtype, Hrm, HrmConfig, LossType, PosEncoding};
+use hrm_recipe::{Recipe, Task};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::checkpoint::{
+    load_checkpoint, resolve_checkpoint, save_checkpoint, CheckpointState, RngState, METRICS_FILE,
+};
+use crate::optim::AdamATan2Config;
+use crate::run_error::RunError;
+use crate::schedule::total_steps;
+use crate::step::{StepConfig, Trainer};
+
+/// The resolved recipe stored in a run folder.
+pub const RECIPE_FILE: &str = "recipe.toml";
+/// The environment record of a run folder.
+pub const ENV_FILE: &str = "env.json";
+/// The libtorch version the workspace builds against.
+pub const LIBTORCH_VERSION: &str = "2.11.0";
+/// The stream of the exploration RNG (seeded from `train.seed`), distinct from the sampler's streams.
+const EXPLORATION_STREAM: u64 = 7;
+
+/// The vocabulary size the datasets of a task family have.
+pub fn task_vocab_size(task: Task) -> u32 {
+    match task {
+        Task::Arc1 | Task::Arc2 => 12,
+        Task::Sudoku => 11,
+        Task::Maze => 6,
+    }
+}
+
+/// The model configuration of a recipe on a dataset: the architecture from `recipe.arch`, the vocabulary,
+/// sequence length and identifier count from the train split's `dataset.json`, the batch from
+/// `recipe.train`; `forward_dtype = "auto"` is bf16 on CUDA and f32 on the CPU.
+pub fn resolve_model_config(
+    recipe: &Recipe,
+    meta: &DatasetMetadata,
+    device: Device,
+) -> Result<HrmConfig, RunError> {
+    let a = &recipe.arch;
+    let pos_encodings = match a.pos_encodings.as_str() {
+        "rope" => PosEncoding::Rope,
+        "learned" => PosEncoding::Learned,
+        other => return Err(RunError::config("arch.pos_encodings", format!("unknown value `{other}`"))),
+    };
+    let forward_dtype = match a.forward_dtype.as_str() {
+        "bfloat16" => ForwardDtype::Bfloat16,
+        "float32" => ForwardDtype::Float32,
+        "auto" if device.is_cuda() => ForwardDtype::Bfloat16,
+        "auto" => ForwardDtype::Float32,
+        other => return Err(RunError::config("arch.forward_dtype", format!("unknown value `{other}`"))),
+    };
+    let loss_type = match a.loss_type.as_str() {
+        "stablemax_cross_entropy" => LossType::StablemaxCrossEntropy,
+        "softmax_cross_entropy" => LossType::SoftmaxCrossEntropy,
+        other => return Err(RunError::config("arch.loss_type", format!("unknown value `{other}`"))),
+    };
+    let config = HrmConfig {
+        batch_size: recipe.train.global_batch_size as i64,
+        seq_len: i64::from(meta.seq_len),
+        puzzle_emb_ndim: a.puzzle_emb_ndim,
+        num_puzzle_identifiers: i64::from(meta.num_puzzle_identifiers),
+        vocab_size: i64::from(meta.vocab_size),
+        h_cycles: a.h_cycles,
+        l_cycles: a.l_cycles,
+        h_layers: a.h_layers,
+        l_layers: a.l_layers,
+        hidden_size: a.hidden_size,
+        expansion: a.expansion,
+        num_heads: a.num_heads,
+        pos_encodings,
+        rms_norm_eps: a.rms_norm_eps,
+        rope_theta: a.rope_theta,
+        halt_max_steps: a.halt_max_steps,
+        halt_exploration_prob: a.halt_exploration_prob,
+        forward_dtype,
+        loss_type,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// Checks that a dataset fits a recipe: the train split's vocabulary matches the recipe's task, and the test
+/// split agrees with the train split on vocabulary, sequence length and identifier count.
+pub fn check_dataset(
+    recipe: &Recipe,
+    dataset_dir: &Path,
+    train: &DatasetMetadata,
+    test: &DatasetMetadata,
+) -> Result<(), RunError> {
+    let train_file = dataset_dir.join("train/dataset.json").display().to_string();
+    let test_file = dataset_dir.join("test/dataset.json").display().to_string();
+    let want = task_vocab_size(recipe.data.task);
+    if train.vocab_size != want {
+        return Err(RunError::mismatch(
+            "vocab_size",
+            format!("recipe `{}` (task {})", recipe.name, recipe.data.task.as_str()),
+            want,
+            train_file,
+            train.vocab_size,
+        ));
+    }
+    let pairs = [
+        ("vocab_size", train.vocab_size, test.vocab_size),
+        ("seq_len", train.seq_len, test.seq_len),
+        (
+            "num_puzzle_identifiers",
+            train.num_puzzle_identifiers,
+            test.num_puzzle_identifiers,
+        ),
+    ];
+    for (what, a, b) in pairs {
+        if a != b {
+            return Err(RunError::mismatch(what, &train_file, a, &test_file, b));
+        }
+    }
+    Ok(())
+}
+
+/// The step settings of a recipe for a run of `total` nominal steps.
+pub fn step_config(recipe: &Recipe, total: u64) -> StepConfig {
+    let t = &recipe.train;
+    let micro_batches = if t.micro_batch_size == 0 {
+        1
+    } else {
+        (t.global_batch_size / t.micro_batch_size) as i64
+    };
+    StepConfig {
+        global_batch_size: t.global_batch_size as i64,
+        micro_batches,
+        lr: t.lr,
+        puzzle_emb_lr: t.puzzle_emb_lr,
+        puzzle_emb_weight_decay: t.puzzle_emb_weight_decay,
+        adam: AdamATan2Config {
+            beta1: t.beta1,
+            beta2: t.beta2,
+            weight_decay: t.weight_decay,
+        },
+        lr_warmup_steps: t.lr_warmup_steps as u64,
+        lr_min_ratio: t.lr_min_ratio,
+        total_steps: total,
+    }
+}
+
+/// Parses `cpu`, `cuda`, `cuda:N` or `auto` (CUDA device 0 when available, else the CPU).
+pub fn parse_device(s: &str) -> Result<Device, RunError> {
+    match s {
+        "cpu" => Ok(Device::Cpu),
+        "auto" => Ok(Device::cuda_if_available()),
+        "cuda" | "cuda:0" => {
+            if tch::Cuda::is_available() {
+                Ok(Device::Cuda(0))
+            } else {
+                Err(RunError::config("--device", "CUDA was asked for but is not available"))
+            }
+        }
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) if tch::Cuda::is_available() && (n as i64) < tch::Cuda::device_count() => {
+                Ok(Device::Cuda(n))
+            }
+            _ => Err(RunError::config(
+                "--device",
+                format!("`{other}` is not cpu, cuda, cuda:N (an available device) or auto"),
+            )),
+        },
+    }
+}
+
+/// The name of a device as written in `env.json`.
+pub fn device_name(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(n) => format!("cuda:{n}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// What a run folder records about where and how it ran (`env.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEnv {
+    /// `git rev-parse HEAD` of the working directory, when available.
+    pub git_commit: Option<String>,
+    /// The libtorch version.
+    pub libtorch: String,
+    /// The device, e.g. `cpu` or `cuda:0`.
+    pub device: String,
+    /// The forward dtype (`float32` or `bfloat16`).
+    pub dtype: String,
+    /// `train.seed`.
+    pub seed: u64,
+    /// The machine's host name, when known.
+    pub hostname: Option<String>,
+    /// Start time, seconds since the Unix epoch.
+    pub start_time_unix: u64,
+    /// The command line.
+    pub command_line: Vec<String>,
+    /// The dataset folder.
+    pub dataset: PathBuf,
+    /// The command lines of later resumes.
+    #[serde(default)]
+    pub resumes: Vec<Vec<String>>,
+}
+
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn hostname() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Reads a run folder's `env.json`.
+pub fn load_env(run_dir: &Path) -> Result<RunEnv, RunError> {
+    let path = run_dir.join(ENV_FILE);
+    let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
+    serde_json::from_str(&text).map_err(|e| RunError::json(&path, e))
+}
+
+/// Reads a run folder's `recipe.toml`.
+pub fn load_run_recipe(run_dir: &Path) -> Result<Recipe, RunError> {
+    let path = run_dir.join(RECIPE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
+    Ok(Recipe::from_toml_str(&path.display().to_string(), &text, &[])?)
+}
+
+/// How to start (or resume) a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The resolved recipe (with overrides applied).
+    pub recipe: Recipe,
+    /// The dataset folder (with `train/`, `test/`, `identifiers.json`).
+    pub dataset_dir: PathBuf,
+    /// The run folder (created for a new run; must hold a checkpoint when resuming).
+    pub run_dir: PathBuf,
+    /// The device.
+    pub device: Device,
+    /// Continue from the run folder's `latest` checkpoint instead of starting afresh.
+    pub resume: bool,
+    /// The command line, recorded in `env.json`.
+    pub command_line: Vec<String>,
+    /// Show a progress bar on stderr (hidden anyway when stderr is not a terminal).
+    pub progress: bool,
+    /// Sleep this long after every step (only to let tests interrupt a tiny run mid-way; zero otherwise).
+    pub throttle: Duration,
+}
+
+/// Why a run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopReason {
+    /// Every iteration (`train.epochs / train.eval_interval`) ran.
+    Completed,
+    /// `train.max_steps` was reached.
+    MaxSteps,
+    /// `train.max_minutes` was reached.
+    MaxMinutes,
+    /// The resumed checkpoint was already final.
+    AlreadyFinished,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// The last step counter value.
+    pub step: u64,
+    /// The nominal total steps (`total_steps(...)`).
+    pub total_steps: u64,
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Steps taken in this process.
+    pub steps_this_session: u64,
+    /// Seconds spent in training steps in this process (evaluation and checkpoints excluded).
+    pub train_seconds: f64,
+    /// The last evaluation's metrics (`eval/...`), if any.
+    pub last_eval: Option<BTreeMap<String, f64>>,
+    /// The final checkpoint folder.
+    pub checkpoint: PathBuf,
+}
+
+impl RunSummary {
+    /// Training steps per second in this process.
+    pub fn steps_per_second(&self) -> f64 {
+        if self.train_seconds > 0.0 {
+            self.steps_this_session as f64 / self.train_seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Appends JSON lines to `metrics.jsonl`, counting them.
+struct MetricsLog {
+    path: PathBuf,
+    file: std::fs::File,
+    lines: usize,
+}
+
+impl MetricsLog {
+    /// Opens the log; when `keep_lines` is given, the file is first cut to its first `keep_lines` lines.
+    fn open(path: &Path, restore_from: Option<(&Path, usize)>) -> Result<MetricsLog, RunError> {
+        let lines = match restore_from {
+            Some((copy, n)) => {
+                let text = if copy.is_file() {
+                    std::fs::read_to_string(copy).map_err(RunError::io(copy))?
+                } else {
+                    String::new()
+                };
+                let kept: Vec<&str> = text.lines().take(n).collect();
+                let mut body = kept.join("\n");
+                if !body.is_empty() {
+                    body.push('\n');
+                }
+                hrm_data::write_atomic(path, body.as_bytes())?;
+                kept.len()
+            }
+            None => {
+                hrm_data::write_atomic(path, b"")?;
+                0
+            }
+        };
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(RunError::io(path))?;
+        Ok(MetricsLog {
+            path: path.to_path_buf(),
+            file,
+            lines,
+        })
+    }
+
+    fn write(&mut self, step: u64, values: &[(String, f64)]) -> Result<(), RunError> {
+        let mut obj = serde_json::Map::new();
+        obj.insert("step".into(), serde_json::Value::from(step));
+        for (k, v) in values {
+            let v = serde_json::Number::from_f64(*v)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null);
+            obj.insert(k.clone(), v);
+        }
+        let mut line = serde_json::Value::Object(obj).to_string();
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.flush())
+            .map_err(RunError::io(&self.path))?;
+        self.lines += 1;
+        Ok(())
+    }
+}
+
+/// The accumulated metric sums of an evaluation.
+fn eval_values(m: &ActMetrics) -> Vec<(String, f64)> {
+    let c = m.count.max(1.0);
+    let mut v = vec![
+        ("eval/count".to_string(), m.count),
+        ("eval/accuracy".to_string(), m.accuracy / c),
+        ("eval/exact_accuracy".to_string(), m.exact_accuracy / c),
+        ("eval/q_halt_accuracy".to_string(), m.q_halt_accuracy / c),
+        ("eval/steps".to_string(), m.steps / c),
+        ("eval/lm_loss".to_string(), m.lm_loss / c),
+        ("eval/q_halt_loss".to_string(), m.q_halt_loss / c),
+    ];
+    if let Some(q) = m.q_continue_loss {
+        v.push(("eval/q_continue_loss".to_string(), q / c));
+    }
+    v
+}
+
+/// One evaluation batch after `halt_max_steps` segments of [`Hrm::forward_eval`].
+#[derive(Debug)]
+pub struct EvalBatchResult {
+    /// Index of the batch's first row in the split.
+    pub first_row: usize,
+    /// Real rows in the batch (the rest is padding).
+    pub valid: usize,
+    /// Argmax tokens of the final segment, `[B, S]` int64 on the CPU.
+    pub preds: Tensor,
+    /// q_halt logits of the final segment, `[B]` f32 on the CPU.
+    pub q_halt_logits: Tensor,
+    /// The loss-head metric sums of the final segment (padding rows do not count).
+    pub metrics: ActMetrics,
+    /// Argmax tokens after every segment for the first `trace_rows` rows, each `[K, S]` (empty when not traced).
+    pub segment_preds: Vec<Tensor>,
+}
+
+/// Runs a split through the model in batches of `batch_size`, every batch for `halt_max_steps` segments with
+/// [`Hrm::forward_eval`] from a fresh carry, calling `on_batch` for each.
+///
+/// At most `max_examples` rows are used (0 = all): the rows beyond it in the last batch are turned into
+/// padding (inputs 0, labels ignored, id 0). Per-segment argmax tokens are kept for the first `trace_rows`
+/// rows of the first batch.
+///
+/// # Shapes
+/// Batches are `[batch_size, S]`; see [`EvalBatchResult`].
+pub fn eval_split(
+    model: &Hrm,
+    data: &Arc<SplitData>,
+    batch_size: usize,
+    max_examples: usize,
+    trace_rows: usize,
+    mut on_batch: impl FnMut(&EvalBatchResult) -> Result<(), RunError>,
+) -> Result<(), RunError> {
+    let device = model.device();
+    let n = if max_examples == 0 {
+        data.num_examples()
+    } else {
+        max_examples.min(data.num_examples())
+    };
+    let loss_type = model.config().loss_type;
+    let segments = model.config().halt_max_steps;
+    let mut first_row = 0usize;
+    for mut b in EvalBatches::new(Arc::clone(data), batch_size)? {
+        if first_row >= n {
+            break;
+        }
+        let valid = b.valid.min(n - first_row);
+        let s = b.seq_len;
+        for r in valid..b.batch_size {
+            b.inputs[r * s..(r + 1) * s].fill(0);
+            b.labels[r * s..(r + 1) * s].fill(hrm_data::sampler::IGNORE_LABEL);
+            b.puzzle_identifiers[r] = 0;
+        }
+        let batch = hrm_model::Batch::from_vecs(
+            &b.inputs,
+            &b.labels,
+            &b.puzzle_identifiers,
+            b.batch_size,
+            s,
+            device,
+        )?;
+        let trace_k = if first_row == 0 {
+            trace_rows.min(valid) as i64
+        } else {
+            0
+        };
+        let mut carry: Carry = model.initial_carry(&batch);
+        let mut segment_preds = Vec::new();
+        let mut last = None;
+        for _ in 0..segments {
+            let (c, out) = model.forward_eval(&carry, &batch)?;
+            if trace_k > 0 {
+                segment_preds.push(
+                    out.logits
+                        .narrow(0, 0, trace_k)
+                        .argmax(-1, false)
+                        .to_device(Device::Cpu),
+                );
+            }
+            carry = c;
+            last = Some(out);
+        }
+        let out = last.ok_or_else(|| RunError::config("arch.halt_max_steps", "must be ≥ 1"))?;
+        let loss = tch::no_grad(|| act_loss_head(&carry, &out, loss_type))?;
+        let result = EvalBatchResult {
+            first_row,
+            valid,
+            preds: out.logits.argmax(-1, false).to_device(Device::Cpu),
+            q_halt_logits: out.q_halt_logits.to_kind(Kind::Float).to_device(Device::Cpu),
+            metrics: loss.metrics,
+            segment_preds,
+        };
+        on_batch(&result)?;
+        first_row += b.valid;
+    }
+    Ok(())
+}
+
+/// Evaluates on `data` and returns the metric sums of the final segments, added over batches.
+pub fn evaluate(
+    model: &Hrm,
+    data: &Arc<SplitData>,
+    batch_size: usize,
+    max_examples: usize,
+) -> Result<ActMetrics, RunError> {
+    let mut total = ActMetrics::default();
+    eval_split(model, data, batch_size, max_examples, 0, |r| {
+        total = crate::step::add_metrics(&total, &r.metrics);
+        Ok(())
+    })?;
+    Ok(total)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn check_finite(step: u64, values: &[(&'static str, f64)], run_dir: &Path) -> Result<(), RunError> {
+    for &(name, v) in values {
+        if !v.is_finite() {
+            let last_checkpoint = resolve_checkpoint(run_dir, None).ok();
+            return Err(RunError::NonFinite {
+                step,
+                metric: name.to_string(),
+                value: v,
+                last_checkpoint,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Trains a recipe on a dataset into a run folder, or resumes it (spec 7; see the module docs).
+///
+/// The loop: each sampler iteration (`train.eval_interval` epochs) yields full global batches; each batch is one
+/// optimizer step ([`Trainer::train_step`], micro-batched with persistent carries); train metrics go to
+/// `metrics.jsonl` every `train.log_every` steps; at the end of each iteration the test split is evaluated
+/// (capped by `eval.max_examples`) and, when `train.checkpoint_every_eval`, a kept checkpoint is written; a
+/// rolling checkpoint is written every `train.checkpoint_every_steps` steps. `train.max_steps` and
+/// `train.max_minutes` stop the run early with an evaluation and a final checkpoint. A non-finite loss stops it
+/// with [`RunError::NonFinite`], leaving the last good checkpoint in place.
+pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
+    let recipe = &opts.recipe;
+    let run_dir = &opts.run_dir;
+    let t = &recipe.train;
+    let train_meta = hrm_data::layout::load_metadata(&opts.dataset_dir, "train")?;
+    let test_meta = hrm_data::layout::load_metadata(&opts.dataset_dir, "test")?;
+    check_dataset(recipe, &opts.dataset_dir, &train_meta, &test_meta)?;
+    let config = resolve_model_config(recipe, &train_meta, opts.device)?;
+    let total = total_steps(
+        t.epochs as u64,
+        u64::from(train_meta.total_groups),
+        train_meta.mean_puzzle_examples,
+        t.global_batch_size as u64,
+    );
+    let total_iters = (t.epochs / t.eval_interval) as u64;
+    let cap = if t.max_steps > 0 {
+        total.min(t.max_steps as u64)
+    } else {
+        total
+    };
+
+    let train_data = Arc::new(hrm_data::load_split(&opts.dataset_dir, "train")?);
+    let test_data = Arc::new(hrm_data::load_split(&opts.dataset_dir, "test")?);
+    let model = Hrm::new(&config, opts.device, t.seed)?;
+    let mut trainer = Trainer::new(model, step_config(recipe, total))?;
+    let sampler_config = SamplerConfig {
+        global_batch_size: t.global_batch_size,
+        epochs_per_iter: t.eval_interval,
+        seed: t.seed,
+    };
+
+    let metrics_path = run_dir.join(METRICS_FILE);
+    let (sampler, mut rng, mut iterations_done, elapsed_before, mut log, mut last_ckpt) = if opts
+        .resume
+    {
+        let stored = load_run_recipe(run_dir)?;
+        if stored.to_toml() != recipe.to_toml() {
+            return Err(RunError::mismatch(
+                "recipe",
+                run_dir.join(RECIPE_FILE).display(),
+                "the stored recipe",
+                "this command",
+                "a different recipe (resume with the stored one: omit the recipe and --set)",
+            ));
+        }
+        let dir = resolve_checkpoint(run_dir, None)?;
+        let state = load_checkpoint(&dir, &mut trainer)?;
+        if state.finished {
+            return Ok(RunSummary {
+                step: state.step,
+                total_steps: total,
+                stop: StopReason::AlreadyFinished,
+                steps_this_session: 0,
+                train_seconds: 0.0,
+                last_eval: None,
+                checkpoint: dir,
+            });
+        }
+        let rng = state.rng.restore(&dir.join(crate::checkpoint::STATE_FILE))?;
+        let sampler = TrainSampler::resume(Arc::clone(&train_data), sampler_config, state.sampler)?;
+        let log = MetricsLog::open(
+            &metrics_path,
+            Some((&dir.join(METRICS_FILE), state.metrics_lines)),
+        )?;
+        let mut env = load_env(run_dir)?;
+        env.resumes.push(opts.command_line.clone());
+        write_env(run_dir, &env)?;
+        (
+            sampler,
+            rng,
+            state.iterations_done,
+            state.elapsed_seconds,
+            log,
+            Some(dir),
+        )
+    } else {
+        if run_dir.join(crate::checkpoint::CHECKPOINTS_DIR).exists() {
+            return Err(RunError::config(
+                "--run",
+                format!(
+                    "{} already holds checkpoints; use --resume {} to continue it or pick a new folder",
+                    run_dir.display(),
+                    run_dir.display()
+                ),
+            ));
+        }
+        std::fs::create_dir_all(run_dir).map_err(RunError::io(run_dir))?;
+        hrm_data::write_atomic(&run_dir.join(RECIPE_FILE), recipe.to_toml().as_bytes())?;
+        let env = RunEnv {
+            git_commit: git_commit(),
+            libtorch: LIBTORCH_VERSION.into(),
+            device: device_name(opts.device),
+            dtype: match config.forward_dtype {
+                ForwardDtype::Float32 => "float32".into(),
+                ForwardDtype::Bfloat16 => "bfloat16".into(),
+            },
+            seed: t.seed,
+            hostname: hostname(),
+            start_time_unix: unix_now(),
+            command_line: opts.command_line.clone(),
+            dataset: std::fs::canonicalize(&opts.dataset_dir).unwrap_or(opts.dataset_dir.clone()),
+            resumes: Vec::new(),
+        };
+        write_env(run_dir, &env)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(t.seed);
+        rng.set_stream(EXPLORATION_STREAM);
+        let sampler = TrainSampler::new(Arc::clone(&train_data), sampler_config)?;
+        let log = MetricsLog::open(&metrics_path, None)?;
+        (sampler, rng, 0, 0.0, log, None)
+    };
+
+    let mut sampler_state = sampler.state();
+    let mut prefetch = Prefetcher::spawn(sampler, 2);
+    let gbs = t.global_batch_size as i64;
+    let log_every = t.log_every.max(1) as u64;
+    let start_step = trainer.step_count();
+    let bar = if opts.progress {
+        let b = ProgressBar::new(cap);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps {per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.set_position(start_step.min(cap));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let session_start = Instant::now();
+    let mut train_time = Duration::ZERO;
+    let mut last_eval: Option<BTreeMap<String, f64>> = None;
+    let mut last_eval_step: Option<u64> = None;
+    let max_secs = t.max_minutes * 60.0;
+
+    let save = |trainer: &Trainer,
+                    rng: &ChaCha8Rng,
+                    sampler_state: hrm_data::SamplerState,
+                    iterations_done: u64,
+                    kept: bool,
+                    finished: bool,
+                    log: &MetricsLog|
+     -> Result<PathBuf, RunError> {
+        let state = CheckpointState {
+            step: trainer.step_count(),
+            sampler: sampler_state,
+            rng: RngState::capture(rng),
+            iterations_done,
+            kept,
+            finished,
+            elapsed_seconds: elapsed_before + session_start.elapsed().as_secs_f64(),
+            micro_batches: trainer.config().micro_batches,
+            metrics_lines: log.lines,
+        };
+        save_checkpoint(run_dir, trainer, &state)
+    };
+
+    let stop = loop {
+        if iterations_done >= total_iters {
+            break StopReason::Completed;
+        }
+        if trainer.step_count() >= cap {
+            break StopReason::MaxSteps;
+        }
+        if max_secs > 0.0 && elapsed_before + session_start.elapsed().as_secs_f64() >= max_secs {
+            break StopReason::MaxMinutes;
+        }
+        let sampled = prefetch.next_event();
+        sampler_state = sampled.state_after;
+        match sampled.event {
+            SampleEvent::Batch(b) => {
+                let t0 = Instant::now();
+                let batch = hrm_model::Batch::from_vecs(
+                    &b.inputs,
+                    &b.labels,
+                    &b.puzzle_identifiers,
+                    b.batch_size,
+                    b.seq_len,
+                    opts.device,
+                )?;
+                let report = trainer.train_step(&batch, &mut rng)?;
+                train_time += t0.elapsed();
+                let step = trainer.step_count();
+                if let Some(report) = report {
+                    let values = report.log_values(gbs);
+                    check_finite(step, &values, run_dir)?;
+                    if step % log_every == 0 {
+                        let v: Vec<(String, f64)> =
+                            values.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+                        log.write(step, &v)?;
+                    }
+                    if let Some(&(_, loss)) = values.iter().find(|(k, _)| *k == "train/lm_loss") {
+                        bar.set_message(format!("lm_loss {loss:.4}"));
+                    }
+                }
+                bar.set_position(step.min(cap));
+                if t.checkpoint_every_steps > 0 && step % t.checkpoint_every_steps as u64 == 0 {
+                    last_ckpt = Some(save(
+                        &trainer,
+                        &rng,
+                        sampler_state,
+                        iterations_done,
+                        false,
+                        false,
+                        &log,
+                    )?);
+                }
+                if !opts.throttle.is_zero() {
+                    std::thread::sleep(opts.throttle);
+                }
+            }
+            SampleEvent::IterationEnd { iteration, .. } => {
+                iterations_done = iteration + 1;
+                let step = trainer.step_count();
+                let sums = evaluate(
+                    trainer.model(),
+                    &test_data,
+                    recipe.eval.batch_size,
+                    recipe.eval.max_examples,
+                )?;
+                let values = eval_values(&sums);
+                log.write(step, &values)?;
+                last_eval = Some(values.into_iter().collect());
+                last_eval_step = Some(step);
+                let finished = iterations_done >= total_iters;
+                if t.checkpoint_every_eval || finished {
+                    last_ckpt = Some(save(
+                        &trainer,
+                        &rng,
+                        sampler_state,
+                        iterations_done,
+                        true,
+                        finished,
+                        &log,
+                    )?);
+                }
+            }
+        }
+    };
+    drop(prefetch);
+    let step = trainer.step_count();
+    let already_final = stop == StopReason::Completed
+        && last_ckpt
+            .as_ref()
+            .and_then(|d| crate::checkpoint::load_state(d).ok())
+            .is_some_and(|s| s.step == step && s.finished);
+    if !already_final {
+        if last_eval_step != Some(step) {
+            let sums = evaluate(
+                trainer.model(),
+                &test_data,
+                recipe.eval.batch_size,
+                recipe.eval.max_examples,
+            )?;
+            let values = eval_values(&sums);
+            log.write(step, &values)?;
+            last_eval = Some(values.into_iter().collect());
+        }
+        last_ckpt = Some(save(
+            &trainer,
+            &rng,
+            sampler_state,
+            iterations_done,
+            true,
+            true,
+            &log,
+        )?);
+    }
+    bar.finish_and_clear();
+    let checkpoint = last_ckpt.ok_or_else(|| RunError::config("train", "no checkpoint was written"))?;
+    Ok(RunSummary {
+        step,
+        total_steps: total,
+        stop,
+        steps_this_session: step - start_step,
+        train_seconds: train_time.as_secs_f64(),
+        last_eval,
+        checkpoint,
+    })
+}
+
+fn write_env(run_dir: &Path, env: &RunEnv) -> Result<(), RunError> {
+    let path = run_dir.join(ENV_FILE);
+    let mut text = serde_json::to_string_pretty(env).map_err(|e| RunError::json(&path, e))?;
+    text.push('\n');
+    hrm_data::write_atomic(&path, text.as_bytes())?;
+    Ok(())
+}
