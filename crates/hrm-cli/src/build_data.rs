@@ -60,6 +60,13 @@ pub struct Args {
     /// Sudoku: held-out test puzzles.
     #[arg(long)]
     test_size: Option<usize>,
+    /// Sudoku: build from the reference CSV files (source,q,a,rating) instead of the tdoku puzzle files:
+    /// the training CSV (the test CSV is `--test-csv`).
+    #[arg(long, requires = "test_csv")]
+    train_csv: Option<PathBuf>,
+    /// Sudoku: the reference test CSV (with --train-csv).
+    #[arg(long, requires = "train_csv")]
+    test_csv: Option<PathBuf>,
     /// Maze: generate this many new training mazes (and as many test mazes) instead of the reference set.
     #[arg(long)]
     generate: Option<usize>,
@@ -153,7 +160,11 @@ pub fn run(args: Args) -> Result<()> {
     let which = args
         .which
         .context("name a dataset (arc1, arc2, sudoku, maze) or give --recipe")?;
-    let data = data_dir(args.data_dir.clone())?;
+    let data = if args.train_csv.is_some() {
+        PathBuf::new()
+    } else {
+        data_dir(args.data_dir.clone())?
+    };
     prepare_out(&args.out, args.force)?;
     let start = Instant::now();
     match which {
@@ -195,6 +206,28 @@ pub fn run(args: Args) -> Result<()> {
                 stats.identifiers,
                 stats.short_train_groups,
                 stats.short_test_groups
+            );
+        }
+        Which::Sudoku if args.train_csv.is_some() => {
+            let (train_csv, test_csv) = (
+                args.train_csv.clone().unwrap_or_default(),
+                args.test_csv.clone().unwrap_or_default(),
+            );
+            let pb = spinner("reading the reference CSV files and building");
+            let stats = hrm_data::sudoku::build_sudoku_csv(
+                &train_csv,
+                &test_csv,
+                args.subsample.unwrap_or(1000),
+                args.num_aug.unwrap_or(1000),
+                args.test_size.unwrap_or(0),
+                args.seed.unwrap_or(0),
+                &args.out,
+            );
+            pb.finish_and_clear();
+            let stats = stats.context("Sudoku CSV build failed")?;
+            println!(
+                "train {} groups ({} puzzles) | test {}",
+                stats.train_groups, stats.train_puzzles, stats.test_puzzles
             );
         }
         Which::Sudoku => {
