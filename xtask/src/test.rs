@@ -10,6 +10,7 @@ pub const TENSOR_FREE: &[&str] = &[
     "hrm-data",
     "hrm-eval",
     "hrm-recipe",
+    "hrm-testkit",
     "xtask",
 ];
 

@@ -1,6 +1,6 @@
 //! Checks the dihedral maps against the reference vectors in `golden/dihedral.safetensors`.
 
-mod common;
+use hrm_testkit as common;
 
 use hrm_augment::dihedral::{self, output_shape, transform};
 

@@ -1,7 +1,7 @@
 //! Tests of the ARC canvas codec (spec 1.2), the crop (spec 8.2 step 2), the spec 11
 //! example and the golden `arc_encoding.safetensors`.
 
-mod common;
+use hrm_testkit as common;
 
 use hrm_grid::codec::{
     arc_pair_max_offset, crop_arc, crop_arc_at, encode_arc, CodecError, ARC_CANVAS, EOS, PAD,

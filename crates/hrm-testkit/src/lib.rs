@@ -1,10 +1,8 @@
-//! Test helpers: locating the golden folder and a minimal safetensors reader.
+//! Test support: locating the golden folder and a minimal safetensors reader (no libtorch needed).
 //!
 //! The reader handles the format's layout: an 8-byte little-endian header length, a JSON
 //! header `{name: {dtype, shape, data_offsets: [begin, end]}}` (plus an optional
 //! `__metadata__` entry), then the raw little-endian data.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
