@@ -4,6 +4,8 @@ mod bench;
 mod build_data;
 mod eval;
 mod info;
+mod predict;
+mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -20,6 +22,10 @@ struct Cli {
 enum Command {
     /// Build a dataset (arc1, arc2, sudoku, maze) in HRM's on-disk layout.
     BuildData(build_data::Args),
+    /// Train a recipe into a run folder (or continue one with --resume).
+    Train(train::Args),
+    /// Write a predictions folder from a run's checkpoint.
+    Predict(predict::Args),
     /// Score a predictions folder against a dataset (any implementation's predictions in the .npy form).
     Eval(eval::EvalArgs),
     /// Score predictions and write report.md, report.html and training curves.
@@ -34,6 +40,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::BuildData(a) => build_data::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run_eval(a),
         Command::Report(a) => eval::run_report(a),
         Command::Info(a) => info::run(a),

@@ -57,11 +57,7 @@ impl RngState {
     /// Captures the position of `rng`.
     pub fn capture(rng: &ChaCha8Rng) -> RngState {
         RngState {
-            seed: rng
-                .get_seed()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            seed: rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
             stream: rng.get_stream(),
             word_pos: rng.get_word_pos().to_string(),
         }
@@ -212,8 +208,19 @@ pub fn resolve_checkpoint(run_dir: &Path, name: Option<&str>) -> Result<PathBuf,
     let name = match name {
         None | Some("latest") => {
             let latest = root.join(LATEST_FILE);
-            let text = std::fs::read_to_string(&latest).map_err(RunError::io(&latest))?;
-            text.trim().to_string()
+            match std::fs::read_to_string(&latest) {
+                Ok(text) => text.trim().to_string(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(RunError::config(
+                        "checkpoint",
+                        format!(
+                            "{} does not exist: the run has no complete checkpoint yet (start it again)",
+                            latest.display()
+                        ),
+                    ))
+                }
+                Err(e) => return Err(RunError::io(&latest)(e)),
+            }
         }
         Some(n) if Path::new(n).is_dir() => return Ok(PathBuf::from(n)),
         Some(n) => n.to_string(),
@@ -281,7 +288,9 @@ pub fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<CheckpointSt
         ));
     }
     let device = trainer.model().device();
-    trainer.model_mut().load_safetensors(&dir.join(MODEL_FILE))?;
+    trainer
+        .model_mut()
+        .load_safetensors(&dir.join(MODEL_FILE))?;
     trainer
         .optimizer_mut()
         .load(dir.join(OPTIMIZER_FILE), device)?;

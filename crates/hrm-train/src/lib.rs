@@ -1,12 +1,20 @@
 //! hrm-train: AdamATan2 and sign-SGD optimizers, the LR schedule, the micro-batched training step and a step benchmark.
 //!
 //! Entry points: [`optim::AdamATan2`], [`optim::SignSgd`], [`schedule::lr_at`], [`schedule::total_steps`],
-//! [`step::Trainer::train_step`] and [`bench::train_step_bench`].
+//! [`step::Trainer::train_step`] and [`bench::train_step_bench`]; the recipe-driven training loop with checkpoints
+//! and exact resume [`run::train`], its checkpoints [`checkpoint::save_checkpoint`] /
+//! [`checkpoint::load_checkpoint`], and inference into a predictions folder [`predict::predict`].
 
 pub mod bench;
+pub mod checkpoint;
 pub mod error;
 pub mod optim;
+pub mod predict;
+pub mod run;
+pub mod run_error;
 pub mod schedule;
 pub mod step;
+pub mod synthetic;
 
 pub use error::TrainError;
+pub use run_error::RunError;

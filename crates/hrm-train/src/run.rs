@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use hrm_data::sampler::SampleEvent;
 use hrm_data::{DatasetMetadata, EvalBatches, Prefetcher, SamplerConfig, SplitData, TrainSampler};
-use hrm_model::{act_loss_head, ActMetrics, Carry, ForwardDtype, Hrm, HrmConfig, LossType, PosEncoding};
+use hrm_model::{
+    act_loss_head, ActMetrics, Carry, ForwardDtype, Hrm, HrmConfig, LossType, PosEncoding,
+};
 use hrm_recipe::{Recipe, Task};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -46,6 +48,15 @@ pub fn task_vocab_size(task: Task) -> u32 {
     }
 }
 
+/// The sequence length a recipe's datasets have: canvas² for ARC, 81 for Sudoku, 900 for Maze.
+pub fn task_seq_len(recipe: &Recipe) -> u32 {
+    match recipe.data.task {
+        Task::Arc1 | Task::Arc2 => (recipe.data.canvas * recipe.data.canvas) as u32,
+        Task::Sudoku => 81,
+        Task::Maze => 900,
+    }
+}
+
 /// The model configuration of a recipe on a dataset: the architecture from `recipe.arch`, the vocabulary,
 /// sequence length and identifier count from the train split's `dataset.json`, the batch from
 /// `recipe.train`; `forward_dtype = "auto"` is bf16 on CUDA and f32 on the CPU.
@@ -58,19 +69,34 @@ pub fn resolve_model_config(
     let pos_encodings = match a.pos_encodings.as_str() {
         "rope" => PosEncoding::Rope,
         "learned" => PosEncoding::Learned,
-        other => return Err(RunError::config("arch.pos_encodings", format!("unknown value `{other}`"))),
+        other => {
+            return Err(RunError::config(
+                "arch.pos_encodings",
+                format!("unknown value `{other}`"),
+            ))
+        }
     };
     let forward_dtype = match a.forward_dtype.as_str() {
         "bfloat16" => ForwardDtype::Bfloat16,
         "float32" => ForwardDtype::Float32,
         "auto" if device.is_cuda() => ForwardDtype::Bfloat16,
         "auto" => ForwardDtype::Float32,
-        other => return Err(RunError::config("arch.forward_dtype", format!("unknown value `{other}`"))),
+        other => {
+            return Err(RunError::config(
+                "arch.forward_dtype",
+                format!("unknown value `{other}`"),
+            ))
+        }
     };
     let loss_type = match a.loss_type.as_str() {
         "stablemax_cross_entropy" => LossType::StablemaxCrossEntropy,
         "softmax_cross_entropy" => LossType::SoftmaxCrossEntropy,
-        other => return Err(RunError::config("arch.loss_type", format!("unknown value `{other}`"))),
+        other => {
+            return Err(RunError::config(
+                "arch.loss_type",
+                format!("unknown value `{other}`"),
+            ))
+        }
     };
     let config = HrmConfig {
         batch_size: recipe.train.global_batch_size as i64,
@@ -97,8 +123,8 @@ pub fn resolve_model_config(
     Ok(config)
 }
 
-/// Checks that a dataset fits a recipe: the train split's vocabulary matches the recipe's task, and the test
-/// split agrees with the train split on vocabulary, sequence length and identifier count.
+/// Checks that a dataset fits a recipe: the train split's vocabulary and sequence length match the recipe's task
+/// (and ARC canvas), and the test split agrees with the train split on vocabulary, sequence length and identifier count.
 pub fn check_dataset(
     recipe: &Recipe,
     dataset_dir: &Path,
@@ -111,10 +137,29 @@ pub fn check_dataset(
     if train.vocab_size != want {
         return Err(RunError::mismatch(
             "vocab_size",
-            format!("recipe `{}` (task {})", recipe.name, recipe.data.task.as_str()),
+            format!(
+                "recipe `{}` (task {})",
+                recipe.name,
+                recipe.data.task.as_str()
+            ),
             want,
             train_file,
             train.vocab_size,
+        ));
+    }
+    let want_len = task_seq_len(recipe);
+    if train.seq_len != want_len {
+        return Err(RunError::mismatch(
+            "seq_len",
+            format!(
+                "recipe `{}` (task {}, data.canvas {})",
+                recipe.name,
+                recipe.data.task.as_str(),
+                recipe.data.canvas
+            ),
+            want_len,
+            &train_file,
+            train.seq_len,
         ));
     }
     let pairs = [
@@ -137,11 +182,10 @@ pub fn check_dataset(
 /// The step settings of a recipe for a run of `total` nominal steps.
 pub fn step_config(recipe: &Recipe, total: u64) -> StepConfig {
     let t = &recipe.train;
-    let micro_batches = if t.micro_batch_size == 0 {
-        1
-    } else {
-        (t.global_batch_size / t.micro_batch_size) as i64
-    };
+    let micro_batches = t
+        .global_batch_size
+        .checked_div(t.micro_batch_size)
+        .map_or(1, |k| k as i64);
     StepConfig {
         global_batch_size: t.global_batch_size as i64,
         micro_batches,
@@ -168,10 +212,16 @@ pub fn parse_device(s: &str) -> Result<Device, RunError> {
             if tch::Cuda::is_available() {
                 Ok(Device::Cuda(0))
             } else {
-                Err(RunError::config("--device", "CUDA was asked for but is not available"))
+                Err(RunError::config(
+                    "--device",
+                    "CUDA was asked for but is not available",
+                ))
             }
         }
-        other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
+        other => match other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
             Some(n) if tch::Cuda::is_available() && (n as i64) < tch::Cuda::device_count() => {
                 Ok(Device::Cuda(n))
             }
@@ -249,7 +299,11 @@ pub fn load_env(run_dir: &Path) -> Result<RunEnv, RunError> {
 pub fn load_run_recipe(run_dir: &Path) -> Result<Recipe, RunError> {
     let path = run_dir.join(RECIPE_FILE);
     let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
-    Ok(Recipe::from_toml_str(&path.display().to_string(), &text, &[])?)
+    Ok(Recipe::from_toml_str(
+        &path.display().to_string(),
+        &text,
+        &[],
+    )?)
 }
 
 /// How to start (or resume) a run.
@@ -377,7 +431,8 @@ impl MetricsLog {
     }
 }
 
-/// The accumulated metric sums of an evaluation.
+/// The logged values of an evaluation (spec 6.3): every metric sum divided by the number of counted sequences,
+/// except `eval/count`, which is that number itself (the reference drops it; a count of 1.0 would say nothing).
 fn eval_values(m: &ActMetrics) -> Vec<(String, f64)> {
     let c = m.count.max(1.0);
     let mut v = vec![
@@ -484,7 +539,10 @@ pub fn eval_split(
             first_row,
             valid,
             preds: out.logits.argmax(-1, false).to_device(Device::Cpu),
-            q_halt_logits: out.q_halt_logits.to_kind(Kind::Float).to_device(Device::Cpu),
+            q_halt_logits: out
+                .q_halt_logits
+                .to_kind(Kind::Float)
+                .to_device(Device::Cpu),
             metrics: loss.metrics,
             segment_preds,
         };
@@ -531,6 +589,30 @@ fn check_finite(step: u64, values: &[(&'static str, f64)], run_dir: &Path) -> Re
     Ok(())
 }
 
+/// Refuses to checkpoint a model with a NaN or infinite weight (so the last checkpoint stays a good one).
+fn check_parameters_finite(trainer: &Trainer, run_dir: &Path) -> Result<(), RunError> {
+    let model = trainer.model();
+    let tables = model
+        .puzzle_table()
+        .map(|t| ("inner.puzzle_emb.weights", t));
+    for (name, p) in model.named_parameters().chain(tables) {
+        let finite = p
+            .f_isfinite()
+            .and_then(|t| t.f_all())
+            .and_then(|t| t.f_int64_value(&[]))
+            .map_err(RunError::tch(format!("checking parameter `{name}`")))?;
+        if finite == 0 {
+            return Err(RunError::NonFinite {
+                step: trainer.step_count(),
+                metric: format!("parameter `{name}`"),
+                value: f64::NAN,
+                last_checkpoint: resolve_checkpoint(run_dir, None).ok(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Trains a recipe on a dataset into a run folder, or resumes it (spec 7; see the module docs).
 ///
 /// The loop: each sampler iteration (`train.eval_interval` epochs) yields full global batches; each batch is one
@@ -554,6 +636,20 @@ pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
         train_meta.mean_puzzle_examples,
         t.global_batch_size as u64,
     );
+    if total == 0 {
+        return Err(RunError::config(
+            "train.global_batch_size",
+            format!(
+                "{} is larger than the {} examples of all {} epochs ({} groups x {:.2} examples per puzzle): \
+                 the run would have 0 steps",
+                t.global_batch_size,
+                (t.epochs as f64 * f64::from(train_meta.total_groups) * train_meta.mean_puzzle_examples) as u64,
+                t.epochs,
+                train_meta.total_groups,
+                train_meta.mean_puzzle_examples
+            ),
+        ));
+    }
     let total_iters = (t.epochs / t.eval_interval) as u64;
     let cap = if t.max_steps > 0 {
         total.min(t.max_steps as u64)
@@ -598,7 +694,9 @@ pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
                 checkpoint: dir,
             });
         }
-        let rng = state.rng.restore(&dir.join(crate::checkpoint::STATE_FILE))?;
+        let rng = state
+            .rng
+            .restore(&dir.join(crate::checkpoint::STATE_FILE))?;
         let sampler = TrainSampler::resume(Arc::clone(&train_data), sampler_config, state.sampler)?;
         let log = MetricsLog::open(
             &metrics_path,
@@ -677,13 +775,14 @@ pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
     let max_secs = t.max_minutes * 60.0;
 
     let save = |trainer: &Trainer,
-                    rng: &ChaCha8Rng,
-                    sampler_state: hrm_data::SamplerState,
-                    iterations_done: u64,
-                    kept: bool,
-                    finished: bool,
-                    log: &MetricsLog|
+                rng: &ChaCha8Rng,
+                sampler_state: hrm_data::SamplerState,
+                iterations_done: u64,
+                kept: bool,
+                finished: bool,
+                log: &MetricsLog|
      -> Result<PathBuf, RunError> {
+        check_parameters_finite(trainer, run_dir)?;
         let state = CheckpointState {
             step: trainer.step_count(),
             sampler: sampler_state,
@@ -810,7 +909,8 @@ pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
         )?);
     }
     bar.finish_and_clear();
-    let checkpoint = last_ckpt.ok_or_else(|| RunError::config("train", "no checkpoint was written"))?;
+    let checkpoint =
+        last_ckpt.ok_or_else(|| RunError::config("train", "no checkpoint was written"))?;
     Ok(RunSummary {
         step,
         total_steps: total,

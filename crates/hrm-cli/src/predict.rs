@@ -1,0 +1,68 @@
+//! `hrm predict`: run a split through a run's checkpoint and write a predictions folder for `hrm eval`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use hrm_train::predict::{predict, PredictOptions};
+use hrm_train::run::parse_device;
+
+/// Arguments of `hrm predict`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run folder (holds recipe.toml, env.json and checkpoints/).
+    #[arg(long)]
+    run: PathBuf,
+    /// The checkpoint: `latest`, `step_<N>` or a checkpoint folder.
+    #[arg(long, default_value = "latest")]
+    checkpoint: String,
+    /// The split to predict.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// The dataset folder (default: the one recorded in the run's env.json).
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// The output folder (default: <run>/predictions/<checkpoint>-<split>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Predict at most this many rows (0 = all).
+    #[arg(long, default_value_t = 0)]
+    max_examples: usize,
+    /// Sequences per batch (default: the recipe's eval.batch_size).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Rows of the first batch whose prediction after every segment is kept (default: eval.refinement_examples).
+    #[arg(long)]
+    refinement_examples: Option<usize>,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Do not show the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Runs `hrm predict`.
+pub fn run(args: Args) -> Result<()> {
+    let opts = PredictOptions {
+        run_dir: args.run,
+        checkpoint: Some(args.checkpoint),
+        split: args.split,
+        dataset_dir: args.dataset,
+        out_dir: args.out,
+        max_examples: args.max_examples,
+        refinement_examples: args.refinement_examples,
+        batch_size: args.batch_size,
+        device: parse_device(&args.device)?,
+        progress: !args.quiet,
+    };
+    let s = predict(&opts)?;
+    eprintln!(
+        "wrote {} rows ({} segments) from {} to {}",
+        s.rows,
+        s.num_segments,
+        s.checkpoint.display(),
+        s.out_dir.display()
+    );
+    println!("{}", s.out_dir.display());
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! `hrm train`: train a recipe on its dataset into a run folder, or resume a run after an interruption.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use hrm_recipe::Recipe;
+use hrm_train::run::{load_env, load_run_recipe, parse_device, train, RunOptions};
+
+/// Arguments of `hrm train`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The recipe: a preset name (e.g. `sudoku-cpu`) or a `.toml` file. Optional with --resume.
+    #[arg(required_unless_present = "resume")]
+    recipe: Option<String>,
+    /// Recipe overrides, `section.key=value` (repeatable), e.g. `--set train.max_steps=100`.
+    #[arg(long = "set")]
+    sets: Vec<String>,
+    /// The dataset folder (default: $HRM_DATASETS_DIR/<dataset name> or datasets/built/<dataset name>).
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// The run folder (default: runs/<recipe name>-<UTC timestamp>).
+    #[arg(long, conflicts_with = "resume")]
+    run: Option<PathBuf>,
+    /// Continue the run in this folder from its `latest` checkpoint.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Do not show the progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Sleep this many milliseconds after every step (lets tests interrupt a tiny run).
+    #[arg(long, default_value_t = 0, hide = true)]
+    throttle_ms: u64,
+}
+
+/// The default dataset folder of a recipe: `$HRM_DATASETS_DIR/<name>` or `datasets/built/<name>`.
+pub fn default_dataset_dir(recipe: &Recipe) -> PathBuf {
+    let base = std::env::var_os("HRM_DATASETS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("datasets/built"));
+    base.join(recipe.dataset_name())
+}
+
+/// The command that builds a recipe's dataset into `out`.
+fn build_command(recipe_arg: &str, recipe: &Recipe, out: &Path) -> String {
+    let mut cmd = format!("hrm build-data --recipe {recipe_arg}");
+    for s in recipe
+        .overrides
+        .iter()
+        .filter(|s| s.trim().starts_with("data."))
+    {
+        cmd.push_str(&format!(" --set {s}"));
+    }
+    cmd.push_str(&format!(" --out {}", out.display()));
+    cmd
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The current UTC time as `YYYYMMDD-HHMMSS`.
+pub fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}{mo:02}{d:02}-{:02}{:02}{:02}",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+/// Runs `hrm train`.
+pub fn run(args: Args) -> Result<()> {
+    let device = parse_device(&args.device)?;
+    let command_line: Vec<String> = std::env::args().collect();
+    let (recipe, run_dir, resume) = match &args.resume {
+        Some(run_dir) => {
+            let stored = load_run_recipe(run_dir)
+                .with_context(|| format!("resuming {}", run_dir.display()))?;
+            if let Some(name) = &args.recipe {
+                let given = Recipe::load(name, &args.sets)?;
+                if given.to_toml() != stored.to_toml() {
+                    bail!(
+                        "the recipe `{name}` (with the given --set overrides) differs from the one stored in {}; \
+                         resume without a recipe to use the stored one",
+                        run_dir.join(hrm_train::run::RECIPE_FILE).display()
+                    );
+                }
+            } else if !args.sets.is_empty() {
+                bail!("--set cannot change a run being resumed; start a new run instead");
+            }
+            (stored, run_dir.clone(), true)
+        }
+        None => {
+            let name = args
+                .recipe
+                .as_deref()
+                .context("a recipe is required unless --resume is given")?;
+            let recipe = Recipe::load(name, &args.sets)?;
+            let run_dir = args.run.clone().unwrap_or_else(|| {
+                PathBuf::from("runs").join(format!("{}-{}", recipe.name, timestamp()))
+            });
+            (recipe, run_dir, false)
+        }
+    };
+    let dataset_dir = match (&args.dataset, resume) {
+        (Some(d), _) => d.clone(),
+        (None, true) => load_env(&run_dir)?.dataset,
+        (None, false) => default_dataset_dir(&recipe),
+    };
+    if !dataset_dir.join("train").join("dataset.json").is_file() {
+        let recipe_arg = args.recipe.clone().unwrap_or_else(|| recipe.name.clone());
+        bail!(
+            "dataset folder {} does not exist (or has no train/dataset.json). Build it with:\n  {}",
+            dataset_dir.display(),
+            build_command(&recipe_arg, &recipe, &dataset_dir)
+        );
+    }
+    eprintln!(
+        "{} run {} (recipe {}, dataset {}, device {})",
+        if resume { "resuming" } else { "starting" },
+        run_dir.display(),
+        recipe.name,
+        dataset_dir.display(),
+        hrm_train::run::device_name(device)
+    );
+    let opts = RunOptions {
+        recipe,
+        dataset_dir,
+        run_dir,
+        device,
+        resume,
+        command_line,
+        progress: !args.quiet,
+        throttle: Duration::from_millis(args.throttle_ms),
+    };
+    let summary = train(&opts)?;
+    eprintln!(
+        "stopped ({:?}) at step {} of {} nominal; {} steps in this session at {:.2} steps/s; checkpoint {}",
+        summary.stop,
+        summary.step,
+        summary.total_steps,
+        summary.steps_this_session,
+        summary.steps_per_second(),
+        summary.checkpoint.display()
+    );
+    if let Some(eval) = &summary.last_eval {
+        let show = |k: &str| eval.get(k).map(|v| format!("{v:.4}")).unwrap_or("-".into());
+        eprintln!(
+            "last eval: exact_accuracy {} accuracy {} count {}",
+            show("eval/exact_accuracy"),
+            show("eval/accuracy"),
+            show("eval/count")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_786), (2026, 11, 29));
+    }
+}

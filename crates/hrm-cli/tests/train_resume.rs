@@ -1,0 +1,200 @@
+//! End-to-end tests of `hrm train` and `hrm predict` as processes: a run killed with SIGKILL and resumed with
+//! `--resume` logs exactly the metrics of an uninterrupted run; predict writes a readable folder; a missing
+//! dataset names the build command.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const HRM: &str = env!("CARGO_BIN_EXE_hrm");
+
+/// Writes the synthetic dataset and a recipe file of 120 nominal steps (40 epochs, evaluation every 10).
+fn setup(tmp: &Path) -> (PathBuf, PathBuf) {
+    let data = tmp.join("data");
+    hrm_train::synthetic::write_dataset(&data, 8, 1).expect("synthetic dataset");
+    let recipe = tmp.join("tiny.toml");
+    let text = hrm_train::synthetic::TINY_RECIPE
+        .replace("epochs = 8", "epochs = 40")
+        .replace("eval_interval = 4", "eval_interval = 10");
+    std::fs::write(&recipe, text).unwrap();
+    (data, recipe)
+}
+
+fn hrm(args: &[&str]) -> std::process::Output {
+    Command::new(HRM)
+        .args(args)
+        .env("HRM_DATASETS_DIR", "/nonexistent-hrm-datasets")
+        .output()
+        .expect("running hrm")
+}
+
+fn train_args<'a>(recipe: &'a str, data: &'a str, run: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        recipe,
+        "--dataset",
+        data,
+        "--run",
+        run,
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
+}
+
+fn latest_step(run: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(run.join("checkpoints/latest")).ok()?;
+    text.trim().strip_prefix("step_")?.parse().ok()
+}
+
+fn lines(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .expect("metrics.jsonl")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn killed_run_resumes_with_identical_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let (data_s, recipe_s) = (data.to_str().unwrap(), recipe.to_str().unwrap());
+
+    let full = tmp.path().join("full");
+    let out = hrm(&train_args(recipe_s, data_s, full.to_str().unwrap()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The same run, slowed down so that it is still running when a rolling checkpoint appears; then SIGKILL.
+    let part = tmp.path().join("part");
+    let mut args = train_args(recipe_s, data_s, part.to_str().unwrap());
+    args.extend(["--throttle-ms", "40"]);
+    let mut child = Command::new(HRM)
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning hrm train");
+    let start = Instant::now();
+    while latest_step(&part).is_none_or(|s| s < 12) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the throttled run ended before it could be interrupted"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before the kill"
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    let killed_at = latest_step(&part).unwrap();
+    let full_lines = lines(&full);
+    assert!(
+        lines(&part).len() < full_lines.len(),
+        "the killed run must be incomplete"
+    );
+
+    let out = hrm(&[
+        "train",
+        "--resume",
+        part.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let part_lines = lines(&part);
+    assert_eq!(
+        part_lines.len(),
+        full_lines.len(),
+        "killed at step {killed_at}"
+    );
+    for (i, (a, b)) in part_lines.iter().zip(&full_lines).enumerate() {
+        assert_eq!(
+            a, b,
+            "metrics line {i} differs (killed at step {killed_at})"
+        );
+    }
+    let env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(part.join("env.json")).unwrap()).unwrap();
+    assert_eq!(env["resumes"].as_array().map(Vec::len), Some(1));
+
+    // Resuming a finished run does nothing and succeeds.
+    let out = hrm(&[
+        "train",
+        "--resume",
+        part.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines(&part), full_lines);
+
+    // Predict from the resumed run's latest checkpoint.
+    let preds = tmp.path().join("preds");
+    let out = hrm(&[
+        "predict",
+        "--run",
+        part.to_str().unwrap(),
+        "--out",
+        preds.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--max-examples",
+        "10",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = hrm_eval::read_predictions(&preds).expect("readable predictions");
+    assert_eq!(p.len(), 10);
+    assert_eq!(p.meta.num_segments, 3);
+    assert_eq!(p.segments.map(|s| s.rows), Some(vec![0, 1]));
+}
+
+#[test]
+fn missing_dataset_names_the_build_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let out = hrm(&[
+        "train",
+        "tiny",
+        "--set",
+        "data.num_aug=3",
+        "--run",
+        run.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "hrm build-data --recipe tiny --set data.num_aug=3 --out /nonexistent-hrm-datasets/"
+        ),
+        "{err}"
+    );
+    assert!(!run.exists(), "no run folder is created without a dataset");
+}

@@ -1,0 +1,409 @@
+//! Integration tests of the recipe-driven training loop on the CPU: a smoke run with checkpoints and
+//! prediction, exact resume from a kept checkpoint, recipe/dataset/checkpoint mismatches, the non-finite guard.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hrm_train::checkpoint::{
+    load_checkpoint, load_state, resolve_checkpoint, CHECKPOINTS_DIR, LATEST_FILE,
+};
+use hrm_train::predict::{predict, PredictOptions};
+use hrm_train::run::{resolve_model_config, step_config, train, RunOptions, StopReason};
+use hrm_train::step::Trainer;
+use hrm_train::synthetic::{tiny_recipe, write_dataset, SEQ_LEN};
+use hrm_train::RunError;
+use tch::Device;
+
+fn options(dataset: &Path, run: &Path, overrides: &[&str]) -> RunOptions {
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    RunOptions {
+        recipe: tiny_recipe(&overrides).expect("tiny recipe"),
+        dataset_dir: dataset.to_path_buf(),
+        run_dir: run.to_path_buf(),
+        device: Device::Cpu,
+        resume: false,
+        command_line: vec!["test".into()],
+        progress: false,
+        throttle: Duration::ZERO,
+    }
+}
+
+fn dataset(tmp: &Path) -> PathBuf {
+    let d = tmp.join("data");
+    write_dataset(&d, 8, 1).expect("synthetic dataset");
+    d
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .expect("metrics.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+fn checkpoint_names(run: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(run.join(CHECKPOINTS_DIR))
+        .expect("checkpoints folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn smoke_run_checkpoints_and_predicts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let run = tmp.path().join("run");
+    let summary = train(&options(&data, &run, &[])).expect("training");
+    assert_eq!(summary.stop, StopReason::Completed);
+    // total_steps(8 epochs, 8 groups, 3 examples per puzzle, batch 8) = 24 nominal steps.
+    assert_eq!(summary.total_steps, 24);
+    assert!(
+        summary.step > 0 && summary.step <= 24,
+        "step {}",
+        summary.step
+    );
+
+    let lines = metrics(&run);
+    let train_lines: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("train/lm_loss").is_some())
+        .collect();
+    let eval_lines: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("eval/exact_accuracy").is_some())
+        .collect();
+    assert_eq!(
+        train_lines.len() as u64,
+        summary.step,
+        "log_every = 1 logs every step"
+    );
+    assert_eq!(eval_lines.len(), 2, "one evaluation per iteration");
+    for l in &train_lines {
+        for k in [
+            "train/lm_loss",
+            "train/q_halt_loss",
+            "train/q_continue_loss",
+            "train/accuracy",
+            "train/exact_accuracy",
+            "train/q_halt_accuracy",
+            "train/steps",
+            "train/count",
+            "train/lr",
+        ] {
+            assert!(l[k].as_f64().is_some_and(f64::is_finite), "{k} in {l}");
+        }
+    }
+    // Test split: 8 puzzles x 2 examples, capped at eval.max_examples = 12 rows.
+    assert_eq!(eval_lines[1]["eval/count"].as_f64(), Some(12.0));
+    let first = train_lines[0]["train/lm_loss"].as_f64().unwrap();
+    let last = train_lines.last().unwrap()["train/lm_loss"]
+        .as_f64()
+        .unwrap();
+    assert!(last < first, "the loss should fall: {first} -> {last}");
+
+    // Two kept evaluation checkpoints; the rolling ones were removed; latest is the final one.
+    let names = checkpoint_names(&run);
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("step_")).count(),
+        2,
+        "{names:?}"
+    );
+    let latest = resolve_checkpoint(&run, None).unwrap();
+    assert_eq!(latest, summary.checkpoint);
+    let state = load_state(&latest).unwrap();
+    assert!(state.finished && state.kept);
+    assert_eq!(state.step, summary.step);
+    for f in ["recipe.toml", "env.json", "metrics.jsonl"] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    let env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("env.json")).unwrap()).unwrap();
+    assert_eq!(env["libtorch"], "2.11.0");
+    assert_eq!(env["dtype"], "float32");
+
+    let out = tmp.path().join("preds");
+    let p = predict(&PredictOptions {
+        run_dir: run.clone(),
+        checkpoint: None,
+        split: "test".into(),
+        dataset_dir: None,
+        out_dir: Some(out.clone()),
+        max_examples: 0,
+        refinement_examples: None,
+        batch_size: Some(5),
+        device: Device::Cpu,
+        progress: false,
+    })
+    .expect("predict");
+    assert_eq!(p.rows, 16);
+    let read = hrm_eval::read_predictions(&out).expect("readable predictions");
+    assert_eq!(read.len(), 16);
+    assert_eq!(read.seq_len, SEQ_LEN);
+    let test = hrm_data::load_split(&data, "test").unwrap();
+    assert_eq!(read.inputs, test.inputs);
+    assert_eq!(read.labels, test.labels);
+    let ids: Vec<i32> = (0..8).flat_map(|g| [1 + 2 * g, 1 + 2 * g]).collect();
+    assert_eq!(read.puzzle_identifiers, ids);
+    assert!(read.preds.iter().all(|&t| t < 12));
+    let seg = read.segments.clone().expect("segment trace");
+    assert_eq!((seg.rows.clone(), seg.num_segments), (vec![0, 1], 3));
+    // The trace's last segment is the final prediction.
+    assert_eq!(seg.tokens_at(1, 2), read.pred(1));
+}
+
+#[test]
+fn resume_from_a_kept_checkpoint_reproduces_the_metrics() {
+    // bfloat16 also runs on the CPU; it checks that bf16 carries survive the checkpoint.
+    for dtype in ["float32", "bfloat16"] {
+        let set = format!("arch.forward_dtype=\"{dtype}\"");
+        let tmp = tempfile::tempdir().unwrap();
+        let data = dataset(tmp.path());
+        let full = tmp.path().join("full");
+        train(&options(&data, &full, &[&set])).expect("uninterrupted run");
+
+        // Copy the run, point `latest` at the first evaluation checkpoint, and resume.
+        let part = tmp.path().join("part");
+        copy_dir(&full, &part);
+        let mut steps: Vec<u64> = checkpoint_names(&part)
+            .iter()
+            .filter_map(|n| n.strip_prefix("step_")?.parse().ok())
+            .collect();
+        steps.sort();
+        assert_eq!(steps.len(), 2, "{dtype}: two kept checkpoints");
+        std::fs::write(
+            part.join(CHECKPOINTS_DIR).join(LATEST_FILE),
+            format!("step_{}\n", steps[0]),
+        )
+        .unwrap();
+        let mut opts = options(&data, &part, &[&set]);
+        opts.resume = true;
+        let s = train(&opts).expect("resumed run");
+        assert_eq!(s.steps_this_session, steps[1] - steps[0], "{dtype}");
+        assert_eq!(metrics(&part), metrics(&full), "{dtype}");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dst = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn recipe_dataset_and_checkpoint_mismatches_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    // A Sudoku recipe on an ARC-vocabulary dataset.
+    let run = tmp.path().join("sudoku");
+    let err = train(&options(&data, &run, &["data.task=\"sudoku\""])).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, RunError::Mismatch { .. }), "{msg}");
+    assert!(
+        msg.contains("vocab_size") && msg.contains("11") && msg.contains("12"),
+        "{msg}"
+    );
+
+    // An ARC recipe for another canvas (5x5 = 25 tokens, the dataset has 16).
+    let err = train(&options(&data, &run, &["data.canvas=5"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("seq_len") && err.contains("25") && err.contains("16"),
+        "{err}"
+    );
+    assert!(!run.exists(), "no run folder is created on a mismatch");
+
+    // A checkpoint of another architecture.
+    let run = tmp.path().join("run");
+    train(&options(&data, &run, &["train.max_steps=2"])).expect("short run");
+    let ckpt = resolve_checkpoint(&run, None).unwrap();
+    let recipe = tiny_recipe(&[
+        "arch.hidden_size=64".into(),
+        "arch.puzzle_emb_ndim=64".into(),
+    ])
+    .unwrap();
+    let meta = hrm_data::layout::load_metadata(&data, "train").unwrap();
+    let config = resolve_model_config(&recipe, &meta, Device::Cpu).unwrap();
+    let model = hrm_model::Hrm::new(&config, Device::Cpu, 0).unwrap();
+    let mut trainer = Trainer::new(model, step_config(&recipe, 24)).unwrap();
+    let msg = load_checkpoint(&ckpt, &mut trainer)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("hidden_size") && msg.contains("32") && msg.contains("64"),
+        "{msg}"
+    );
+
+    // Predicting on a dataset with another sequence length.
+    let other = tmp.path().join("other");
+    let mut b = hrm_data::layout::SplitBuilder::new(4);
+    b.push_example(&[2, 3, 4, 5], &[2, 3, 4, 5]);
+    b.end_puzzle(1);
+    b.end_group();
+    let split = b.finish(12, 17);
+    let ids: Vec<String> = std::iter::once("<blank>".to_string())
+        .chain((1..17).map(|i| format!("x{i}")))
+        .collect();
+    hrm_data::write_dataset(&other, &ids, &split, &split).unwrap();
+    let err = predict(&PredictOptions {
+        run_dir: run.clone(),
+        checkpoint: Some("latest".into()),
+        split: "test".into(),
+        dataset_dir: Some(other),
+        out_dir: Some(tmp.path().join("p")),
+        max_examples: 0,
+        refinement_examples: Some(0),
+        batch_size: None,
+        device: Device::Cpu,
+        progress: false,
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("seq_len") && err.contains("16") && err.contains('4'),
+        "{err}"
+    );
+
+    // Starting a new run in a folder that already holds checkpoints is refused.
+    let err = train(&options(&data, &run, &["train.max_steps=2"]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--resume"), "{err}");
+}
+
+#[test]
+fn non_finite_loss_stops_with_a_loadable_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let run = tmp.path().join("run");
+    let opts = options(
+        &data,
+        &run,
+        &[
+            "train.lr=1e30",
+            "train.lr_warmup_steps=0",
+            "train.checkpoint_every_steps=1",
+        ],
+    );
+    let err = train(&opts).unwrap_err();
+    let msg = err.to_string();
+    let RunError::NonFinite {
+        step,
+        last_checkpoint,
+        ..
+    } = err
+    else {
+        panic!("expected a non-finite error, got {msg}");
+    };
+    assert!(msg.contains("non-finite"), "{msg}");
+    let ckpt = last_checkpoint.expect("a checkpoint before the failure");
+    assert_eq!(resolve_checkpoint(&run, None).unwrap(), ckpt);
+    let state = load_state(&ckpt).unwrap();
+    assert_eq!(state.step, step - 1);
+    let recipe = &opts.recipe;
+    let meta = hrm_data::layout::load_metadata(&data, "train").unwrap();
+    let config = resolve_model_config(recipe, &meta, Device::Cpu).unwrap();
+    let model = hrm_model::Hrm::new(&config, Device::Cpu, 0).unwrap();
+    let mut trainer = Trainer::new(model, step_config(recipe, 24)).unwrap();
+    load_checkpoint(&ckpt, &mut trainer).expect("the last good checkpoint loads");
+    assert_eq!(trainer.step_count(), step - 1);
+}
+
+#[test]
+fn max_minutes_stops_with_a_final_checkpoint_without_micro_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let run = tmp.path().join("run");
+    // 1e-6 minutes is exceeded after the first step; micro_batch_size = 0 means one micro-batch of 8.
+    let opts = options(
+        &data,
+        &run,
+        &["train.max_minutes=1e-6", "train.micro_batch_size=0"],
+    );
+    let s = train(&opts).expect("training");
+    assert_eq!(s.stop, StopReason::MaxMinutes);
+    assert!(s.step >= 1 && s.step < 24, "step {}", s.step);
+    let state = load_state(&s.checkpoint).unwrap();
+    assert!(state.finished && state.kept);
+    assert_eq!((state.step, state.micro_batches), (s.step, 1));
+    // The stop still evaluates, so the last metrics line is an evaluation at the final step.
+    let last = metrics(&run).pop().unwrap();
+    assert_eq!(last["step"].as_u64(), Some(s.step));
+    assert!(last.get("eval/exact_accuracy").is_some(), "{last}");
+}
+
+#[test]
+fn a_batch_larger_than_the_data_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let run = tmp.path().join("run");
+    let err = train(&options(
+        &data,
+        &run,
+        &["train.global_batch_size=4096", "train.micro_batch_size=0"],
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("global_batch_size") && err.contains("0 steps"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_poisoned_weight_stops_the_resumed_run_and_keeps_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let run = tmp.path().join("run");
+    train(&options(&data, &run, &[])).expect("training");
+    let mut steps: Vec<u64> = checkpoint_names(&run)
+        .iter()
+        .filter_map(|n| n.strip_prefix("step_")?.parse().ok())
+        .collect();
+    steps.sort();
+    let ckpt = hrm_train::checkpoint::checkpoint_dir(&run, steps[0]);
+    std::fs::write(
+        run.join(CHECKPOINTS_DIR).join(LATEST_FILE),
+        format!("step_{}\n", steps[0]),
+    )
+    .unwrap();
+    let weights = ckpt.join(hrm_train::checkpoint::MODEL_FILE);
+    let config = hrm_train::checkpoint::load_model_config(&ckpt).unwrap();
+    let model = hrm_model::Hrm::from_safetensors(&config, Device::Cpu, &weights).unwrap();
+    let (_, head) = model
+        .named_parameters()
+        .find(|(n, _)| n.contains("lm_head"))
+        .expect("an lm_head weight");
+    tch::no_grad(|| {
+        let _ = head.shallow_clone().fill_(f64::NAN);
+    });
+    model.save_safetensors(&weights).unwrap();
+
+    let mut opts = options(&data, &run, &[]);
+    opts.resume = true;
+    let err = train(&opts).unwrap_err();
+    let msg = err.to_string();
+    let RunError::NonFinite {
+        step,
+        metric,
+        last_checkpoint,
+        ..
+    } = err
+    else {
+        panic!("expected a non-finite error, got {msg}");
+    };
+    assert_eq!(step, steps[0] + 1, "{msg}");
+    assert!(metric.starts_with("train/"), "{msg}");
+    assert_eq!(last_checkpoint.as_deref(), Some(ckpt.as_path()), "{msg}");
+    assert_eq!(resolve_checkpoint(&run, None).unwrap(), ckpt);
+}
