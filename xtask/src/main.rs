@@ -15,6 +15,7 @@ verbs:
   setup                 install torch==2.11.0 (PyPI) into a cached venv and link it as .libtorch
   test                  the full gate: setup, fmt check, clippy -D warnings, all tests, tensor-free check
   check-tensor-free     assert that the tensor-free crates do not depend on tch
+  e2e                   the end-to-end smoke run (recipe `tiny`: build, train, predict, evaluate, report)
   reproduce-arc1        set up, find data, build, train, predict, evaluate, report (also -arc2, -sudoku, -maze)
                         options: --data DIR  --out DIR  --recipe NAME  --set k=v  --device cpu|cuda|auto
                                  --dry-run (print the plan)  --debug-build
@@ -31,6 +32,7 @@ fn main() -> Result<()> {
         "setup" => setup::run(rest).map(|_| ()),
         "test" => test::run(rest),
         "check-tensor-free" => test::check_tensor_free(),
+        "e2e" => test::e2e_smoke(),
         "reproduce-arc1" => reproduce::reproduce(reproduce::Task::Arc1, rest),
         "reproduce-arc2" => reproduce::reproduce(reproduce::Task::Arc2, rest),
         "reproduce-sudoku" => reproduce::reproduce(reproduce::Task::Sudoku, rest),

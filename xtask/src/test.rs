@@ -89,6 +89,44 @@ pub fn run(extra: &[String]) -> Result<()> {
         "cargo test",
         cargo().args(["test", "--workspace"]).args(extra),
     )?;
+    e2e_smoke()?;
     eprintln!("\nxtask test: all gates passed");
+    Ok(())
+}
+
+/// The end-to-end smoke run: the `tiny` recipe through build, train (with checkpoints), predict, evaluate and
+/// report, using the debug `hrm` binary the tests just built.
+pub fn e2e_smoke() -> Result<()> {
+    eprintln!("\n==> end-to-end smoke run (recipe `tiny`)");
+    let out = crate::repo_root().join("target").join("e2e-tiny");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    let args: Vec<String> = [
+        "--recipe",
+        "tiny",
+        "--debug-build",
+        "--device",
+        "cpu",
+        "--out",
+        &out.to_string_lossy(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    crate::reproduce::reproduce(crate::reproduce::Task::Arc1, &args)?;
+    for f in [
+        "run/metrics.jsonl",
+        "run/checkpoints/latest",
+        "predictions/meta.json",
+        "report/report.md",
+        "report/report.html",
+        "report/eval.json",
+    ] {
+        if !out.join(f).exists() {
+            bail!("the end-to-end run did not write {}", out.join(f).display());
+        }
+    }
+    eprintln!("end-to-end smoke run ok: {}", out.display());
     Ok(())
 }
