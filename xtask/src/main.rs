@@ -18,7 +18,7 @@ verbs:
   e2e                   the end-to-end smoke run (recipe `tiny`: build, train, predict, evaluate, report)
   reproduce-arc1        set up, find data, build, train, predict, evaluate, report (also -arc2, -sudoku, -maze)
                         options: --data DIR  --out DIR  --recipe NAME  --set k=v  --device cpu|cuda|auto
-                                 --dry-run (print the plan)  --debug-build
+                                 --dry-run (print the plan)  --debug-build  --no-build
 ";
 
 fn main() -> Result<()> {

@@ -58,6 +58,7 @@ struct Options {
     dry_run: bool,
     device: String,
     debug_build: bool,
+    no_build: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -69,6 +70,7 @@ fn parse(args: &[String]) -> Result<Options> {
         dry_run: false,
         device: "auto".into(),
         debug_build: false,
+        no_build: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -85,8 +87,9 @@ fn parse(args: &[String]) -> Result<Options> {
             "--device" => o.device = value(a)?,
             "--dry-run" => o.dry_run = true,
             "--debug-build" => o.debug_build = true,
+            "--no-build" => o.no_build = true,
             other => bail!(
-                "unknown option `{other}`\n\noptions: --data DIR  --out DIR  --recipe NAME  --set k=v  --device cpu|cuda|auto  --dry-run  --debug-build"
+                "unknown option `{other}`\n\noptions: --data DIR  --out DIR  --recipe NAME  --set k=v  --device cpu|cuda|auto  --dry-run  --debug-build  --no-build"
             ),
         }
     }
@@ -202,7 +205,13 @@ pub fn reproduce(task: Task, args: &[String]) -> Result<()> {
         println!("  2. {}", show(&build));
     } else {
         crate::setup::ensure_libtorch()?;
-        run(&mut build, "building the hrm binary")?;
+        if o.no_build {
+            if !hrm.is_file() {
+                bail!("--no-build was given but {} does not exist", hrm.display());
+            }
+        } else {
+            run(&mut build, "building the hrm binary")?;
+        }
     }
 
     // 2. Device and recipe.

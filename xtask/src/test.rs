@@ -85,13 +85,58 @@ pub fn run(extra: &[String]) -> Result<()> {
             "warnings",
         ]),
     )?;
-    step(
-        "cargo test",
-        cargo().args(["test", "--workspace"]).args(extra),
-    )?;
+    let counts = cargo_test(extra)?;
     e2e_smoke()?;
     eprintln!("\nxtask test: all gates passed");
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        counts.0, counts.1, counts.2
+    );
     Ok(())
+}
+
+/// Runs `cargo test --workspace`, echoing its output, and sums its `test result:` lines into
+/// (passed, failed, ignored).
+fn cargo_test(extra: &[String]) -> Result<(u64, u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("\n==> cargo test");
+    let mut child = cargo()
+        .args(["test", "--workspace"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("could not start cargo test")?;
+    let mut counts = (0u64, 0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line.context("reading cargo test output")?;
+            println!("{line}");
+            if let Some(rest) = line.trim().strip_prefix("test result: ") {
+                for part in rest.split(';') {
+                    let mut words = part.split_whitespace().rev();
+                    let (Some(label), Some(n)) = (words.next(), words.next()) else {
+                        continue;
+                    };
+                    let n: u64 = n.parse().unwrap_or(0);
+                    match label {
+                        "passed" => counts.0 += n,
+                        "failed" => counts.1 += n,
+                        "ignored" => counts.2 += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    if !status.success() {
+        bail!(
+            "cargo test failed ({status}): {} passed, {} failed",
+            counts.0,
+            counts.1
+        );
+    }
+    Ok(counts)
 }
 
 /// The end-to-end smoke run: the `tiny` recipe through build, train (with checkpoints), predict, evaluate and
@@ -106,6 +151,7 @@ pub fn e2e_smoke() -> Result<()> {
         "--recipe",
         "tiny",
         "--debug-build",
+        "--no-build",
         "--device",
         "cpu",
         "--out",
