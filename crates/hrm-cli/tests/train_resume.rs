@@ -104,19 +104,7 @@ fn killed_run_resumes_with_identical_metrics() {
         "the killed run must be incomplete"
     );
 
-    let out = hrm(&[
-        "train",
-        "--resume",
-        part.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--quiet",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    resume(&part);
     let part_lines = lines(&part);
     assert_eq!(
         part_lines.len(),
@@ -134,19 +122,7 @@ fn killed_run_resumes_with_identical_metrics() {
     assert_eq!(env["resumes"].as_array().map(Vec::len), Some(1));
 
     // Resuming a finished run does nothing and succeeds.
-    let out = hrm(&[
-        "train",
-        "--resume",
-        part.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--quiet",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    resume(&part);
     assert_eq!(lines(&part), full_lines);
 
     // Predict from the resumed run's latest checkpoint.
@@ -197,4 +173,21 @@ fn missing_dataset_names_the_build_command() {
         "{err}"
     );
     assert!(!run.exists(), "no run folder is created without a dataset");
+}
+
+/// Runs `hrm train --resume <run>` on CPU and asserts that it succeeds.
+fn resume(run: &Path) {
+    let out = hrm(&[
+        "train",
+        "--resume",
+        run.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
