@@ -2,7 +2,8 @@
 //! sampler throughput.
 
 use anyhow::{bail, Context, Result};
-use hrm_model::{ForwardDtype, HrmConfig};
+use hrm_model::ModelConfig;
+use hrm_recipe::DtypeSetting;
 use hrm_train::bench::train_step_bench;
 use std::path::PathBuf;
 use std::process::Command;
@@ -152,7 +153,7 @@ fn train_step(a: TrainStepArgs) -> Result<()> {
         .cycles
         .split_once('x')
         .context("--cycles takes HxL, e.g. 2x2")?;
-    let mut config = HrmConfig::paper(12, a.seq, 16);
+    let mut config = ModelConfig::paper(12, a.seq, 16);
     config.batch_size = a.batch;
     config.hidden_size = a.hidden;
     config.puzzle_emb_ndim = a.hidden;
@@ -161,13 +162,12 @@ fn train_step(a: TrainStepArgs) -> Result<()> {
     config.l_layers = a.layers;
     config.h_cycles = h.parse().context("H cycles")?;
     config.l_cycles = l.parse().context("L cycles")?;
-    config.forward_dtype = match (a.dtype.as_str(), device) {
-        ("bf16", _) => ForwardDtype::Bfloat16,
-        ("f32", _) => ForwardDtype::Float32,
-        ("auto", tch::Device::Cuda(_)) => ForwardDtype::Bfloat16,
-        ("auto", _) => ForwardDtype::Float32,
-        (other, _) => bail!("unknown dtype `{other}` (f32, bf16, auto)"),
+    let setting: DtypeSetting = match a.dtype.as_str() {
+        "bf16" => DtypeSetting::Bfloat16,
+        "f32" => DtypeSetting::Float32,
+        other => other.parse()?,
     };
+    config.forward_dtype = setting.resolve(device.is_cuda());
     let r = train_step_bench(&config, a.batch, a.steps, device)?;
     let mib = r.peak_memory_bytes as f64 / (1024.0 * 1024.0);
     if a.json {

@@ -15,7 +15,7 @@ pub const MAZE_SIDE: usize = 30;
 /// Sequence length of maze examples.
 pub const MAZE_SEQ_LEN: usize = MAZE_SIDE * MAZE_SIDE;
 /// Maze vocabulary size (PAD, wall, open, start, goal, path).
-pub const MAZE_VOCAB: u32 = 6;
+pub const MAZE_VOCAB: u32 = hrm_grid::task::MAZE_VOCAB as u32;
 /// Token of a wall `#`.
 pub const WALL: u8 = 1;
 /// Token of an open cell.

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// The vocabulary size of Sudoku datasets (PAD, blank, digits 1..9).
-pub const SUDOKU_VOCAB: u32 = 11;
+pub const SUDOKU_VOCAB: u32 = hrm_grid::task::SUDOKU_VOCAB as u32;
 
 /// The default hardness threshold: a puzzle is "hard" when [`solve`] makes at least this many guesses.
 ///

@@ -9,6 +9,9 @@ pub mod arc;
 pub mod codec;
 pub mod maze;
 pub mod sudoku;
+pub mod task;
+
+pub use task::Task;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tch::Tensor;
 
 use crate::error::ModelError;
-use crate::model::Hrm;
+use crate::model::Model;
 
 /// Name of the persistent `H_init` buffer.
 pub const H_INIT: &str = "inner.H_init";
@@ -40,7 +40,7 @@ fn strip(name: &str) -> &str {
     }
 }
 
-impl Hrm {
+impl Model {
     /// Every tensor a checkpoint holds, by reference name: the trainable parameters (fp32), then `inner.H_init`,
     /// `inner.L_init` (forward dtype) and `inner.puzzle_emb.weights` (fp32, when present).
     pub fn state_dict(&self) -> Vec<(String, Tensor)> {
@@ -56,7 +56,7 @@ impl Hrm {
         out
     }
 
-    /// Writes [`Hrm::state_dict`] to a safetensors file atomically (temporary file in the same folder, then rename).
+    /// Writes [`Model::state_dict`] to a safetensors file atomically (temporary file in the same folder, then rename).
     pub fn save_safetensors(&self, path: &Path) -> Result<(), ModelError> {
         let io = |reason: String| ModelError::CheckpointIo {
             path: path.to_path_buf(),
@@ -139,11 +139,11 @@ impl Hrm {
 
     /// Builds a model for `config` on `device` and loads `path` into it (the init seed is irrelevant then).
     pub fn from_safetensors(
-        config: &crate::HrmConfig,
+        config: &crate::ModelConfig,
         device: tch::Device,
         path: &Path,
-    ) -> Result<Hrm, ModelError> {
-        let mut model = Hrm::new(config, device, 0)?;
+    ) -> Result<Model, ModelError> {
+        let mut model = Model::new(config, device, 0)?;
         model.load_safetensors(path)?;
         Ok(model)
     }

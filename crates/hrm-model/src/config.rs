@@ -1,4 +1,4 @@
-//! `HrmConfig`: the reference `HierarchicalReasoningModel_ACTV1Config` fields plus the loss type, with derived sizes.
+//! `ModelConfig`: the reference `HierarchicalReasoningModel_ACTV1Config` fields plus the loss type, with derived sizes.
 
 use std::path::Path;
 
@@ -7,45 +7,21 @@ use tch::Kind;
 
 use crate::error::ModelError;
 
-/// How token positions are encoded (spec 3.2, 3.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PosEncoding {
-    /// Rotary embeddings on q and k (rotate-half convention).
-    Rope,
-    /// A learned position table added to the input embedding.
-    Learned,
-}
+pub use hrm_arch::{ForwardDtype, LossType, ModelKind, PosEncoding};
 
-/// The activation dtype of the forward pass; master weights stay fp32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ForwardDtype {
-    /// `float32`.
-    Float32,
-    /// `bfloat16` (the paper's setting).
-    Bfloat16,
-}
-
-impl ForwardDtype {
+/// The libtorch kind of a forward dtype (the one place the tensor-free [`ForwardDtype`] meets tch).
+pub trait DtypeKind {
     /// The libtorch kind of this dtype.
-    pub fn kind(self) -> Kind {
+    fn kind(self) -> Kind;
+}
+
+impl DtypeKind for ForwardDtype {
+    fn kind(self) -> Kind {
         match self {
             ForwardDtype::Float32 => Kind::Float,
             ForwardDtype::Bfloat16 => Kind::BFloat16,
         }
     }
-}
-
-/// The token-level loss of the LM head (spec 6.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LossType {
-    /// Stablemax cross-entropy in float64 (the default).
-    #[default]
-    StablemaxCrossEntropy,
-    /// Ordinary softmax cross-entropy in float32.
-    SoftmaxCrossEntropy,
 }
 
 fn default_rms_norm_eps() -> f64 {
@@ -61,7 +37,10 @@ fn default_forward_dtype() -> ForwardDtype {
 /// The model configuration; serde names follow the reference config (`tiny_config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HrmConfig {
+pub struct ModelConfig {
+    /// Which model: HRM (the default, also for the reference HRM configs, which have no such field) or TRM.
+    #[serde(default)]
+    pub name: ModelKind,
     /// Batch size the reference sizes its sparse-embedding scratch buffers with (informational here).
     pub batch_size: i64,
     /// Sequence length S without the puzzle prefix.
@@ -108,13 +87,26 @@ pub struct HrmConfig {
     /// Token loss used by the loss head.
     #[serde(default)]
     pub loss_type: LossType,
+    /// TRM: puzzle-prefix tokens; 0 = ceil(puzzle_emb_ndim / hidden_size), which HRM always uses.
+    #[serde(default)]
+    pub puzzle_emb_len: i64,
+    /// TRM: SwiGLU across the sequence axis instead of attention in every block.
+    #[serde(default)]
+    pub mlp_t: bool,
+    /// TRM: halt on `q_halt > 0` alone, without the Q-target pass and the q_continue loss (ignored by HRM).
+    #[serde(default = "default_true", rename = "no_ACT_continue")]
+    pub no_act_continue: bool,
 }
 
-impl HrmConfig {
+fn default_true() -> bool {
+    true
+}
+
+impl ModelConfig {
     /// The paper's architecture (`arch/hrm_v1.yaml`, spec 3.1) for a task's vocabulary, sequence length and
     /// number of puzzle identifiers, with the reference global batch of 768.
     pub fn paper(vocab_size: i64, seq_len: i64, num_puzzle_identifiers: i64) -> Self {
-        HrmConfig {
+        ModelConfig {
             batch_size: 768,
             seq_len,
             puzzle_emb_ndim: 512,
@@ -134,6 +126,10 @@ impl HrmConfig {
             halt_exploration_prob: 0.1,
             forward_dtype: ForwardDtype::Bfloat16,
             loss_type: LossType::StablemaxCrossEntropy,
+            name: ModelKind::Hrm,
+            puzzle_emb_len: 0,
+            mlp_t: false,
+            no_act_continue: true,
         }
     }
 
@@ -143,7 +139,7 @@ impl HrmConfig {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let config: HrmConfig =
+        let config: ModelConfig =
             serde_json::from_str(&text).map_err(|e| ModelError::ConfigFile {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
@@ -267,7 +263,7 @@ mod tests {
 
     #[test]
     fn paper_derived_values_match_the_spec() {
-        let c = HrmConfig::paper(12, 900, 876_412);
+        let c = ModelConfig::paper(12, 900, 876_412);
         c.validate().unwrap();
         assert_eq!(c.head_dim(), 64);
         assert_eq!(c.swiglu_intermediate(), 1536);
@@ -279,7 +275,7 @@ mod tests {
 
     #[test]
     fn json_names_round_trip() {
-        let c = HrmConfig::paper(11, 81, 1);
+        let c = ModelConfig::paper(11, 81, 1);
         let text = serde_json::to_string(&c).unwrap();
         for key in [
             "\"H_cycles\"",
@@ -290,17 +286,17 @@ mod tests {
             assert!(text.contains(key), "{key} missing from {text}");
         }
         assert!(text.contains("\"loss_type\":\"stablemax_cross_entropy\""));
-        let back: HrmConfig = serde_json::from_str(&text).unwrap();
+        let back: ModelConfig = serde_json::from_str(&text).unwrap();
         assert_eq!(back, c);
     }
 
     #[test]
     fn invalid_sizes_are_rejected_with_the_field_name() {
-        let mut c = HrmConfig::paper(12, 900, 1);
+        let mut c = ModelConfig::paper(12, 900, 1);
         c.num_heads = 7;
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("num_heads"), "{err}");
-        let mut c = HrmConfig::paper(12, 900, 1);
+        let mut c = ModelConfig::paper(12, 900, 1);
         c.halt_exploration_prob = 1.5;
         assert!(c
             .validate()
@@ -311,7 +307,7 @@ mod tests {
 
     #[test]
     fn prefix_length_rounds_up() {
-        let mut c = HrmConfig::paper(12, 900, 1);
+        let mut c = ModelConfig::paper(12, 900, 1);
         c.puzzle_emb_ndim = 513;
         assert_eq!(c.puzzle_emb_len(), 2);
         c.puzzle_emb_ndim = 0;

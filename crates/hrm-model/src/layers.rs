@@ -4,7 +4,7 @@
 use rand::Rng;
 use tch::{nn, Kind, Tensor};
 
-use crate::config::HrmConfig;
+use crate::config::ModelConfig;
 use crate::init::trunc_normal;
 
 /// A linear layer with an fp32 master weight `[out, in]` that is cast to the activation dtype at use.
@@ -135,7 +135,7 @@ impl Attention {
     /// Registers `qkv_proj` and `o_proj` under `path`.
     pub fn new<R: Rng + ?Sized>(
         path: &nn::Path,
-        config: &HrmConfig,
+        config: &ModelConfig,
         rng: &mut R,
         names: &mut Vec<String>,
     ) -> Self {
@@ -195,7 +195,7 @@ impl SwiGlu {
     /// Registers `gate_up_proj` and `down_proj` under `path`.
     pub fn new<R: Rng + ?Sized>(
         path: &nn::Path,
-        config: &HrmConfig,
+        config: &ModelConfig,
         rng: &mut R,
         names: &mut Vec<String>,
     ) -> Self {
@@ -232,7 +232,7 @@ impl Block {
     /// Registers `self_attn` and `mlp` under `path`.
     pub fn new<R: Rng + ?Sized>(
         path: &nn::Path,
-        config: &HrmConfig,
+        config: &ModelConfig,
         rng: &mut R,
         names: &mut Vec<String>,
     ) -> Self {
@@ -265,7 +265,7 @@ impl ReasoningModule {
     pub fn new<R: Rng + ?Sized>(
         path: &nn::Path,
         num_layers: i64,
-        config: &HrmConfig,
+        config: &ModelConfig,
         rng: &mut R,
         names: &mut Vec<String>,
     ) -> Self {

@@ -1,18 +1,18 @@
 //! hrm-model: the Hierarchical Reasoning Model on tch — layers, H/L modules, one-step gradient, ACT, losses and
 //! checkpoints with the reference parameter names.
 //!
-//! Entry points: [`HrmConfig`], [`Hrm::new`], [`Hrm::initial_carry`], [`Hrm::forward_train`] /
-//! [`Hrm::forward_eval`], [`act_loss_head`], [`Hrm::save_safetensors`] / [`Hrm::load_safetensors`].
+//! Entry points: [`ModelConfig`], [`Model::new`], [`Model::initial_carry`], [`Model::forward_train`] /
+//! [`Model::forward_eval`], [`act_loss_head`], [`Model::save_safetensors`] / [`Model::load_safetensors`].
 //!
 //! One training step (one ACT segment) looks like this; the optimizers live in hrm-train:
 //!
 //! ```no_run
-//! use hrm_model::{act_loss_head, Batch, Hrm, HrmConfig};
+//! use hrm_model::{act_loss_head, Batch, Model, ModelConfig};
 //! use rand::SeedableRng;
 //!
 //! # fn main() -> Result<(), hrm_model::ModelError> {
-//! let config = HrmConfig::paper(11, 81, 1);
-//! let model = Hrm::new(&config, tch::Device::Cpu, 0)?;
+//! let config = ModelConfig::paper(11, 81, 1);
+//! let model = Model::new(&config, tch::Device::Cpu, 0)?;
 //! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
 //! let (b, s) = (2usize, 81usize);
 //! let batch = Batch::from_vecs(&vec![1; b * s], &vec![2; b * s], &vec![0; b], b, s, tch::Device::Cpu)?;
@@ -41,13 +41,13 @@ pub mod loss;
 pub mod model;
 
 pub use batch::{Batch, Carry, IGNORE_LABEL_ID};
-pub use config::{ForwardDtype, HrmConfig, LossType, PosEncoding};
+pub use config::{DtypeKind, ForwardDtype, LossType, ModelConfig, ModelKind, PosEncoding};
 pub use error::ModelError;
 pub use loss::{
     act_loss_head, log_stablemax, softmax_cross_entropy, stablemax_cross_entropy, ActMetrics,
     LossOutput,
 };
-pub use model::{ActOutput, ForwardTrace, Hrm, Level, PuzzleLocal};
+pub use model::{ActOutput, ForwardTrace, Level, Model, PuzzleLocal};
 
 /// Devices a test body should run on: the CPU always, plus CUDA device 0 when available.
 pub fn test_devices() -> Vec<tch::Device> {

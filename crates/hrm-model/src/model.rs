@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::batch::{Batch, Carry, IGNORE_LABEL_ID};
-use crate::config::{HrmConfig, PosEncoding};
+use crate::config::{DtypeKind, ModelConfig, PosEncoding};
 use crate::error::ModelError;
 use crate::init::trunc_normal;
 use crate::layers::{add_param, CastedLinear, ReasoningModule, Rotary};
@@ -24,7 +24,7 @@ pub enum Level {
     L,
 }
 
-/// Intermediate values recorded by [`Hrm::forward_traced`], for parity tests and debugging.
+/// Intermediate values recorded by [`Model::forward_traced`], for parity tests and debugging.
 #[derive(Debug, Default)]
 pub struct ForwardTrace {
     /// x̃ of every inner forward, in call order (`[B, S+P, D]`).
@@ -71,8 +71,8 @@ struct InnerOutput {
 /// Trainable parameters live in a [`nn::VarStore`] under their reference state-dict names; `H_init`, `L_init` and
 /// the puzzle-embedding table are plain tensors outside the trainable set.
 #[derive(Debug)]
-pub struct Hrm {
-    config: HrmConfig,
+pub struct Model {
+    config: ModelConfig,
     device: Device,
     vs: nn::VarStore,
     params: Vec<(String, Tensor)>,
@@ -88,10 +88,10 @@ pub struct Hrm {
     puzzle_emb: Option<Tensor>,
 }
 
-impl Hrm {
+impl Model {
     /// Builds and initialises the model on `device` (spec 3.7), drawing every random value from a ChaCha8 RNG
     /// seeded with `seed`.
-    pub fn new(config: &HrmConfig, device: Device, seed: u64) -> Result<Hrm, ModelError> {
+    pub fn new(config: &ModelConfig, device: Device, seed: u64) -> Result<Model, ModelError> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let rng = &mut rng;
@@ -147,6 +147,7 @@ impl Hrm {
                     )),
                 )
             }
+            PosEncoding::None => (None, None),
         };
         let h_level = ReasoningModule::new(
             &(&inner / "H_level"),
@@ -173,7 +174,7 @@ impl Hrm {
                 (n, t)
             })
             .collect();
-        Ok(Hrm {
+        Ok(Model {
             config: config.clone(),
             device,
             vs,
@@ -192,7 +193,7 @@ impl Hrm {
     }
 
     /// The configuration the model was built with.
-    pub fn config(&self) -> &HrmConfig {
+    pub fn config(&self) -> &ModelConfig {
         &self.config
     }
 
@@ -474,7 +475,7 @@ impl Hrm {
     /// `halt_max_steps` segments; runs without gradient.
     ///
     /// # Shapes
-    /// As [`Hrm::forward_train`]; `target_q_continue` and `puzzle_local` are `None`.
+    /// As [`Model::forward_train`]; `target_q_continue` and `puzzle_local` are `None`.
     pub fn forward_eval(
         &self,
         carry: &Carry,
@@ -483,7 +484,7 @@ impl Hrm {
         tch::no_grad(|| self.act_forward(carry, batch, None, None))
     }
 
-    /// [`Hrm::forward_train`] (when `rng` is given) or [`Hrm::forward_eval`] (when it is `None`), recording x̃ and
+    /// [`Model::forward_train`] (when `rng` is given) or [`Model::forward_eval`] (when it is `None`), recording x̃ and
     /// every module call into `trace`.
     pub fn forward_traced(
         &self,

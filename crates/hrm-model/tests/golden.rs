@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use hrm_model::{act_loss_head, Batch, ForwardTrace, Hrm, HrmConfig, Level, LossOutput};
+use hrm_model::{act_loss_head, Batch, ForwardTrace, Level, LossOutput, Model, ModelConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
@@ -83,11 +83,11 @@ fn assert_rel(name: &str, got: f64, want: f64, rtol: f64) {
     );
 }
 
-fn tiny_model(device: Device) -> (HrmConfig, Hrm, Batch) {
+fn tiny_model(device: Device) -> (ModelConfig, Model, Batch) {
     let dir = golden_dir();
-    let config = HrmConfig::from_json_file(&dir.join("tiny_config.json")).unwrap();
+    let config = ModelConfig::from_json_file(&dir.join("tiny_config.json")).unwrap();
     let model =
-        Hrm::from_safetensors(&config, device, &dir.join("tiny_weights.safetensors")).unwrap();
+        Model::from_safetensors(&config, device, &dir.join("tiny_weights.safetensors")).unwrap();
     let b = load("tiny_batch.safetensors");
     let batch = Batch::new(
         get(&b, "inputs"),
@@ -253,7 +253,7 @@ fn training_segments_match_the_reference() {
 fn check_segment0_extras(
     trace: &HashMap<String, Tensor>,
     calls: &ForwardTrace,
-    model: &mut Hrm,
+    model: &mut Model,
     out: &hrm_model::ActOutput,
     loss: &LossOutput,
 ) {

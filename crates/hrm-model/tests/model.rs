@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use hrm_model::{act_loss_head, Batch, ForwardDtype, Hrm, HrmConfig, ModelError, PosEncoding};
+use hrm_model::{act_loss_head, Batch, ForwardDtype, Model, ModelConfig, ModelError, PosEncoding};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
@@ -21,8 +21,8 @@ fn golden_dir() -> PathBuf {
     dir
 }
 
-fn tiny_config() -> HrmConfig {
-    HrmConfig::from_json_file(&golden_dir().join("tiny_config.json")).unwrap()
+fn tiny_config() -> ModelConfig {
+    ModelConfig::from_json_file(&golden_dir().join("tiny_config.json")).unwrap()
 }
 
 fn tiny_batch(device: Device) -> Batch {
@@ -36,7 +36,7 @@ fn tiny_batch(device: Device) -> Batch {
         .to_device(device)
 }
 
-fn param<'a>(model: &'a Hrm, name: &str) -> &'a Tensor {
+fn param<'a>(model: &'a Model, name: &str) -> &'a Tensor {
     model
         .named_parameters()
         .find(|(n, _)| *n == name)
@@ -59,7 +59,7 @@ fn paper_parameter_counts_match_the_spec() {
         (11, 81, 27_275_266),
         (6, 900, 27_270_146),
     ] {
-        let model = Hrm::new(&HrmConfig::paper(vocab, seq_len, 1), Device::Cpu, 0).unwrap();
+        let model = Model::new(&ModelConfig::paper(vocab, seq_len, 1), Device::Cpu, 0).unwrap();
         assert_eq!(model.num_parameters(), expected, "V = {vocab}");
         let blocks: i64 = model
             .named_parameters()
@@ -73,7 +73,7 @@ fn paper_parameter_counts_match_the_spec() {
 
 #[test]
 fn paper_init_statistics_follow_spec_3_7() {
-    let model = Hrm::new(&HrmConfig::paper(12, 900, 3), Device::Cpu, 11).unwrap();
+    let model = Model::new(&ModelConfig::paper(12, 900, 3), Device::Cpu, 11).unwrap();
     let lecun = 1.0 / 512f64.sqrt();
     let bound = |std: f64| 2.0 * hrm_model::init::trunc_normal_scale(std);
     let checks = [
@@ -130,9 +130,9 @@ fn paper_init_statistics_follow_spec_3_7() {
 #[test]
 fn same_seed_gives_the_same_model() {
     let c = tiny_config();
-    let a = Hrm::new(&c, Device::Cpu, 5).unwrap();
-    let b = Hrm::new(&c, Device::Cpu, 5).unwrap();
-    let d = Hrm::new(&c, Device::Cpu, 6).unwrap();
+    let a = Model::new(&c, Device::Cpu, 5).unwrap();
+    let b = Model::new(&c, Device::Cpu, 5).unwrap();
+    let d = Model::new(&c, Device::Cpu, 6).unwrap();
     for ((n, x), (_, y)) in a.state_dict().iter().zip(b.state_dict().iter()) {
         assert!(x.equal(y), "{n} differs for the same seed");
     }
@@ -143,7 +143,7 @@ fn same_seed_gives_the_same_model() {
 fn q_head_at_init_gives_the_spec_values() {
     for device in hrm_model::test_devices() {
         let c = tiny_config();
-        let model = Hrm::new(&c, device, 0).unwrap();
+        let model = Model::new(&c, device, 0).unwrap();
         let batch = tiny_batch(device);
         let carry = model.initial_carry(&batch);
         let (new_carry, out) = model
@@ -175,7 +175,7 @@ fn exploration_blocks_early_halting_and_is_seeded() {
         let mut c = tiny_config();
         c.halt_exploration_prob = 1.0;
         let model =
-            Hrm::from_safetensors(&c, device, &golden_dir().join("tiny_weights.safetensors"))
+            Model::from_safetensors(&c, device, &golden_dir().join("tiny_weights.safetensors"))
                 .unwrap();
         let batch = tiny_batch(device);
         let run = |seed: u64| {
@@ -205,9 +205,9 @@ fn bf16_forward_runs_close_to_f32() {
     for device in hrm_model::test_devices() {
         let mut c = tiny_config();
         let weights = golden_dir().join("tiny_weights.safetensors");
-        let f32_model = Hrm::from_safetensors(&c, device, &weights).unwrap();
+        let f32_model = Model::from_safetensors(&c, device, &weights).unwrap();
         c.forward_dtype = ForwardDtype::Bfloat16;
-        let bf16_model = Hrm::from_safetensors(&c, device, &weights).unwrap();
+        let bf16_model = Model::from_safetensors(&c, device, &weights).unwrap();
         assert_eq!(bf16_model.h_init().kind(), Kind::BFloat16);
         let batch = tiny_batch(device);
         let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -253,8 +253,8 @@ fn learned_positions_and_softmax_loss_work() {
         let mut c = tiny_config();
         c.pos_encodings = PosEncoding::Learned;
         c.loss_type = hrm_model::LossType::SoftmaxCrossEntropy;
-        let rope = Hrm::new(&tiny_config(), device, 0).unwrap();
-        let model = Hrm::new(&c, device, 0).unwrap();
+        let rope = Model::new(&tiny_config(), device, 0).unwrap();
+        let model = Model::new(&c, device, 0).unwrap();
         assert!(model.rotary().is_none());
         let pos = param(&model, "inner.embed_pos.embedding_weight");
         assert_eq!(pos.size(), [17, 64]);
@@ -280,7 +280,7 @@ fn learned_positions_and_softmax_loss_work() {
 #[test]
 fn puzzle_rows_are_a_leaf_with_a_gradient_and_no_table_gradient() {
     let c = tiny_config();
-    let model = Hrm::from_safetensors(
+    let model = Model::from_safetensors(
         &c,
         Device::Cpu,
         &golden_dir().join("tiny_weights.safetensors"),
@@ -318,7 +318,7 @@ fn puzzle_rows_are_a_leaf_with_a_gradient_and_no_table_gradient() {
 #[test]
 fn bad_batches_are_errors_not_panics() {
     let c = tiny_config();
-    let model = Hrm::new(&c, Device::Cpu, 0).unwrap();
+    let model = Model::new(&c, Device::Cpu, 0).unwrap();
     let good = tiny_batch(Device::Cpu);
     let carry = model.initial_carry(&good);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -362,7 +362,7 @@ fn bad_batches_are_errors_not_panics() {
 fn checkpoints_round_trip_and_report_bad_tensors() {
     let dir = tempfile::tempdir().unwrap();
     let c = tiny_config();
-    let mut a = Hrm::new(&c, Device::Cpu, 1).unwrap();
+    let mut a = Model::new(&c, Device::Cpu, 1).unwrap();
     // Make the table non-zero so the round trip is meaningful.
     let _ = a.puzzle_table_mut().unwrap().fill_(0.25);
     let path = dir.path().join("model.safetensors");
@@ -385,7 +385,7 @@ fn checkpoints_round_trip_and_report_bad_tensors() {
         23,
         "20 parameters + 3 buffers, like the reference state dict"
     );
-    let mut b = Hrm::new(&c, Device::Cpu, 2).unwrap();
+    let mut b = Model::new(&c, Device::Cpu, 2).unwrap();
     let before = param(&b, "inner.lm_head.weight").shallow_clone();
     b.load_safetensors(&path).unwrap();
     for ((n, x), (_, y)) in a.state_dict().iter().zip(b.state_dict().iter()) {
@@ -398,7 +398,7 @@ fn checkpoints_round_trip_and_report_bad_tensors() {
 
     let mut bigger = c.clone();
     bigger.vocab_size = 13;
-    let err = Hrm::from_safetensors(&bigger, Device::Cpu, &path).unwrap_err();
+    let err = Model::from_safetensors(&bigger, Device::Cpu, &path).unwrap_err();
     match &err {
         ModelError::ShapeMismatch {
             name,
@@ -431,7 +431,7 @@ fn checkpoints_round_trip_and_report_bad_tensors() {
 
     let mut learned = c.clone();
     learned.pos_encodings = PosEncoding::Learned;
-    let m = Hrm::new(&learned, Device::Cpu, 0).unwrap();
+    let m = Model::new(&learned, Device::Cpu, 0).unwrap();
     let lp = dir.path().join("learned.safetensors");
     m.save_safetensors(&lp).unwrap();
     let err = b.load_safetensors(&lp).unwrap_err().to_string();

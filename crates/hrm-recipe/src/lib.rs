@@ -4,6 +4,8 @@
 //! anywhere; a path to a `.toml` file works too. `--set section.key=value` overrides are applied to the raw
 //! TOML before it is checked, and the resolved recipe (with the overrides) is what a run folder records.
 
+pub use hrm_arch::{DtypeSetting, LossType, ModelKind, PosEncoding};
+pub use hrm_grid::Task;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -54,32 +56,6 @@ pub enum RecipeError {
     },
 }
 
-/// Which task family a recipe trains on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    /// ARC-AGI-1 training + evaluation with ConceptARC.
-    Arc1,
-    /// ARC-AGI-2 training + evaluation.
-    Arc2,
-    /// Sudoku-Extreme-style 1k.
-    Sudoku,
-    /// Maze-30x30-Hard-1k.
-    Maze,
-}
-
-impl Task {
-    /// The name used on the command line and in folder names.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Task::Arc1 => "arc1",
-            Task::Arc2 => "arc2",
-            Task::Sudoku => "sudoku",
-            Task::Maze => "maze",
-        }
-    }
-}
-
 /// The published figure a recipe is measured against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,20 +102,23 @@ fn default_subsample() -> usize {
     1000
 }
 
-/// The architecture; names follow the reference `arch/hrm_v1.yaml`.
+/// The architecture; names follow the reference `arch/hrm_v1.yaml` (HRM) and `arch/trm.yaml` (TRM).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArchSection {
+    /// The model: `hrm` (the default) or `trm`.
+    #[serde(default)]
+    pub name: ModelKind,
     /// Hidden size D.
     pub hidden_size: i64,
     /// Attention heads.
     pub num_heads: i64,
     /// SwiGLU expansion.
     pub expansion: f64,
-    /// Blocks in H.
+    /// Blocks in H (ignored by TRM).
     #[serde(rename = "H_layers")]
     pub h_layers: i64,
-    /// Blocks in L.
+    /// Blocks in L (TRM: the blocks of its one network).
     #[serde(rename = "L_layers")]
     pub l_layers: i64,
     /// High-level cycles N.
@@ -152,18 +131,31 @@ pub struct ArchSection {
     pub halt_max_steps: i64,
     /// ε.
     pub halt_exploration_prob: f64,
-    /// `rope` or `learned`.
-    pub pos_encodings: String,
+    /// `rope`, `learned` or `none`.
+    pub pos_encodings: PosEncoding,
     /// Puzzle-embedding width (= hidden_size in the paper).
     pub puzzle_emb_ndim: i64,
+    /// TRM: puzzle-prefix tokens (0 = ceil(puzzle_emb_ndim / hidden_size), HRM's rule; HRM always uses that rule).
+    #[serde(default)]
+    pub puzzle_emb_len: i64,
+    /// TRM: SwiGLU across the sequence axis instead of attention in every block.
+    #[serde(default)]
+    pub mlp_t: bool,
+    /// TRM: halt on `q_halt > 0` alone, with no Q-target pass and no q_continue loss (ignored by HRM).
+    #[serde(default = "default_true", rename = "no_ACT_continue")]
+    pub no_act_continue: bool,
     /// RMSNorm epsilon.
     pub rms_norm_eps: f64,
     /// RoPE θ.
     pub rope_theta: f64,
-    /// `bfloat16` or `float32`; `auto` = bf16 on CUDA, f32 on CPU.
-    pub forward_dtype: String,
+    /// `bfloat16`, `float32` or `auto` (bf16 on CUDA, f32 on CPU).
+    pub forward_dtype: DtypeSetting,
     /// `stablemax_cross_entropy` or `softmax_cross_entropy`.
-    pub loss_type: String,
+    pub loss_type: LossType,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Optimisation and the training loop (spec 7.5).
@@ -404,21 +396,6 @@ impl Recipe {
         if a.halt_max_steps < 1 {
             return Err(bad("arch.halt_max_steps", "must be at least 1"));
         }
-        if !["rope", "learned"].contains(&a.pos_encodings.as_str()) {
-            return Err(bad("arch.pos_encodings", "must be `rope` or `learned`"));
-        }
-        if !["bfloat16", "float32", "auto"].contains(&a.forward_dtype.as_str()) {
-            return Err(bad(
-                "arch.forward_dtype",
-                "must be `bfloat16`, `float32` or `auto`",
-            ));
-        }
-        if !["stablemax_cross_entropy", "softmax_cross_entropy"].contains(&a.loss_type.as_str()) {
-            return Err(bad(
-                "arch.loss_type",
-                "must be `stablemax_cross_entropy` or `softmax_cross_entropy`",
-            ));
-        }
         let d = &self.data;
         if !(1..=30).contains(&d.canvas) {
             return Err(bad("data.canvas", "must be within 1..=30"));
@@ -545,11 +522,12 @@ mod tests {
                 "{name}"
             );
             assert_eq!(a.halt_exploration_prob, 0.1, "{name}");
-            assert_eq!(a.pos_encodings, "rope", "{name}");
+            assert_eq!(a.pos_encodings, PosEncoding::Rope, "{name}");
             assert_eq!(a.puzzle_emb_ndim, 512, "{name}");
             assert_eq!((a.rms_norm_eps, a.rope_theta), (1e-5, 10000.0), "{name}");
-            assert_eq!(a.forward_dtype, "bfloat16", "{name}");
-            assert_eq!(a.loss_type, "stablemax_cross_entropy", "{name}");
+            assert_eq!(a.forward_dtype, DtypeSetting::Bfloat16, "{name}");
+            assert_eq!(a.loss_type, LossType::StablemaxCrossEntropy, "{name}");
+            assert_eq!(a.name, ModelKind::Hrm, "{name}");
             assert_eq!(r.data.canvas, 30, "{name}");
         }
         let arc1 = Recipe::load("arc1", &[]).unwrap();

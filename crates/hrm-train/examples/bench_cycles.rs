@@ -3,7 +3,7 @@
 //! Usage: `bench_cycles [--hidden 128] [--seq 81] [--batch 16] [--cycles 2x2] [--steps 5] [--layers 4]
 //! [--device cpu|cuda] [--threads N] [--dtype f32|bf16]`.
 
-use hrm_model::{ForwardDtype, HrmConfig};
+use hrm_model::{ForwardDtype, ModelConfig};
 use hrm_train::bench::train_step_bench;
 use tch::Device;
 
@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if threads > 0 {
         tch::set_num_threads(threads);
     }
-    let mut config = HrmConfig::paper(12, seq, 16);
+    let mut config = ModelConfig::paper(12, seq, 16);
     config.batch_size = batch;
     config.hidden_size = hidden;
     config.puzzle_emb_ndim = hidden;

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use hrm_model::{Batch, Hrm, HrmConfig};
+use hrm_model::{Batch, Model, ModelConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind};
@@ -48,7 +48,7 @@ pub struct BenchReport {
 ///
 /// Every random value comes from `ChaCha8Rng` seeded with 0, so runs are repeatable.
 pub fn train_step_bench(
-    config: &HrmConfig,
+    config: &ModelConfig,
     batch_size: i64,
     steps: u64,
     device: Device,
@@ -60,7 +60,7 @@ pub fn train_step_bench(
             message: format!("batch_size {batch_size} and steps {steps} must both be ≥ 1"),
         });
     }
-    let model = Hrm::new(config, device, 0)?;
+    let model = Model::new(config, device, 0)?;
     let step_config = StepConfig {
         global_batch_size: batch_size,
         micro_batches: 1,
@@ -115,7 +115,7 @@ pub fn train_step_bench(
 /// A random batch: tokens uniform over the vocabulary, labels = a fixed permutation of the inputs, puzzle ids
 /// uniform over the table.
 fn random_batch(
-    config: &HrmConfig,
+    config: &ModelConfig,
     b: i64,
     device: Device,
     rng: &mut ChaCha8Rng,

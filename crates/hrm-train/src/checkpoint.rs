@@ -5,7 +5,7 @@
 //! * `model.safetensors`: reference names, including `inner.H_init`, `inner.L_init` and the puzzle table;
 //! * `optimizer.safetensors`: the AdamATan2 moments and step counts (sign-SGD has no state);
 //! * `carries.safetensors`: micro-batch j's carry under `mb<j>.z_H`, `mb<j>.z_L`, ... (absent when no step ran);
-//! * `model_config.json`: the resolved [`HrmConfig`];
+//! * `model_config.json`: the resolved [`ModelConfig`];
 //! * `state.json`: [`CheckpointState`] (step, sampler state, RNG state, ...);
 //! * `metrics.jsonl`: a copy of the run's metrics up to this checkpoint.
 //!
@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use hrm_data::SamplerState;
-use hrm_model::{Carry, HrmConfig};
+use hrm_model::{Carry, ModelConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -244,15 +244,15 @@ pub fn load_state(dir: &Path) -> Result<CheckpointState, RunError> {
 }
 
 /// Reads `model_config.json` of a checkpoint folder.
-pub fn load_model_config(dir: &Path) -> Result<HrmConfig, RunError> {
-    let config: HrmConfig = read_json(&dir.join(MODEL_CONFIG_FILE))?;
+pub fn load_model_config(dir: &Path) -> Result<ModelConfig, RunError> {
+    let config: ModelConfig = read_json(&dir.join(MODEL_CONFIG_FILE))?;
     config.validate()?;
     Ok(config)
 }
 
 /// Checks that the configuration a checkpoint was trained with equals `expected`, naming the first field
 /// that differs.
-pub fn check_model_config(dir: &Path, expected: &HrmConfig) -> Result<(), RunError> {
+pub fn check_model_config(dir: &Path, expected: &ModelConfig) -> Result<(), RunError> {
     let saved = load_model_config(dir)?;
     let a = serde_json::to_value(&saved).map_err(|e| RunError::json(dir, e))?;
     let b = serde_json::to_value(expected).map_err(|e| RunError::json(dir, e))?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use hrm_eval::predictions::{PredictionsMeta, SegmentTrace};
 use hrm_eval::{PredictionsWriter, TaskKind};
-use hrm_model::Hrm;
+use hrm_model::Model;
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::{Device, Kind, Tensor};
 
@@ -68,12 +68,8 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
     let ckpt = resolve_checkpoint(&opts.run_dir, opts.checkpoint.as_deref())?;
     let mut config = load_model_config(&ckpt)?;
     // A checkpoint trained in bf16 on a GPU can be run in f32 on the CPU and vice versa: the weights are fp32.
-    if recipe.arch.forward_dtype == "auto" {
-        config.forward_dtype = if opts.device.is_cuda() {
-            hrm_model::ForwardDtype::Bfloat16
-        } else {
-            hrm_model::ForwardDtype::Float32
-        };
+    if recipe.arch.forward_dtype == hrm_recipe::DtypeSetting::Auto {
+        config.forward_dtype = recipe.arch.forward_dtype.resolve(opts.device.is_cuda());
     }
     let dataset_dir = match &opts.dataset_dir {
         Some(d) => d.clone(),
@@ -100,7 +96,7 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
             ));
         }
     }
-    let model = Hrm::from_safetensors(&config, opts.device, &ckpt.join(MODEL_FILE))?;
+    let model = Model::from_safetensors(&config, opts.device, &ckpt.join(MODEL_FILE))?;
     let data = Arc::new(hrm_data::load_split(&dataset_dir, &opts.split)?);
     let ckpt_name = ckpt
         .file_name()

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use hrm_data::sampler::SampleEvent;
 use hrm_data::{DatasetMetadata, EvalBatches, Prefetcher, SamplerConfig, SplitData, TrainSampler};
-use hrm_model::{
-    act_loss_head, ActMetrics, Carry, ForwardDtype, Hrm, HrmConfig, LossType, PosEncoding,
-};
+use hrm_model::{act_loss_head, ActMetrics, Carry, Model, ModelConfig};
 use hrm_recipe::{Recipe, Task};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -41,20 +39,12 @@ const EXPLORATION_STREAM: u64 = 7;
 
 /// The vocabulary size the datasets of a task family have.
 pub fn task_vocab_size(task: Task) -> u32 {
-    match task {
-        Task::Arc1 | Task::Arc2 => 12,
-        Task::Sudoku => 11,
-        Task::Maze => 6,
-    }
+    task.vocab_size() as u32
 }
 
 /// The sequence length a recipe's datasets have: canvas² for ARC, 81 for Sudoku, 900 for Maze.
 pub fn task_seq_len(recipe: &Recipe) -> u32 {
-    match recipe.data.task {
-        Task::Arc1 | Task::Arc2 => (recipe.data.canvas * recipe.data.canvas) as u32,
-        Task::Sudoku => 81,
-        Task::Maze => 900,
-    }
+    recipe.data.task.seq_len(recipe.data.canvas) as u32
 }
 
 /// The model configuration of a recipe on a dataset: the architecture from `recipe.arch`, the vocabulary,
@@ -64,41 +54,10 @@ pub fn resolve_model_config(
     recipe: &Recipe,
     meta: &DatasetMetadata,
     device: Device,
-) -> Result<HrmConfig, RunError> {
+) -> Result<ModelConfig, RunError> {
     let a = &recipe.arch;
-    let pos_encodings = match a.pos_encodings.as_str() {
-        "rope" => PosEncoding::Rope,
-        "learned" => PosEncoding::Learned,
-        other => {
-            return Err(RunError::config(
-                "arch.pos_encodings",
-                format!("unknown value `{other}`"),
-            ))
-        }
-    };
-    let forward_dtype = match a.forward_dtype.as_str() {
-        "bfloat16" => ForwardDtype::Bfloat16,
-        "float32" => ForwardDtype::Float32,
-        "auto" if device.is_cuda() => ForwardDtype::Bfloat16,
-        "auto" => ForwardDtype::Float32,
-        other => {
-            return Err(RunError::config(
-                "arch.forward_dtype",
-                format!("unknown value `{other}`"),
-            ))
-        }
-    };
-    let loss_type = match a.loss_type.as_str() {
-        "stablemax_cross_entropy" => LossType::StablemaxCrossEntropy,
-        "softmax_cross_entropy" => LossType::SoftmaxCrossEntropy,
-        other => {
-            return Err(RunError::config(
-                "arch.loss_type",
-                format!("unknown value `{other}`"),
-            ))
-        }
-    };
-    let config = HrmConfig {
+    let forward_dtype = a.forward_dtype.resolve(device.is_cuda());
+    let config = ModelConfig {
         batch_size: recipe.train.global_batch_size as i64,
         seq_len: i64::from(meta.seq_len),
         puzzle_emb_ndim: a.puzzle_emb_ndim,
@@ -111,13 +70,17 @@ pub fn resolve_model_config(
         hidden_size: a.hidden_size,
         expansion: a.expansion,
         num_heads: a.num_heads,
-        pos_encodings,
+        pos_encodings: a.pos_encodings,
         rms_norm_eps: a.rms_norm_eps,
         rope_theta: a.rope_theta,
         halt_max_steps: a.halt_max_steps,
         halt_exploration_prob: a.halt_exploration_prob,
         forward_dtype,
-        loss_type,
+        loss_type: a.loss_type,
+        name: a.name,
+        puzzle_emb_len: a.puzzle_emb_len,
+        mlp_t: a.mlp_t,
+        no_act_continue: a.no_act_continue,
     };
     config.validate()?;
     Ok(config)
@@ -450,7 +413,7 @@ fn eval_values(m: &ActMetrics) -> Vec<(String, f64)> {
     v
 }
 
-/// One evaluation batch after `halt_max_steps` segments of [`Hrm::forward_eval`].
+/// One evaluation batch after `halt_max_steps` segments of [`Model::forward_eval`].
 #[derive(Debug)]
 pub struct EvalBatchResult {
     /// Index of the batch's first row in the split.
@@ -468,7 +431,7 @@ pub struct EvalBatchResult {
 }
 
 /// Runs a split through the model in batches of `batch_size`, every batch for `halt_max_steps` segments with
-/// [`Hrm::forward_eval`] from a fresh carry, calling `on_batch` for each.
+/// [`Model::forward_eval`] from a fresh carry, calling `on_batch` for each.
 ///
 /// At most `max_examples` rows are used (0 = all): the rows beyond it in the last batch are turned into
 /// padding (inputs 0, labels ignored, id 0). Per-segment argmax tokens are kept for the first `trace_rows`
@@ -477,7 +440,7 @@ pub struct EvalBatchResult {
 /// # Shapes
 /// Batches are `[batch_size, S]`; see [`EvalBatchResult`].
 pub fn eval_split(
-    model: &Hrm,
+    model: &Model,
     data: &Arc<SplitData>,
     batch_size: usize,
     max_examples: usize,
@@ -554,7 +517,7 @@ pub fn eval_split(
 
 /// Evaluates on `data` and returns the metric sums of the final segments, added over batches.
 pub fn evaluate(
-    model: &Hrm,
+    model: &Model,
     data: &Arc<SplitData>,
     batch_size: usize,
     max_examples: usize,
@@ -659,7 +622,7 @@ pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
 
     let train_data = Arc::new(hrm_data::load_split(&opts.dataset_dir, "train")?);
     let test_data = Arc::new(hrm_data::load_split(&opts.dataset_dir, "test")?);
-    let model = Hrm::new(&config, opts.device, t.seed)?;
+    let model = Model::new(&config, opts.device, t.seed)?;
     let mut trainer = Trainer::new(model, step_config(recipe, total))?;
     let sampler_config = SamplerConfig {
         global_batch_size: t.global_batch_size,
@@ -730,10 +693,7 @@ pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
             git_commit: git_commit(),
             libtorch: LIBTORCH_VERSION.into(),
             device: device_name(opts.device),
-            dtype: match config.forward_dtype {
-                ForwardDtype::Float32 => "float32".into(),
-                ForwardDtype::Bfloat16 => "bfloat16".into(),
-            },
+            dtype: config.forward_dtype.to_string(),
             seed: t.seed,
             hostname: hostname(),
             start_time_unix: unix_now(),

@@ -1,7 +1,7 @@
 //! One optimizer step of HRM training: a global batch split into micro-batches, each with its own persistent
 //! ACT carry (spec 10.2 pitfall 9), gradients accumulated, then one AdamATan2 and one sign-SGD step.
 
-use hrm_model::{act_loss_head, ActMetrics, Batch, Carry, Hrm};
+use hrm_model::{act_loss_head, ActMetrics, Batch, Carry, Model};
 use rand::Rng;
 use tch::{Kind, Tensor};
 
@@ -153,7 +153,7 @@ pub fn add_metrics(a: &ActMetrics, b: &ActMetrics) -> ActMetrics {
 /// micro-batch, slot by slot, which is the order of a single batch.
 #[derive(Debug)]
 pub struct Trainer {
-    model: Hrm,
+    model: Model,
     config: StepConfig,
     adam: AdamATan2,
     sign_sgd: SignSgd,
@@ -163,7 +163,7 @@ pub struct Trainer {
 
 impl Trainer {
     /// A trainer at step 0 with empty optimizer state and no carries (every slot starts halted).
-    pub fn new(model: Hrm, config: StepConfig) -> Result<Trainer, TrainError> {
+    pub fn new(model: Model, config: StepConfig) -> Result<Trainer, TrainError> {
         config.validate()?;
         let adam = AdamATan2::new(config.adam);
         let sign_sgd = SignSgd::new(config.puzzle_emb_weight_decay);
@@ -179,17 +179,17 @@ impl Trainer {
     }
 
     /// The model.
-    pub fn model(&self) -> &Hrm {
+    pub fn model(&self) -> &Model {
         &self.model
     }
 
     /// The model, mutably (e.g. to load weights before resuming).
-    pub fn model_mut(&mut self) -> &mut Hrm {
+    pub fn model_mut(&mut self) -> &mut Model {
         &mut self.model
     }
 
     /// Gives the model back.
-    pub fn into_model(self) -> Hrm {
+    pub fn into_model(self) -> Model {
         self.model
     }
 

@@ -1,7 +1,7 @@
 //! "It learns": a small HRM trained with the real step (AdamATan2 + sign-SGD + warmup schedule) reaches 100% exact
 //! accuracy on a synthetic task whose operation is chosen by the puzzle embedding.
 
-use hrm_model::{Batch, ForwardDtype, Hrm, HrmConfig, LossType, PosEncoding};
+use hrm_model::{Batch, ForwardDtype, LossType, Model, ModelConfig, PosEncoding};
 use hrm_train::optim::AdamATan2Config;
 use hrm_train::step::{StepConfig, Trainer};
 use rand::seq::SliceRandom;
@@ -22,8 +22,8 @@ const B: usize = 16;
 /// Bound on optimizer steps.
 const MAX_STEPS: u64 = 1500;
 
-fn config() -> HrmConfig {
-    HrmConfig {
+fn config() -> ModelConfig {
+    ModelConfig {
         batch_size: B as i64,
         seq_len: S as i64,
         puzzle_emb_ndim: 64,
@@ -43,6 +43,10 @@ fn config() -> HrmConfig {
         halt_exploration_prob: 0.1,
         forward_dtype: ForwardDtype::Float32,
         loss_type: LossType::StablemaxCrossEntropy,
+        name: hrm_model::ModelKind::Hrm,
+        puzzle_emb_len: 0,
+        mlp_t: false,
+        no_act_continue: true,
     }
 }
 
@@ -74,7 +78,7 @@ fn to_batch(examples: &[&Example]) -> Batch {
 }
 
 /// Fraction of the training set predicted exactly, with the evaluation protocol (all slots run M_max segments).
-fn exact_accuracy(model: &Hrm, data: &[Example]) -> f64 {
+fn exact_accuracy(model: &Model, data: &[Example]) -> f64 {
     let refs: Vec<&Example> = data.iter().collect();
     let batch = to_batch(&refs);
     let mut carry = model.initial_carry(&batch);
@@ -110,7 +114,7 @@ fn small_hrm_learns_copy_and_reverse() {
         lr_min_ratio: 0.1,
         total_steps: MAX_STEPS,
     };
-    let model = Hrm::new(&config(), Device::Cpu, 0).unwrap();
+    let model = Model::new(&config(), Device::Cpu, 0).unwrap();
     let mut trainer = Trainer::new(model, step_config).unwrap();
     let mut act_rng = ChaCha8Rng::seed_from_u64(2);
     let mut order: Vec<usize> = Vec::new();

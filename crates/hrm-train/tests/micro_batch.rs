@@ -3,7 +3,7 @@
 mod common;
 
 use common::max_abs_diff;
-use hrm_model::{Batch, ForwardDtype, Hrm, HrmConfig, LossType, PosEncoding};
+use hrm_model::{Batch, ForwardDtype, LossType, Model, ModelConfig, PosEncoding};
 use hrm_train::optim::AdamATan2Config;
 use hrm_train::step::{StepConfig, Trainer};
 use rand::{Rng, SeedableRng};
@@ -15,8 +15,8 @@ const S: i64 = 6;
 const VOCAB: i64 = 7;
 const PUZZLES: i64 = 5;
 
-fn config() -> HrmConfig {
-    HrmConfig {
+fn config() -> ModelConfig {
+    ModelConfig {
         batch_size: B,
         seq_len: S,
         puzzle_emb_ndim: 32,
@@ -36,6 +36,10 @@ fn config() -> HrmConfig {
         halt_exploration_prob: 0.5,
         forward_dtype: ForwardDtype::Float32,
         loss_type: LossType::StablemaxCrossEntropy,
+        name: hrm_model::ModelKind::Hrm,
+        puzzle_emb_len: 0,
+        mlp_t: false,
+        no_act_continue: true,
     }
 }
 
@@ -135,10 +139,16 @@ fn micro_batches_match_one_full_batch() {
     tch::set_num_threads(1);
     tch::manual_seed(0);
     for k in [2, 4] {
-        let mut full =
-            Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), step_config(1)).unwrap();
-        let mut micro =
-            Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), step_config(k)).unwrap();
+        let mut full = Trainer::new(
+            Model::new(&config(), Device::Cpu, 7).unwrap(),
+            step_config(1),
+        )
+        .unwrap();
+        let mut micro = Trainer::new(
+            Model::new(&config(), Device::Cpu, 7).unwrap(),
+            step_config(k),
+        )
+        .unwrap();
         // Put nonzero values in the zero-initialised puzzle table and q head so that every path carries signal.
         let mut init = ChaCha8Rng::seed_from_u64(11);
         let noise: Vec<f32> = (0..PUZZLES * 32)
@@ -190,7 +200,11 @@ fn micro_batches_match_one_full_batch() {
 
 #[test]
 fn wrong_batch_size_is_rejected() {
-    let mut t = Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), step_config(2)).unwrap();
+    let mut t = Trainer::new(
+        Model::new(&config(), Device::Cpu, 7).unwrap(),
+        step_config(2),
+    )
+    .unwrap();
     let batch = Batch::from_vecs(&[1; 6], &[1; 6], &[0], 1, 6, Device::Cpu).unwrap();
     let err = t
         .train_step(&batch, &mut ChaCha8Rng::seed_from_u64(0))
@@ -198,14 +212,18 @@ fn wrong_batch_size_is_rejected() {
         .to_string();
     assert!(err.contains("batch_size"), "{err}");
     assert_eq!(t.step_count(), 0);
-    assert!(Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), step_config(3)).is_err());
+    assert!(Trainer::new(
+        Model::new(&config(), Device::Cpu, 7).unwrap(),
+        step_config(3)
+    )
+    .is_err());
 }
 
 #[test]
 fn steps_past_the_total_do_nothing() {
     let mut cfg = step_config(1);
     cfg.total_steps = 1;
-    let mut t = Trainer::new(Hrm::new(&config(), Device::Cpu, 7).unwrap(), cfg).unwrap();
+    let mut t = Trainer::new(Model::new(&config(), Device::Cpu, 7).unwrap(), cfg).unwrap();
     let mut data = ChaCha8Rng::seed_from_u64(5);
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     assert!(t

@@ -234,7 +234,7 @@ fn recipe_dataset_and_checkpoint_mismatches_are_named() {
     .unwrap();
     let meta = hrm_data::layout::load_metadata(&data, "train").unwrap();
     let config = resolve_model_config(&recipe, &meta, Device::Cpu).unwrap();
-    let model = hrm_model::Hrm::new(&config, Device::Cpu, 0).unwrap();
+    let model = hrm_model::Model::new(&config, Device::Cpu, 0).unwrap();
     let mut trainer = Trainer::new(model, step_config(&recipe, 24)).unwrap();
     let msg = load_checkpoint(&ckpt, &mut trainer)
         .unwrap_err()
@@ -313,7 +313,7 @@ fn non_finite_loss_stops_with_a_loadable_checkpoint() {
     let recipe = &opts.recipe;
     let meta = hrm_data::layout::load_metadata(&data, "train").unwrap();
     let config = resolve_model_config(recipe, &meta, Device::Cpu).unwrap();
-    let model = hrm_model::Hrm::new(&config, Device::Cpu, 0).unwrap();
+    let model = hrm_model::Model::new(&config, Device::Cpu, 0).unwrap();
     let mut trainer = Trainer::new(model, step_config(recipe, 24)).unwrap();
     load_checkpoint(&ckpt, &mut trainer).expect("the last good checkpoint loads");
     assert_eq!(trainer.step_count(), step - 1);
@@ -379,7 +379,7 @@ fn a_poisoned_weight_stops_the_resumed_run_and_keeps_the_checkpoint() {
     .unwrap();
     let weights = ckpt.join(hrm_train::checkpoint::MODEL_FILE);
     let config = hrm_train::checkpoint::load_model_config(&ckpt).unwrap();
-    let model = hrm_model::Hrm::from_safetensors(&config, Device::Cpu, &weights).unwrap();
+    let model = hrm_model::Model::from_safetensors(&config, Device::Cpu, &weights).unwrap();
     let (_, head) = model
         .named_parameters()
         .find(|(n, _)| n.contains("lm_head"))
