@@ -4,9 +4,9 @@ use anyhow::{bail, Context, Result};
 use hrm_data::arc::ArcBuildConfig;
 use hrm_data::maze::{MazeBuildConfig, MazeSource};
 use hrm_data::sudoku::SudokuBuildConfig;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Which dataset to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -96,16 +96,10 @@ pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// A spinner with elapsed time, for builders that do not report progress themselves.
+/// A spinner with elapsed time, for builders that do not report progress themselves (the workspace's one
+/// progress helper: plain lines at a steady interval when stderr is redirected).
 pub fn spinner(msg: &str) -> ProgressBar {
-    let pb = ProgressBar::new_spinner();
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    pb.set_message(msg.to_string());
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
+    hrm_train::progress::spinner(msg, hrm_train::progress::Display::Shown)
 }
 
 fn prepare_out(out: &Path, force: bool) -> Result<()> {

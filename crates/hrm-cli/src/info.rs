@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The libtorch version tch 0.24 is built against.
+/// The libtorch version tch 0.24 is built against (`hrm_arch::LIBTORCH_VERSION`, through hrm-train).
 pub fn crate_libtorch_version() -> &'static str {
-    "2.11.0"
+    hrm_train::run::LIBTORCH_VERSION
 }

@@ -203,10 +203,25 @@ pub struct TrainSection {
     /// Rolling `latest` checkpoint every this many steps (0 = only at evaluations).
     #[serde(default)]
     pub checkpoint_every_steps: usize,
+    /// Keep an exponential moving average of the trainable parameters (trm-spec 4), used for evaluation and
+    /// `hrm predict`.
+    #[serde(default)]
+    pub ema: bool,
+    /// mu of the EMA: `shadow = (1 - mu) * param + mu * shadow` after every optimizer step.
+    #[serde(default = "default_ema_rate")]
+    pub ema_rate: f64,
+    /// Train only the puzzle table (sign-SGD at `puzzle_emb_lr`); the network weights stay as initialised or
+    /// loaded.
+    #[serde(default)]
+    pub freeze_weights: bool,
 }
 
 fn default_log_every() -> usize {
     10
+}
+
+fn default_ema_rate() -> f64 {
+    0.999
 }
 
 /// Evaluation and prediction.
@@ -575,5 +590,25 @@ mod tests {
         assert!(e.contains("micro_batch_size"), "{e}");
         let e = Recipe::load("no-such-recipe", &[]).unwrap_err().to_string();
         assert!(e.contains("arc1"), "{e}");
+    }
+
+    #[test]
+    fn ema_and_freeze_weights_default_off_and_can_be_set() {
+        let r = Recipe::load("arc1", &[]).unwrap();
+        assert!(!r.train.ema && !r.train.freeze_weights);
+        assert_eq!(r.train.ema_rate, 0.999);
+        let r = Recipe::load(
+            "arc1",
+            &[
+                "train.ema=true".into(),
+                "train.ema_rate=0.99".into(),
+                "train.freeze_weights=true".into(),
+            ],
+        )
+        .unwrap();
+        assert!(r.train.ema && r.train.freeze_weights);
+        assert_eq!(r.train.ema_rate, 0.99);
+        let again = Recipe::from_toml_str("stored", &r.to_toml(), &[]).unwrap();
+        assert_eq!(again.train, r.train);
     }
 }

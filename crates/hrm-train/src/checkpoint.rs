@@ -3,10 +3,15 @@
 //!
 //! A checkpoint folder holds:
 //! * `model.safetensors`: reference names, including `inner.H_init`, `inner.L_init` and the puzzle table;
+//! * `ema.safetensors` (only with `train.ema`): the same state dict with the EMA shadow in place of every
+//!   trainable parameter (the puzzle table as trained), loadable as a model; the raw weights stay in
+//!   `model.safetensors`, so resume is exact;
 //! * `optimizer.safetensors`: the AdamATan2 moments and step counts (sign-SGD has no state);
 //! * `carries.safetensors`: micro-batch j's carry under `mb<j>.z_H`, `mb<j>.z_L`, ... (absent when no step ran);
 //! * `model_config.json`: the resolved [`ModelConfig`];
-//! * `state.json`: [`CheckpointState`] (step, sampler state, RNG state, ...);
+//! * `state.bin`: [`CheckpointState`] (step, sampler cursor, RNG stream, counters), bincode 1.3 of
+//!   `{ version: u32, state }` ([`STATE_FORMAT_VERSION`]); a wrong version or a truncated file is refused with
+//!   an error naming the file;
 //! * `metrics.jsonl`: a copy of the run's metrics up to this checkpoint.
 //!
 //! Everything is written into `step_<N>.tmp/`, which is renamed to `step_<N>/` when complete; `latest` (a text file
@@ -37,55 +42,46 @@ pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const CARRIES_FILE: &str = "carries.safetensors";
 /// The resolved model configuration of a checkpoint.
 pub const MODEL_CONFIG_FILE: &str = "model_config.json";
-/// The loop state of a checkpoint.
-pub const STATE_FILE: &str = "state.json";
+/// The EMA shadow weights of a checkpoint (runs with `train.ema`).
+pub const EMA_FILE: &str = "ema.safetensors";
+/// The loop state of a checkpoint (bincode, see [`STATE_FORMAT_VERSION`]).
+pub const STATE_FILE: &str = "state.bin";
+/// The version of the [`STATE_FILE`] layout; bump it whenever [`CheckpointState`] changes.
+pub const STATE_FORMAT_VERSION: u32 = 1;
 /// The metrics of the run up to the checkpoint.
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
-/// The exact position of a `ChaCha8Rng` (seed, stream, word position), as JSON-friendly values.
+/// The exact position of a `ChaCha8Rng` (seed, stream, word position).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RngState {
-    /// The 32-byte seed in hex.
-    pub seed: String,
+    /// The 32-byte seed.
+    pub seed: [u8; 32],
     /// The stream number.
     pub stream: u64,
-    /// The word position (a u128, as a decimal string).
-    pub word_pos: String,
+    /// The word position.
+    pub word_pos: u128,
 }
 
 impl RngState {
     /// Captures the position of `rng`.
     pub fn capture(rng: &ChaCha8Rng) -> RngState {
         RngState {
-            seed: rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
+            seed: rng.get_seed(),
             stream: rng.get_stream(),
-            word_pos: rng.get_word_pos().to_string(),
+            word_pos: rng.get_word_pos(),
         }
     }
 
-    /// Rebuilds the generator at the captured position; `path` names the state file in errors.
-    pub fn restore(&self, path: &Path) -> Result<ChaCha8Rng, RunError> {
-        let bad = |m: &str| RunError::json(path, format!("field `rng`: {m}"));
-        if self.seed.len() != 64 {
-            return Err(bad("seed must be 64 hex digits"));
-        }
-        let mut seed = [0u8; 32];
-        for (i, b) in seed.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&self.seed[2 * i..2 * i + 2], 16)
-                .map_err(|_| bad("seed is not hex"))?;
-        }
-        let word_pos: u128 = self
-            .word_pos
-            .parse()
-            .map_err(|_| bad("word_pos is not an integer"))?;
-        let mut rng = ChaCha8Rng::from_seed(seed);
+    /// Rebuilds the generator at the captured position.
+    pub fn restore(&self) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::from_seed(self.seed);
         rng.set_stream(self.stream);
-        rng.set_word_pos(word_pos);
-        Ok(rng)
+        rng.set_word_pos(self.word_pos);
+        rng
     }
 }
 
-/// The loop state saved with every checkpoint (`state.json`).
+/// The loop state saved with every checkpoint ([`STATE_FILE`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointState {
     /// Optimizer steps taken (the step counter s of the last step).
@@ -123,6 +119,55 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RunError> {
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, RunError> {
     let text = std::fs::read_to_string(path).map_err(RunError::io(path))?;
     serde_json::from_str(&text).map_err(|e| RunError::json(path, e))
+}
+
+/// The layout of [`STATE_FILE`]: the format version first, so that it can be checked before the rest is read.
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    state: CheckpointState,
+}
+
+/// Writes `state` to `path` as bincode, versioned, atomically.
+pub fn write_state(path: &Path, state: &CheckpointState) -> Result<(), RunError> {
+    let file = StateFile {
+        version: STATE_FORMAT_VERSION,
+        state: state.clone(),
+    };
+    let bytes = bincode::serialize(&file).map_err(|e| RunError::state_file(path, e))?;
+    hrm_data::write_atomic(path, &bytes)?;
+    Ok(())
+}
+
+/// Reads a state file written by [`write_state`], refusing another format version, a truncated file and
+/// trailing bytes.
+pub fn read_state(path: &Path) -> Result<CheckpointState, RunError> {
+    let bytes = std::fs::read(path).map_err(RunError::io(path))?;
+    let version: u32 = bincode::deserialize(&bytes).map_err(|_| {
+        RunError::state_file(
+            path,
+            format!("{} bytes, too short for a state file", bytes.len()),
+        )
+    })?;
+    if version != STATE_FORMAT_VERSION {
+        return Err(RunError::state_file(
+            path,
+            format!(
+                "format version {version}, this build reads version {STATE_FORMAT_VERSION} \
+                 (the checkpoint was written by another version of hrm)"
+            ),
+        ));
+    }
+    let file: StateFile = bincode::deserialize(&bytes)
+        .map_err(|e| RunError::state_file(path, format!("truncated or malformed: {e}")))?;
+    let size = bincode::serialized_size(&file).map_err(|e| RunError::state_file(path, e))?;
+    if size != bytes.len() as u64 {
+        return Err(RunError::state_file(
+            path,
+            format!("{} bytes after the state", bytes.len() as u64 - size),
+        ));
+    }
+    Ok(file.state)
 }
 
 /// Writes a checkpoint of `trainer` at `state.step` into `run_dir/checkpoints/step_<N>/` atomically, points
@@ -165,7 +210,10 @@ pub fn save_checkpoint(
         )))?;
     }
     write_json(&tmp.join(MODEL_CONFIG_FILE), trainer.model().config())?;
-    write_json(&tmp.join(STATE_FILE), state)?;
+    if let Some(ema) = trainer.ema() {
+        ema.save(trainer.model(), &tmp.join(EMA_FILE))?;
+    }
+    write_state(&tmp.join(STATE_FILE), state)?;
     let metrics = run_dir.join(METRICS_FILE);
     if metrics.exists() {
         let dst = tmp.join(METRICS_FILE);
@@ -191,7 +239,7 @@ fn prune(root: &Path, keep: &str) -> Result<(), RunError> {
             continue;
         }
         let stale = name.ends_with(".tmp")
-            || read_json::<CheckpointState>(&path.join(STATE_FILE))
+            || read_state(&path.join(STATE_FILE))
                 .map(|s| !s.kept)
                 .unwrap_or(false);
         if stale {
@@ -238,9 +286,9 @@ pub fn resolve_checkpoint(run_dir: &Path, name: Option<&str>) -> Result<PathBuf,
     Ok(dir)
 }
 
-/// Reads `state.json` of a checkpoint folder.
+/// Reads the [`STATE_FILE`] of a checkpoint folder.
 pub fn load_state(dir: &Path) -> Result<CheckpointState, RunError> {
-    read_json(&dir.join(STATE_FILE))
+    read_state(&dir.join(STATE_FILE))
 }
 
 /// Reads `model_config.json` of a checkpoint folder.
@@ -273,8 +321,8 @@ pub fn check_model_config(dir: &Path, expected: &ModelConfig) -> Result<(), RunE
     Ok(())
 }
 
-/// Loads the model weights, the optimizer state, the carries and the step counter of checkpoint `dir` into
-/// `trainer`, returning the loop state.
+/// Loads the model weights, the EMA shadow (when `trainer` keeps one), the optimizer state, the carries and the
+/// step counter of checkpoint `dir` into `trainer`, returning the loop state.
 pub fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<CheckpointState, RunError> {
     let state = load_state(dir)?;
     check_model_config(dir, trainer.model().config())?;
@@ -291,6 +339,9 @@ pub fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<CheckpointSt
     trainer
         .model_mut()
         .load_safetensors(&dir.join(MODEL_FILE))?;
+    if let Some(ema) = trainer.ema_mut() {
+        ema.load(&dir.join(EMA_FILE))?;
+    }
     trainer
         .optimizer_mut()
         .load(dir.join(OPTIMIZER_FILE), device)?;

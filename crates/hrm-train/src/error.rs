@@ -32,6 +32,16 @@ pub enum TrainError {
         /// What is wrong with it.
         message: String,
     },
+    /// A weights file (e.g. a checkpoint's EMA shadow) is malformed or does not fit the model.
+    #[error("weights file {}: tensor `{field}`: {message}", path.display())]
+    WeightsFile {
+        /// The file being read.
+        path: PathBuf,
+        /// The tensor name in the file (empty when the file itself cannot be read).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Reading or writing a file failed.
     #[error("file {}: {source}", path.display())]
     Io {

@@ -7,9 +7,11 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod ema;
 pub mod error;
 pub mod optim;
 pub mod predict;
+pub mod progress;
 pub mod run;
 pub mod run_error;
 pub mod schedule;

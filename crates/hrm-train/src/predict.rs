@@ -1,5 +1,6 @@
 //! Inference from a run's checkpoint: a split through `forward_eval` for `halt_max_steps` segments, written as a
-//! predictions folder (hrm-eval's format) with the per-segment trace of a few rows.
+//! predictions folder (hrm-eval's format) with the per-segment trace of a few rows. A run trained with
+//! `train.ema` predicts with the checkpoint's EMA weights (`ema.safetensors`), as its evaluations did.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,11 +8,11 @@ use std::sync::Arc;
 use hrm_eval::predictions::{PredictionsMeta, SegmentTrace};
 use hrm_eval::{PredictionsWriter, TaskKind};
 use hrm_model::Model;
-use indicatif::{ProgressBar, ProgressStyle};
 use tch::{Device, Kind, Tensor};
 
-use crate::checkpoint::{load_model_config, resolve_checkpoint, MODEL_FILE};
-use crate::run::{eval_split, load_env, load_run_recipe};
+use crate::checkpoint::{load_model_config, resolve_checkpoint, EMA_FILE, MODEL_FILE};
+use crate::progress::{self, Display};
+use crate::run::{eval_split, forward_dtype, load_env, load_run_recipe};
 use crate::run_error::RunError;
 
 /// What to predict.
@@ -68,9 +69,7 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
     let ckpt = resolve_checkpoint(&opts.run_dir, opts.checkpoint.as_deref())?;
     let mut config = load_model_config(&ckpt)?;
     // A checkpoint trained in bf16 on a GPU can be run in f32 on the CPU and vice versa: the weights are fp32.
-    if recipe.arch.forward_dtype == hrm_recipe::DtypeSetting::Auto {
-        config.forward_dtype = recipe.arch.forward_dtype.resolve(opts.device.is_cuda());
-    }
+    config.forward_dtype = forward_dtype(&recipe, opts.device);
     let dataset_dir = match &opts.dataset_dir {
         Some(d) => d.clone(),
         None => load_env(&opts.run_dir)?.dataset,
@@ -96,7 +95,12 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
             ));
         }
     }
-    let model = Model::from_safetensors(&config, opts.device, &ckpt.join(MODEL_FILE))?;
+    let weights = ckpt.join(if recipe.train.ema {
+        EMA_FILE
+    } else {
+        MODEL_FILE
+    });
+    let model = Model::from_safetensors(&config, opts.device, &weights)?;
     let data = Arc::new(hrm_data::load_split(&dataset_dir, &opts.split)?);
     let ckpt_name = ckpt
         .file_name()
@@ -124,18 +128,7 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
     } else {
         opts.max_examples.min(data.num_examples())
     };
-    let bar = if opts.progress {
-        let b = ProgressBar::new(n as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rows {per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress::bar(n as u64, "rows", Display::shown_if(opts.progress));
     let mut trace: Option<SegmentTrace> = None;
     eval_split(&model, &data, batch_size, n, k, |r| {
         let rows = r.first_row..r.first_row + r.valid;

@@ -11,29 +11,33 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hrm_data::sampler::SampleEvent;
-use hrm_data::{DatasetMetadata, EvalBatches, Prefetcher, SamplerConfig, SplitData, TrainSampler};
+use hrm_data::{
+    DatasetMetadata, EvalBatches, Prefetcher, SamplerConfig, SamplerState, SplitData, TrainSampler,
+};
 use hrm_model::{act_loss_head, ActMetrics, Carry, Model, ModelConfig};
-use hrm_recipe::{Recipe, Task};
-use indicatif::{ProgressBar, ProgressStyle};
+use hrm_recipe::{Recipe, Task, TrainSection};
+use indicatif::ProgressBar;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{
-    load_checkpoint, resolve_checkpoint, save_checkpoint, CheckpointState, RngState, METRICS_FILE,
+    load_checkpoint, resolve_checkpoint, save_checkpoint, CheckpointState, RngState,
+    CHECKPOINTS_DIR, METRICS_FILE,
 };
 use crate::optim::AdamATan2Config;
+use crate::progress::{self, Display};
 use crate::run_error::RunError;
 use crate::schedule::total_steps;
-use crate::step::{StepConfig, Trainer};
+use crate::step::{StepConfig, StepReport, Trainable, Trainer};
 
 /// The resolved recipe stored in a run folder.
 pub const RECIPE_FILE: &str = "recipe.toml";
 /// The environment record of a run folder.
 pub const ENV_FILE: &str = "env.json";
-/// The libtorch version the workspace builds against.
-pub const LIBTORCH_VERSION: &str = "2.11.0";
+/// The libtorch version the workspace builds against (defined once, in `hrm-arch`).
+pub use hrm_arch::LIBTORCH_VERSION;
 /// The stream of the exploration RNG (seeded from `train.seed`), distinct from the sampler's streams.
 const EXPLORATION_STREAM: u64 = 7;
 
@@ -56,7 +60,7 @@ pub fn resolve_model_config(
     device: Device,
 ) -> Result<ModelConfig, RunError> {
     let a = &recipe.arch;
-    let forward_dtype = a.forward_dtype.resolve(device.is_cuda());
+    let forward_dtype = forward_dtype(recipe, device);
     let config = ModelConfig {
         batch_size: recipe.train.global_batch_size as i64,
         seq_len: i64::from(meta.seq_len),
@@ -84,6 +88,12 @@ pub fn resolve_model_config(
     };
     config.validate()?;
     Ok(config)
+}
+
+/// The forward dtype of a recipe on a device: `arch.forward_dtype`, with `auto` resolved to bf16 on CUDA and f32
+/// on the CPU. The one place `auto` is resolved (training and `hrm predict`).
+pub fn forward_dtype(recipe: &Recipe, device: Device) -> hrm_model::ForwardDtype {
+    recipe.arch.forward_dtype.resolve(device.is_cuda())
 }
 
 /// Checks that a dataset fits a recipe: the train split's vocabulary and sequence length match the recipe's task
@@ -333,6 +343,19 @@ impl RunSummary {
     }
 }
 
+/// How [`MetricsLog::open`] starts `metrics.jsonl`.
+enum MetricsStart<'p> {
+    /// An empty file (a new run).
+    Empty,
+    /// The first `lines` lines of `copy` (a checkpoint's copy of the log, when resuming).
+    CopyOf {
+        /// The checkpoint's `metrics.jsonl`.
+        copy: &'p Path,
+        /// Lines of the log at the checkpoint.
+        lines: usize,
+    },
+}
+
 /// Appends JSON lines to `metrics.jsonl`, counting them.
 struct MetricsLog {
     path: PathBuf,
@@ -341,16 +364,16 @@ struct MetricsLog {
 }
 
 impl MetricsLog {
-    /// Opens the log; when `keep_lines` is given, the file is first cut to its first `keep_lines` lines.
-    fn open(path: &Path, restore_from: Option<(&Path, usize)>) -> Result<MetricsLog, RunError> {
-        let lines = match restore_from {
-            Some((copy, n)) => {
+    /// Replaces the file at `path` with its starting content (see [`MetricsStart`]) and opens it for appending.
+    fn open(path: &Path, start: MetricsStart<'_>) -> Result<MetricsLog, RunError> {
+        let lines = match start {
+            MetricsStart::CopyOf { copy, lines } => {
                 let text = if copy.is_file() {
                     std::fs::read_to_string(copy).map_err(RunError::io(copy))?
                 } else {
                     String::new()
                 };
-                let kept: Vec<&str> = text.lines().take(n).collect();
+                let kept: Vec<&str> = text.lines().take(lines).collect();
                 let mut body = kept.join("\n");
                 if !body.is_empty() {
                     body.push('\n');
@@ -358,7 +381,7 @@ impl MetricsLog {
                 hrm_data::write_atomic(path, body.as_bytes())?;
                 kept.len()
             }
-            None => {
+            MetricsStart::Empty => {
                 hrm_data::write_atomic(path, b"")?;
                 0
             }
@@ -537,23 +560,28 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-fn check_finite(step: u64, values: &[(&'static str, f64)], run_dir: &Path) -> Result<(), RunError> {
-    for &(name, v) in values {
-        if !v.is_finite() {
-            let last_checkpoint = resolve_checkpoint(run_dir, None).ok();
-            return Err(RunError::NonFinite {
-                step,
-                metric: name.to_string(),
-                value: v,
-                last_checkpoint,
-            });
-        }
+/// A NaN or infinite logged value stops the run, naming the last good checkpoint.
+fn check_finite(
+    step: u64,
+    values: &[(&'static str, f64)],
+    last_checkpoint: Option<&Path>,
+) -> Result<(), RunError> {
+    match values.iter().find(|(_, v)| !v.is_finite()) {
+        Some(&(name, value)) => Err(RunError::NonFinite {
+            step,
+            metric: name.to_string(),
+            value,
+            last_checkpoint: last_checkpoint.map(Path::to_path_buf),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Refuses to checkpoint a model with a NaN or infinite weight (so the last checkpoint stays a good one).
-fn check_parameters_finite(trainer: &Trainer, run_dir: &Path) -> Result<(), RunError> {
+fn check_parameters_finite(
+    trainer: &Trainer,
+    last_checkpoint: Option<&Path>,
+) -> Result<(), RunError> {
     let model = trainer.model();
     let tables = model
         .puzzle_table()
@@ -569,317 +597,475 @@ fn check_parameters_finite(trainer: &Trainer, run_dir: &Path) -> Result<(), RunE
                 step: trainer.step_count(),
                 metric: format!("parameter `{name}`"),
                 value: f64::NAN,
-                last_checkpoint: resolve_checkpoint(run_dir, None).ok(),
+                last_checkpoint: last_checkpoint.map(Path::to_path_buf),
             });
         }
     }
     Ok(())
 }
 
-/// Trains a recipe on a dataset into a run folder, or resumes it (spec 7; see the module docs).
-///
-/// The loop: each sampler iteration (`train.eval_interval` epochs) yields full global batches; each batch is one
-/// optimizer step ([`Trainer::train_step`], micro-batched with persistent carries); train metrics go to
-/// `metrics.jsonl` every `train.log_every` steps; at the end of each iteration the test split is evaluated
-/// (capped by `eval.max_examples`) and, when `train.checkpoint_every_eval`, a kept checkpoint is written; a
-/// rolling checkpoint is written every `train.checkpoint_every_steps` steps. `train.max_steps` and
-/// `train.max_minutes` stop the run early with an evaluation and a final checkpoint. A non-finite loss stops it
-/// with [`RunError::NonFinite`], leaving the last good checkpoint in place.
-pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
-    let recipe = &opts.recipe;
-    let run_dir = &opts.run_dir;
-    let t = &recipe.train;
-    let train_meta = hrm_data::layout::load_metadata(&opts.dataset_dir, "train")?;
-    let test_meta = hrm_data::layout::load_metadata(&opts.dataset_dir, "test")?;
-    check_dataset(recipe, &opts.dataset_dir, &train_meta, &test_meta)?;
-    let config = resolve_model_config(recipe, &train_meta, opts.device)?;
-    let total = total_steps(
-        t.epochs as u64,
-        u64::from(train_meta.total_groups),
-        train_meta.mean_puzzle_examples,
-        t.global_batch_size as u64,
-    );
-    if total == 0 {
-        return Err(RunError::config(
-            "train.global_batch_size",
-            format!(
-                "{} is larger than the {} examples of all {} epochs ({} groups x {:.2} examples per puzzle): \
-                 the run would have 0 steps",
-                t.global_batch_size,
-                (t.epochs as f64 * f64::from(train_meta.total_groups) * train_meta.mean_puzzle_examples) as u64,
-                t.epochs,
-                train_meta.total_groups,
-                train_meta.mean_puzzle_examples
-            ),
-        ));
-    }
-    let total_iters = (t.epochs / t.eval_interval) as u64;
-    let cap = if t.max_steps > 0 {
-        total.min(t.max_steps as u64)
-    } else {
-        total
-    };
+/// The fixed facts of a run, computed once from the recipe and the train split.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    /// Nominal total steps ([`total_steps`]).
+    total: u64,
+    /// Sampler iterations of the whole run (`train.epochs / train.eval_interval`).
+    total_iters: u64,
+    /// The step the run stops at: `total`, capped by `train.max_steps`.
+    cap: u64,
+    /// `train.max_minutes` in seconds (0 = no limit).
+    max_secs: f64,
+}
 
-    let train_data = Arc::new(hrm_data::load_split(&opts.dataset_dir, "train")?);
-    let test_data = Arc::new(hrm_data::load_split(&opts.dataset_dir, "test")?);
-    let model = Model::new(&config, opts.device, t.seed)?;
-    let mut trainer = Trainer::new(model, step_config(recipe, total))?;
-    let sampler_config = SamplerConfig {
-        global_batch_size: t.global_batch_size,
-        epochs_per_iter: t.eval_interval,
-        seed: t.seed,
-    };
-
-    let metrics_path = run_dir.join(METRICS_FILE);
-    let (sampler, mut rng, mut iterations_done, elapsed_before, mut log, mut last_ckpt) = if opts
-        .resume
-    {
-        let stored = load_run_recipe(run_dir)?;
-        if stored.to_toml() != recipe.to_toml() {
-            return Err(RunError::mismatch(
-                "recipe",
-                run_dir.join(RECIPE_FILE).display(),
-                "the stored recipe",
-                "this command",
-                "a different recipe (resume with the stored one: omit the recipe and --set)",
-            ));
-        }
-        let dir = resolve_checkpoint(run_dir, None)?;
-        let state = load_checkpoint(&dir, &mut trainer)?;
-        if state.finished {
-            return Ok(RunSummary {
-                step: state.step,
-                total_steps: total,
-                stop: StopReason::AlreadyFinished,
-                steps_this_session: 0,
-                train_seconds: 0.0,
-                last_eval: None,
-                checkpoint: dir,
-            });
-        }
-        let rng = state
-            .rng
-            .restore(&dir.join(crate::checkpoint::STATE_FILE))?;
-        let sampler = TrainSampler::resume(Arc::clone(&train_data), sampler_config, state.sampler)?;
-        let log = MetricsLog::open(
-            &metrics_path,
-            Some((&dir.join(METRICS_FILE), state.metrics_lines)),
-        )?;
-        let mut env = load_env(run_dir)?;
-        env.resumes.push(opts.command_line.clone());
-        write_env(run_dir, &env)?;
-        (
-            sampler,
-            rng,
-            state.iterations_done,
-            state.elapsed_seconds,
-            log,
-            Some(dir),
-        )
-    } else {
-        if run_dir.join(crate::checkpoint::CHECKPOINTS_DIR).exists() {
+impl Plan {
+    fn new(t: &TrainSection, meta: &DatasetMetadata) -> Result<Plan, RunError> {
+        let (groups, per_puzzle) = (meta.total_groups, meta.mean_puzzle_examples);
+        let total = total_steps(
+            t.epochs as u64,
+            u64::from(groups),
+            per_puzzle,
+            t.global_batch_size as u64,
+        );
+        if total == 0 {
+            let examples = (t.epochs as f64 * f64::from(groups) * per_puzzle) as u64;
             return Err(RunError::config(
-                "--run",
+                "train.global_batch_size",
                 format!(
-                    "{} already holds checkpoints; use --resume {} to continue it or pick a new folder",
-                    run_dir.display(),
-                    run_dir.display()
+                    "{} is larger than the {examples} examples of all {} epochs ({groups} groups x \
+                     {per_puzzle:.2} examples per puzzle): the run would have 0 steps",
+                    t.global_batch_size, t.epochs,
                 ),
             ));
         }
-        std::fs::create_dir_all(run_dir).map_err(RunError::io(run_dir))?;
-        hrm_data::write_atomic(&run_dir.join(RECIPE_FILE), recipe.to_toml().as_bytes())?;
-        let env = RunEnv {
-            git_commit: git_commit(),
-            libtorch: LIBTORCH_VERSION.into(),
-            device: device_name(opts.device),
-            dtype: config.forward_dtype.to_string(),
-            seed: t.seed,
-            hostname: hostname(),
-            start_time_unix: unix_now(),
-            command_line: opts.command_line.clone(),
-            dataset: std::fs::canonicalize(&opts.dataset_dir).unwrap_or(opts.dataset_dir.clone()),
-            resumes: Vec::new(),
+        let cap = match t.max_steps {
+            0 => total,
+            m => total.min(m as u64),
         };
-        write_env(run_dir, &env)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(t.seed);
-        rng.set_stream(EXPLORATION_STREAM);
-        let sampler = TrainSampler::new(Arc::clone(&train_data), sampler_config)?;
-        let log = MetricsLog::open(&metrics_path, None)?;
-        (sampler, rng, 0, 0.0, log, None)
-    };
+        Ok(Plan {
+            total,
+            total_iters: (t.epochs / t.eval_interval) as u64,
+            cap,
+            max_secs: t.max_minutes * 60.0,
+        })
+    }
+}
 
-    let mut sampler_state = sampler.state();
-    let mut prefetch = Prefetcher::spawn(sampler, 2);
-    let gbs = t.global_batch_size as i64;
-    let log_every = t.log_every.max(1) as u64;
-    let start_step = trainer.step_count();
-    let bar = if opts.progress {
-        let b = ProgressBar::new(cap);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps {per_sec} eta {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b.set_position(start_step.min(cap));
-        b
+/// What a run reads before it touches its folder: the model config, both splits and the plan.
+struct Inputs {
+    config: ModelConfig,
+    train_data: Arc<SplitData>,
+    test_data: Arc<SplitData>,
+    plan: Plan,
+}
+
+impl Inputs {
+    fn load(opts: &RunOptions) -> Result<Inputs, RunError> {
+        let recipe = &opts.recipe;
+        let train_meta = hrm_data::layout::load_metadata(&opts.dataset_dir, "train")?;
+        let test_meta = hrm_data::layout::load_metadata(&opts.dataset_dir, "test")?;
+        check_dataset(recipe, &opts.dataset_dir, &train_meta, &test_meta)?;
+        let config = resolve_model_config(recipe, &train_meta, opts.device)?;
+        let plan = Plan::new(&recipe.train, &train_meta)?;
+        Ok(Inputs {
+            config,
+            train_data: Arc::new(hrm_data::load_split(&opts.dataset_dir, "train")?),
+            test_data: Arc::new(hrm_data::load_split(&opts.dataset_dir, "test")?),
+            plan,
+        })
+    }
+
+    /// A trainer at step 0 for the recipe: the model from `train.seed`, `train.freeze_weights`, `train.ema`.
+    fn trainer(&self, opts: &RunOptions) -> Result<Trainer, RunError> {
+        let t = &opts.recipe.train;
+        let model = Model::new(&self.config, opts.device, t.seed)?;
+        let mut trainer = Trainer::new(model, step_config(&opts.recipe, self.plan.total))?;
+        if t.freeze_weights {
+            trainer.set_trainable(Trainable::PuzzleTableOnly)?;
+        }
+        if t.ema {
+            trainer.enable_ema(t.ema_rate)?;
+        }
+        Ok(trainer)
+    }
+}
+
+/// The sampler settings of a recipe.
+fn sampler_config(recipe: &Recipe) -> SamplerConfig {
+    SamplerConfig {
+        global_batch_size: recipe.train.global_batch_size,
+        epochs_per_iter: recipe.train.eval_interval,
+        seed: recipe.train.seed,
+    }
+}
+
+/// Where a run starts from: the loop state of a new run or of a resumed checkpoint.
+struct Start {
+    trainer: Trainer,
+    sampler: TrainSampler,
+    rng: ChaCha8Rng,
+    iterations_done: u64,
+    elapsed_before: f64,
+    log: MetricsLog,
+    last_checkpoint: Option<PathBuf>,
+}
+
+/// What opening a run folder gave.
+enum Opening {
+    /// A run to continue.
+    Start(Box<Start>),
+    /// The resumed checkpoint was already final; nothing to do.
+    Finished(RunSummary),
+}
+
+/// Opens the run folder: a new run (`opts.resume` false) or the `latest` checkpoint of an existing one.
+fn open_run(opts: &RunOptions, inputs: &Inputs) -> Result<Opening, RunError> {
+    let trainer = inputs.trainer(opts)?;
+    if opts.resume {
+        resume_run(opts, inputs, trainer)
     } else {
-        ProgressBar::hidden()
+        start_run(opts, inputs, trainer).map(|s| Opening::Start(Box::new(s)))
+    }
+}
+
+/// Creates the run folder with `recipe.toml`, `env.json` and an empty `metrics.jsonl`.
+fn start_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Start, RunError> {
+    let run_dir = &opts.run_dir;
+    if run_dir.join(CHECKPOINTS_DIR).exists() {
+        return Err(RunError::config(
+            "--run",
+            format!(
+                "{} already holds checkpoints; use --resume {} to continue it or pick a new folder",
+                run_dir.display(),
+                run_dir.display()
+            ),
+        ));
+    }
+    std::fs::create_dir_all(run_dir).map_err(RunError::io(run_dir))?;
+    hrm_data::write_atomic(&run_dir.join(RECIPE_FILE), opts.recipe.to_toml().as_bytes())?;
+    write_env(run_dir, &new_env(opts, &inputs.config))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.recipe.train.seed);
+    rng.set_stream(EXPLORATION_STREAM);
+    Ok(Start {
+        trainer,
+        sampler: TrainSampler::new(Arc::clone(&inputs.train_data), sampler_config(&opts.recipe))?,
+        rng,
+        iterations_done: 0,
+        elapsed_before: 0.0,
+        log: MetricsLog::open(&run_dir.join(METRICS_FILE), MetricsStart::Empty)?,
+        last_checkpoint: None,
+    })
+}
+
+/// The `env.json` of a new run.
+fn new_env(opts: &RunOptions, config: &ModelConfig) -> RunEnv {
+    RunEnv {
+        git_commit: git_commit(),
+        libtorch: LIBTORCH_VERSION.into(),
+        device: device_name(opts.device),
+        dtype: config.forward_dtype.to_string(),
+        seed: opts.recipe.train.seed,
+        hostname: hostname(),
+        start_time_unix: unix_now(),
+        command_line: opts.command_line.clone(),
+        dataset: std::fs::canonicalize(&opts.dataset_dir).unwrap_or(opts.dataset_dir.clone()),
+        resumes: Vec::new(),
+    }
+}
+
+/// Loads the `latest` checkpoint into `trainer`, restores the sampler, the RNG and the metrics log as they were
+/// at that checkpoint, and records the resume in `env.json`.
+fn resume_run(
+    opts: &RunOptions,
+    inputs: &Inputs,
+    mut trainer: Trainer,
+) -> Result<Opening, RunError> {
+    let run_dir = &opts.run_dir;
+    let stored = load_run_recipe(run_dir)?;
+    if stored.to_toml() != opts.recipe.to_toml() {
+        return Err(RunError::mismatch(
+            "recipe",
+            run_dir.join(RECIPE_FILE).display(),
+            "the stored recipe",
+            "this command",
+            "a different recipe (resume with the stored one: omit the recipe and --set)",
+        ));
+    }
+    let dir = resolve_checkpoint(run_dir, None)?;
+    let state = load_checkpoint(&dir, &mut trainer)?;
+    if state.finished {
+        return Ok(Opening::Finished(RunSummary {
+            step: state.step,
+            total_steps: inputs.plan.total,
+            stop: StopReason::AlreadyFinished,
+            steps_this_session: 0,
+            train_seconds: 0.0,
+            last_eval: None,
+            checkpoint: dir,
+        }));
+    }
+    let sampler = TrainSampler::resume(
+        Arc::clone(&inputs.train_data),
+        sampler_config(&opts.recipe),
+        state.sampler,
+    )?;
+    let log_start = MetricsStart::CopyOf {
+        copy: &dir.join(METRICS_FILE),
+        lines: state.metrics_lines,
     };
+    let log = MetricsLog::open(&run_dir.join(METRICS_FILE), log_start)?;
+    let mut env = load_env(run_dir)?;
+    env.resumes.push(opts.command_line.clone());
+    write_env(run_dir, &env)?;
+    Ok(Opening::Start(Box::new(Start {
+        trainer,
+        sampler,
+        rng: state.rng.restore(),
+        iterations_done: state.iterations_done,
+        elapsed_before: state.elapsed_seconds,
+        log,
+        last_checkpoint: Some(dir),
+    })))
+}
 
-    let session_start = Instant::now();
-    let mut train_time = Duration::ZERO;
-    let mut last_eval: Option<BTreeMap<String, f64>> = None;
-    let mut last_eval_step: Option<u64> = None;
-    let max_secs = t.max_minutes * 60.0;
+/// The kind of a checkpoint the loop writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckpointKind {
+    /// Every `train.checkpoint_every_steps` steps; removed when a newer one is written.
+    Rolling,
+    /// At an evaluation (`train.checkpoint_every_eval`); kept.
+    Evaluation,
+    /// Where the run ends; kept, and resuming it does nothing.
+    Final,
+}
 
-    let save = |trainer: &Trainer,
-                rng: &ChaCha8Rng,
-                sampler_state: hrm_data::SamplerState,
-                iterations_done: u64,
-                kept: bool,
-                finished: bool,
-                log: &MetricsLog|
-     -> Result<PathBuf, RunError> {
-        check_parameters_finite(trainer, run_dir)?;
-        let state = CheckpointState {
-            step: trainer.step_count(),
-            sampler: sampler_state,
-            rng: RngState::capture(rng),
-            iterations_done,
-            kept,
-            finished,
-            elapsed_seconds: elapsed_before + session_start.elapsed().as_secs_f64(),
-            micro_batches: trainer.config().micro_batches,
-            metrics_lines: log.lines,
+/// A run in progress: the trainer and everything the loop carries from one sampler event to the next.
+struct Run<'a> {
+    opts: &'a RunOptions,
+    test_data: Arc<SplitData>,
+    plan: Plan,
+    trainer: Trainer,
+    /// The ACT exploration RNG.
+    rng: ChaCha8Rng,
+    /// The sampler state after the last consumed event.
+    sampler_state: SamplerState,
+    iterations_done: u64,
+    /// Training seconds of earlier sessions (from the resumed checkpoint).
+    elapsed_before: f64,
+    session_start: Instant,
+    /// Time spent in optimizer steps in this session.
+    train_time: Duration,
+    start_step: u64,
+    log: MetricsLog,
+    bar: ProgressBar,
+    /// The newest complete checkpoint (resumed from or written in this session).
+    last_checkpoint: Option<PathBuf>,
+    /// The step of the final checkpoint, once written.
+    final_checkpoint_step: Option<u64>,
+    /// The step and values of the last evaluation.
+    last_eval: Option<(u64, BTreeMap<String, f64>)>,
+}
+
+impl<'a> Run<'a> {
+    fn new(opts: &'a RunOptions, inputs: Inputs, start: Start) -> (Run<'a>, TrainSampler) {
+        let start_step = start.trainer.step_count();
+        let plan = inputs.plan;
+        let bar = progress::bar(plan.cap, "steps", Display::shown_if(opts.progress));
+        bar.set_position(start_step.min(plan.cap));
+        let run = Run {
+            opts,
+            test_data: inputs.test_data,
+            plan,
+            trainer: start.trainer,
+            rng: start.rng,
+            sampler_state: start.sampler.state(),
+            iterations_done: start.iterations_done,
+            elapsed_before: start.elapsed_before,
+            session_start: Instant::now(),
+            train_time: Duration::ZERO,
+            start_step,
+            log: start.log,
+            bar,
+            last_checkpoint: start.last_checkpoint,
+            final_checkpoint_step: None,
+            last_eval: None,
         };
-        save_checkpoint(run_dir, trainer, &state)
-    };
+        (run, start.sampler)
+    }
 
+    /// Training seconds across sessions.
+    fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.session_start.elapsed().as_secs_f64()
+    }
+
+    /// Why the run stops before the next sampler event, if it does: all iterations done, the step cap, the
+    /// time cap (checked in this order).
+    fn stop_condition(&self) -> Option<StopReason> {
+        if self.iterations_done >= self.plan.total_iters {
+            Some(StopReason::Completed)
+        } else if self.trainer.step_count() >= self.plan.cap {
+            Some(StopReason::MaxSteps)
+        } else if self.plan.max_secs > 0.0 && self.elapsed() >= self.plan.max_secs {
+            Some(StopReason::MaxMinutes)
+        } else {
+            None
+        }
+    }
+
+    /// One optimizer step, its log line and the rolling checkpoint when one is due.
+    fn train_batch(&mut self, batch: &hrm_model::Batch) -> Result<(), RunError> {
+        let t0 = Instant::now();
+        let report = self.trainer.train_step(batch, &mut self.rng)?;
+        self.train_time += t0.elapsed();
+        let step = self.trainer.step_count();
+        if let Some(report) = report {
+            self.log_train(step, &report)?;
+        }
+        self.bar.set_position(step.min(self.plan.cap));
+        let every = self.opts.recipe.train.checkpoint_every_steps as u64;
+        if every > 0 && step.is_multiple_of(every) {
+            self.checkpoint(CheckpointKind::Rolling)?;
+        }
+        if !self.opts.throttle.is_zero() {
+            std::thread::sleep(self.opts.throttle);
+        }
+        Ok(())
+    }
+
+    /// Checks a step's logged values, writes them every `train.log_every` steps and shows the LM loss.
+    fn log_train(&mut self, step: u64, report: &StepReport) -> Result<(), RunError> {
+        let t = &self.opts.recipe.train;
+        let values = report.log_values(t.global_batch_size as i64);
+        check_finite(step, &values, self.last_checkpoint.as_deref())?;
+        if step.is_multiple_of(t.log_every.max(1) as u64) {
+            let v: Vec<(String, f64)> = values.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+            self.log.write(step, &v)?;
+        }
+        if let Some(&(_, loss)) = values.iter().find(|(k, _)| *k == "train/lm_loss") {
+            self.bar.set_message(format!("lm_loss {loss:.4}"));
+        }
+        Ok(())
+    }
+
+    /// The end of sampler iteration `iteration`: an evaluation, then a kept checkpoint (the final one after the
+    /// last iteration).
+    fn end_iteration(&mut self, iteration: u64) -> Result<(), RunError> {
+        self.iterations_done = iteration + 1;
+        self.evaluate()?;
+        if self.iterations_done >= self.plan.total_iters {
+            self.checkpoint(CheckpointKind::Final)?;
+        } else if self.opts.recipe.train.checkpoint_every_eval {
+            self.checkpoint(CheckpointKind::Evaluation)?;
+        }
+        Ok(())
+    }
+
+    /// Evaluates the test split (with the EMA weights when kept) and logs it at the current step.
+    fn evaluate(&mut self) -> Result<(), RunError> {
+        let step = self.trainer.step_count();
+        let e = &self.opts.recipe.eval;
+        let data = &self.test_data;
+        let sums = self
+            .trainer
+            .with_eval_model(|m| evaluate(m, data, e.batch_size, e.max_examples))??;
+        let values = eval_values(&sums);
+        self.log.write(step, &values)?;
+        self.last_eval = Some((step, values.into_iter().collect()));
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the current state (refused when a weight is not finite).
+    fn checkpoint(&mut self, kind: CheckpointKind) -> Result<(), RunError> {
+        check_parameters_finite(&self.trainer, self.last_checkpoint.as_deref())?;
+        let state = CheckpointState {
+            step: self.trainer.step_count(),
+            sampler: self.sampler_state,
+            rng: RngState::capture(&self.rng),
+            iterations_done: self.iterations_done,
+            kept: kind != CheckpointKind::Rolling,
+            finished: kind == CheckpointKind::Final,
+            elapsed_seconds: self.elapsed(),
+            micro_batches: self.trainer.config().micro_batches,
+            metrics_lines: self.log.lines,
+        };
+        let dir = save_checkpoint(&self.opts.run_dir, &self.trainer, &state)?;
+        if kind == CheckpointKind::Final {
+            self.final_checkpoint_step = Some(state.step);
+        }
+        self.last_checkpoint = Some(dir);
+        Ok(())
+    }
+
+    /// After the loop: an evaluation at the last step (unless one ran there) and the final checkpoint (unless
+    /// the last iteration wrote it); then the summary.
+    fn finish(mut self, stop: StopReason) -> Result<RunSummary, RunError> {
+        let step = self.trainer.step_count();
+        let already_final =
+            stop == StopReason::Completed && self.final_checkpoint_step == Some(step);
+        if !already_final {
+            if self.last_eval.as_ref().map(|(s, _)| *s) != Some(step) {
+                self.evaluate()?;
+            }
+            self.checkpoint(CheckpointKind::Final)?;
+        }
+        self.bar.finish_and_clear();
+        let checkpoint = self
+            .last_checkpoint
+            .ok_or_else(|| RunError::config("train", "no checkpoint was written"))?;
+        Ok(RunSummary {
+            step,
+            total_steps: self.plan.total,
+            stop,
+            steps_this_session: step - self.start_step,
+            train_seconds: self.train_time.as_secs_f64(),
+            last_eval: self.last_eval.map(|(_, v)| v),
+            checkpoint,
+        })
+    }
+}
+
+/// Trains a recipe on a dataset into a run folder, or resumes it (spec 7; see the module docs).
+///
+/// The phases: [`Inputs::load`] (dataset checks, model config, plan), `open_run` (a new run folder or the
+/// `latest` checkpoint), then per sampler event either `Run::train_batch` (one optimizer step,
+/// [`Trainer::train_step`], micro-batched with persistent carries; train metrics every `train.log_every` steps;
+/// a rolling checkpoint every `train.checkpoint_every_steps` steps) or `Run::end_iteration` (the test split
+/// evaluated, capped by `eval.max_examples`, and a kept checkpoint when `train.checkpoint_every_eval`), until
+/// `Run::stop_condition` holds (every iteration done, `train.max_steps`, `train.max_minutes`); `Run::finish`
+/// evaluates and writes the final checkpoint where the last iteration did not. A non-finite loss stops the run
+/// with [`RunError::NonFinite`], leaving the last good checkpoint in place.
+pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
+    let inputs = Inputs::load(opts)?;
+    let start = match open_run(opts, &inputs)? {
+        Opening::Start(start) => *start,
+        Opening::Finished(summary) => return Ok(summary),
+    };
+    let device = opts.device;
+    let (mut run, sampler) = Run::new(opts, inputs, start);
+    let mut prefetch = Prefetcher::spawn(sampler, 2);
     let stop = loop {
-        if iterations_done >= total_iters {
-            break StopReason::Completed;
-        }
-        if trainer.step_count() >= cap {
-            break StopReason::MaxSteps;
-        }
-        if max_secs > 0.0 && elapsed_before + session_start.elapsed().as_secs_f64() >= max_secs {
-            break StopReason::MaxMinutes;
+        if let Some(stop) = run.stop_condition() {
+            break stop;
         }
         let sampled = prefetch.next_event();
-        sampler_state = sampled.state_after;
+        run.sampler_state = sampled.state_after;
         match sampled.event {
             SampleEvent::Batch(b) => {
-                let t0 = Instant::now();
+                let (inputs, labels, ids) = (&b.inputs, &b.labels, &b.puzzle_identifiers);
                 let batch = hrm_model::Batch::from_vecs(
-                    &b.inputs,
-                    &b.labels,
-                    &b.puzzle_identifiers,
+                    inputs,
+                    labels,
+                    ids,
                     b.batch_size,
                     b.seq_len,
-                    opts.device,
+                    device,
                 )?;
-                let report = trainer.train_step(&batch, &mut rng)?;
-                train_time += t0.elapsed();
-                let step = trainer.step_count();
-                if let Some(report) = report {
-                    let values = report.log_values(gbs);
-                    check_finite(step, &values, run_dir)?;
-                    if step % log_every == 0 {
-                        let v: Vec<(String, f64)> =
-                            values.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-                        log.write(step, &v)?;
-                    }
-                    if let Some(&(_, loss)) = values.iter().find(|(k, _)| *k == "train/lm_loss") {
-                        bar.set_message(format!("lm_loss {loss:.4}"));
-                    }
-                }
-                bar.set_position(step.min(cap));
-                if t.checkpoint_every_steps > 0 && step % t.checkpoint_every_steps as u64 == 0 {
-                    last_ckpt = Some(save(
-                        &trainer,
-                        &rng,
-                        sampler_state,
-                        iterations_done,
-                        false,
-                        false,
-                        &log,
-                    )?);
-                }
-                if !opts.throttle.is_zero() {
-                    std::thread::sleep(opts.throttle);
-                }
+                run.train_batch(&batch)?;
             }
-            SampleEvent::IterationEnd { iteration, .. } => {
-                iterations_done = iteration + 1;
-                let step = trainer.step_count();
-                let sums = evaluate(
-                    trainer.model(),
-                    &test_data,
-                    recipe.eval.batch_size,
-                    recipe.eval.max_examples,
-                )?;
-                let values = eval_values(&sums);
-                log.write(step, &values)?;
-                last_eval = Some(values.into_iter().collect());
-                last_eval_step = Some(step);
-                let finished = iterations_done >= total_iters;
-                if t.checkpoint_every_eval || finished {
-                    last_ckpt = Some(save(
-                        &trainer,
-                        &rng,
-                        sampler_state,
-                        iterations_done,
-                        true,
-                        finished,
-                        &log,
-                    )?);
-                }
-            }
+            SampleEvent::IterationEnd { iteration, .. } => run.end_iteration(iteration)?,
         }
     };
     drop(prefetch);
-    let step = trainer.step_count();
-    let already_final = stop == StopReason::Completed
-        && last_ckpt
-            .as_ref()
-            .and_then(|d| crate::checkpoint::load_state(d).ok())
-            .is_some_and(|s| s.step == step && s.finished);
-    if !already_final {
-        if last_eval_step != Some(step) {
-            let sums = evaluate(
-                trainer.model(),
-                &test_data,
-                recipe.eval.batch_size,
-                recipe.eval.max_examples,
-            )?;
-            let values = eval_values(&sums);
-            log.write(step, &values)?;
-            last_eval = Some(values.into_iter().collect());
-        }
-        last_ckpt = Some(save(
-            &trainer,
-            &rng,
-            sampler_state,
-            iterations_done,
-            true,
-            true,
-            &log,
-        )?);
-    }
-    bar.finish_and_clear();
-    let checkpoint =
-        last_ckpt.ok_or_else(|| RunError::config("train", "no checkpoint was written"))?;
-    Ok(RunSummary {
-        step,
-        total_steps: total,
-        stop,
-        steps_this_session: step - start_step,
-        train_seconds: train_time.as_secs_f64(),
-        last_eval,
-        checkpoint,
-    })
+    run.finish(stop)
 }
 
 fn write_env(run_dir: &Path, env: &RunEnv) -> Result<(), RunError> {

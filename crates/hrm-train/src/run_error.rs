@@ -37,6 +37,14 @@ pub enum RunError {
         /// What is wrong.
         message: String,
     },
+    /// A checkpoint's state file has another format version, is truncated or malformed.
+    #[error("checkpoint state file {}: {message}", path.display())]
+    StateFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The recipe, the dataset and a checkpoint disagree.
     #[error("{what} mismatch: {left_name} says {left}, {right_name} says {right}")]
     Mismatch {
@@ -95,6 +103,14 @@ impl RunError {
     /// Builds a [`RunError::Json`].
     pub fn json(path: impl Into<PathBuf>, message: impl ToString) -> RunError {
         RunError::Json {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Builds a [`RunError::StateFile`].
+    pub fn state_file(path: impl Into<PathBuf>, message: impl ToString) -> RunError {
+        RunError::StateFile {
             path: path.into(),
             message: message.to_string(),
         }

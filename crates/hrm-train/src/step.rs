@@ -1,10 +1,13 @@
 //! One optimizer step of HRM training: a global batch split into micro-batches, each with its own persistent
-//! ACT carry (spec 10.2 pitfall 9), gradients accumulated, then one AdamATan2 and one sign-SGD step.
+//! ACT carry (spec 10.2 pitfall 9), gradients accumulated, then one AdamATan2 and one sign-SGD step, and the EMA
+//! update when one is kept (trm-spec 4). With [`Trainable::PuzzleTableOnly`] (`train.freeze_weights`) only the
+//! sign-SGD step runs.
 
 use hrm_model::{act_loss_head, ActMetrics, Batch, Carry, Model};
 use rand::Rng;
 use tch::{Kind, Tensor};
 
+use crate::ema::Ema;
 use crate::error::TrainError;
 use crate::optim::{AdamATan2, AdamATan2Config, SignSgd};
 use crate::schedule::lr_at;
@@ -90,6 +93,17 @@ impl StepConfig {
     }
 }
 
+/// Which parameters an optimizer step updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trainable {
+    /// The network (AdamATan2) and the puzzle table (sign-SGD).
+    #[default]
+    All,
+    /// Only the puzzle table (`train.freeze_weights`): the network's parameters do not require gradients, so
+    /// none are computed, and no AdamATan2 step runs.
+    PuzzleTableOnly,
+}
+
 /// What one call of [`Trainer::train_step`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepReport {
@@ -159,6 +173,8 @@ pub struct Trainer {
     sign_sgd: SignSgd,
     carries: Vec<Option<Carry>>,
     step: u64,
+    trainable: Trainable,
+    ema: Option<Ema>,
 }
 
 impl Trainer {
@@ -175,7 +191,62 @@ impl Trainer {
             sign_sgd,
             carries,
             step: 0,
+            trainable: Trainable::All,
+            ema: None,
         })
+    }
+
+    /// Chooses which parameters the following steps update; [`Trainable::PuzzleTableOnly`] needs a puzzle
+    /// table and switches `requires_grad` off on every network parameter (back on with [`Trainable::All`]).
+    pub fn set_trainable(&mut self, trainable: Trainable) -> Result<(), TrainError> {
+        if trainable == Trainable::PuzzleTableOnly && self.model.puzzle_table().is_none() {
+            return Err(TrainError::Config {
+                field: "freeze_weights".into(),
+                message:
+                    "the model has no puzzle table (puzzle_emb_ndim = 0): nothing would be trained"
+                        .into(),
+            });
+        }
+        let requires_grad = trainable == Trainable::All;
+        for (name, p) in self.model.named_parameters() {
+            let _ = p
+                .shallow_clone()
+                .f_requires_grad_(requires_grad)
+                .map_err(TrainError::tch(format!(
+                    "setting requires_grad of `{name}`"
+                )))?;
+        }
+        self.trainable = trainable;
+        Ok(())
+    }
+
+    /// Which parameters a step updates.
+    pub fn trainable(&self) -> Trainable {
+        self.trainable
+    }
+
+    /// Starts an EMA of the parameters at rate mu, its shadow taken from the current weights.
+    pub fn enable_ema(&mut self, rate: f64) -> Result<(), TrainError> {
+        self.ema = Some(Ema::new(&self.model, rate)?);
+        Ok(())
+    }
+
+    /// The EMA shadow, when one is kept.
+    pub fn ema(&self) -> Option<&Ema> {
+        self.ema.as_ref()
+    }
+
+    /// The EMA shadow, mutably (to load it when resuming).
+    pub fn ema_mut(&mut self) -> Option<&mut Ema> {
+        self.ema.as_mut()
+    }
+
+    /// Runs `f` on the model as evaluated: with the EMA shadow weights when an EMA is kept, else as trained.
+    pub fn with_eval_model<T>(&self, f: impl FnOnce(&Model) -> T) -> Result<T, TrainError> {
+        match &self.ema {
+            Some(ema) => ema.with_weights(&self.model, f),
+            None => Ok(f(&self.model)),
+        }
     }
 
     /// The model.
@@ -266,7 +337,8 @@ impl Trainer {
     /// m = B/k): one ACT forward in training mode on carry j, the loss head, and `backward(loss / B)`,
     /// accumulating gradients; then one AdamATan2 step on every trainable parameter at `lr_at(s)` and one
     /// sign-SGD step on the puzzle table at the puzzle `lr_at(s)`, with the puzzle gradients of all
-    /// micro-batches concatenated (so rows of duplicate ids are summed before the sign).
+    /// micro-batches concatenated (so rows of duplicate ids are summed before the sign); then the EMA update.
+    /// With [`Trainable::PuzzleTableOnly`] the AdamATan2 step is skipped.
     ///
     /// Gradients are cleared at the start of a step and left in place afterwards, for inspection.
     /// After an error the trainer is mid-step and should not be stepped again.
@@ -348,7 +420,9 @@ impl Trainer {
             *slot = Some(new_carry);
         }
 
-        self.adam.step(self.model.named_parameters(), lr)?;
+        if self.trainable == Trainable::All {
+            self.adam.step(self.model.named_parameters(), lr)?;
+        }
         if let (Some(table), false) = (self.model.puzzle_table(), puzzle_ids.is_empty()) {
             let ids = Tensor::f_cat(&puzzle_ids, 0)
                 .map_err(TrainError::tch("concatenating puzzle ids"))?;
@@ -356,6 +430,9 @@ impl Trainer {
                 .and_then(|g| g.f_to_kind(Kind::Float))
                 .map_err(TrainError::tch("concatenating puzzle gradients"))?;
             self.sign_sgd.step(table, &ids, &grads, puzzle_emb_lr)?;
+        }
+        if let Some(ema) = &mut self.ema {
+            ema.update(&self.model)?;
         }
         Ok(Some(StepReport {
             step,
