@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use hrm_train::predict::{predict, PredictOptions};
+use hrm_train::predict::{predict, PredictOptions, Weights};
 use hrm_train::run::parse_device;
 
 /// Arguments of `hrm predict`.
@@ -56,8 +56,12 @@ pub fn run(args: Args) -> Result<()> {
         progress: !args.quiet,
     };
     let s = predict(&opts)?;
+    let weights = match s.weights {
+        Weights::Trained => "trained weights",
+        Weights::Ema => "EMA weights",
+    };
     eprintln!(
-        "wrote {} rows ({} segments) from {} to {}",
+        "wrote {} rows ({} segments) from {} ({weights}) to {}",
         s.rows,
         s.num_segments,
         s.checkpoint.display(),

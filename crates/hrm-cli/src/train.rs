@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hrm_recipe::Recipe;
-use hrm_train::run::{load_env, load_run_recipe, parse_device, train, RunOptions};
+use hrm_train::run::{load_env, load_run_recipe, parse_device, train, RunOptions, RunSummary};
 
 /// Arguments of `hrm train`.
 #[derive(Debug, clap::Args)]
@@ -153,7 +153,12 @@ pub fn run(args: Args) -> Result<()> {
         progress: !args.quiet,
         throttle: Duration::from_millis(args.throttle_ms),
     };
-    let summary = train(&opts)?;
+    print_summary(&train(&opts)?);
+    Ok(())
+}
+
+/// The closing lines of `hrm train` on stderr: why it stopped, the speed, the checkpoint and the last evaluation.
+fn print_summary(summary: &RunSummary) {
     eprintln!(
         "stopped ({:?}) at step {} of {} nominal; {} steps in this session at {:.2} steps/s; checkpoint {}",
         summary.stop,
@@ -172,7 +177,6 @@ pub fn run(args: Args) -> Result<()> {
             show("eval/count")
         );
     }
-    Ok(())
 }
 
 #[cfg(test)]

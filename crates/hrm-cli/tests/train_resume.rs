@@ -1,6 +1,6 @@
 //! End-to-end tests of `hrm train` and `hrm predict` as processes: a run killed with SIGKILL and resumed with
-//! `--resume` logs exactly the metrics of an uninterrupted run; predict writes a readable folder; a missing
-//! dataset names the build command.
+//! `--resume` logs exactly the metrics of an uninterrupted run (also with an EMA, whose shadow resumes bit for
+//! bit); predict writes a readable folder; a missing dataset names the build command.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -73,30 +73,7 @@ fn killed_run_resumes_with_identical_metrics() {
     let part = tmp.path().join("part");
     let mut args = train_args(recipe_s, data_s, part.to_str().unwrap());
     args.extend(["--throttle-ms", "40"]);
-    let mut child = Command::new(HRM)
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawning hrm train");
-    let start = Instant::now();
-    while latest_step(&part).is_none_or(|s| s < 12) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the throttled run ended before it could be interrupted"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the run ended before the kill"
-    );
-    child.kill().expect("SIGKILL");
-    child.wait().unwrap();
+    kill_after_checkpoint(&args, &part);
     let killed_at = latest_step(&part).unwrap();
     let full_lines = lines(&full);
     assert!(
@@ -151,6 +128,74 @@ fn killed_run_resumes_with_identical_metrics() {
 }
 
 #[test]
+fn killed_ema_run_resumes_with_identical_metrics_and_shadow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let (data_s, recipe_s) = (data.to_str().unwrap(), recipe.to_str().unwrap());
+    let ema = ["--set", "train.ema=true", "--set", "train.ema_rate=0.95"];
+
+    let full = tmp.path().join("full");
+    let mut args = train_args(recipe_s, data_s, full.to_str().unwrap());
+    args.extend(ema);
+    let out = hrm(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let part = tmp.path().join("part");
+    let mut args = train_args(recipe_s, data_s, part.to_str().unwrap());
+    args.extend(ema);
+    args.extend(["--throttle-ms", "40"]);
+    kill_after_checkpoint(&args, &part);
+    let killed_at = latest_step(&part).unwrap();
+    assert!(
+        lines(&part).len() < lines(&full).len(),
+        "killed at step {killed_at}"
+    );
+    resume(&part);
+    assert_eq!(lines(&part), lines(&full), "killed at step {killed_at}");
+
+    // The final EMA shadows agree bit for bit, and predict reads them.
+    let shadow = |run: &Path| -> Vec<(String, tch::Tensor)> {
+        let step = latest_step(run).expect("a final checkpoint");
+        let file = run.join(format!("checkpoints/step_{step}/ema.safetensors"));
+        let mut t = tch::Tensor::read_safetensors(&file).expect("ema.safetensors");
+        t.sort_by(|a, b| a.0.cmp(&b.0));
+        t
+    };
+    let (a, b) = (shadow(&part), shadow(&full));
+    assert_eq!(a.len(), b.len());
+    for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        assert!(ta.equal(tb), "EMA tensor `{na}` differs after the resume");
+    }
+    let preds = tmp.path().join("preds");
+    let run_s = part.to_str().unwrap();
+    let out = hrm(&[
+        "predict",
+        "--run",
+        run_s,
+        "--out",
+        preds.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("EMA"),
+        "predict says it uses the EMA weights: {stderr}"
+    );
+}
+
+#[test]
 fn missing_dataset_names_the_build_command() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
@@ -173,6 +218,35 @@ fn missing_dataset_names_the_build_command() {
         "{err}"
     );
     assert!(!run.exists(), "no run folder is created without a dataset");
+}
+
+/// Starts `hrm <args>` (a throttled train run into `part`), waits for a rolling checkpoint at step 12 or later,
+/// and kills it with SIGKILL.
+fn kill_after_checkpoint(args: &[&str], part: &Path) {
+    let mut child = Command::new(HRM)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning hrm train");
+    let start = Instant::now();
+    while latest_step(part).is_none_or(|s| s < 12) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the throttled run ended before it could be interrupted"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before the kill"
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
 }
 
 /// Runs `hrm train --resume <run>` on CPU and asserts that it succeeds.

@@ -364,3 +364,65 @@ pub fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<CheckpointSt
     trainer.set_step_count(state.step);
     Ok(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> CheckpointState {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        rng.set_stream(7);
+        rng.set_word_pos(12_345);
+        CheckpointState {
+            step: 42,
+            sampler: SamplerState {
+                iteration: 3,
+                position: 17,
+                batches_in_iteration: 2,
+            },
+            rng: RngState::capture(&rng),
+            iterations_done: 3,
+            kept: true,
+            finished: false,
+            elapsed_seconds: 1.25,
+            micro_batches: 2,
+            metrics_lines: 99,
+        }
+    }
+
+    #[test]
+    fn state_file_round_trips_and_refuses_other_versions_and_truncation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(STATE_FILE);
+        let s = state();
+        write_state(&path, &s).unwrap();
+        assert_eq!(read_state(&path).unwrap(), s);
+        let mut a = s.rng.restore();
+        let mut b = ChaCha8Rng::seed_from_u64(5);
+        b.set_stream(7);
+        b.set_word_pos(12_345);
+        assert_eq!(
+            rand::RngCore::next_u64(&mut a),
+            rand::RngCore::next_u64(&mut b)
+        );
+
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        let e = read_state(&path).unwrap_err().to_string();
+        assert!(e.contains("truncated") && e.contains(STATE_FILE), "{e}");
+        std::fs::write(&path, &bytes[..2]).unwrap();
+        let e = read_state(&path).unwrap_err().to_string();
+        assert!(e.contains("too short") && e.contains(STATE_FILE), "{e}");
+        let mut other = bytes.clone();
+        other[..4].copy_from_slice(&(STATE_FORMAT_VERSION + 1).to_le_bytes());
+        std::fs::write(&path, &other).unwrap();
+        let e = read_state(&path).unwrap_err().to_string();
+        let want = format!("format version {}", STATE_FORMAT_VERSION + 1);
+        assert!(e.contains(&want) && e.contains(STATE_FILE), "{e}");
+        let mut longer = bytes;
+        longer.push(0);
+        std::fs::write(&path, &longer).unwrap();
+        let e = read_state(&path).unwrap_err().to_string();
+        assert!(e.contains("1 bytes after the state"), "{e}");
+    }
+}

@@ -126,25 +126,7 @@ impl AdamATan2 {
         grad: &Tensor,
         lr: f64,
     ) -> Result<(), TrainError> {
-        if param.size() != grad.size() {
-            return Err(TrainError::param(
-                name,
-                format!(
-                    "gradient shape {:?} differs from parameter shape {:?}",
-                    grad.size(),
-                    param.size()
-                ),
-            ));
-        }
-        if !is_float_kind(param.kind()) {
-            return Err(TrainError::param(
-                name,
-                format!(
-                    "AdamATan2 needs a floating-point parameter, got {:?}",
-                    param.kind()
-                ),
-            ));
-        }
+        check_update_inputs(name, param, grad)?;
         let device = param.device();
         let st = match self.state.entry(name.to_string()) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
@@ -160,18 +142,7 @@ impl AdamATan2 {
                 })
             }
         };
-        for (field, t) in [("exp_avg", &st.exp_avg), ("exp_avg_sq", &st.exp_avg_sq)] {
-            if t.size() != param.size() {
-                return Err(TrainError::param(
-                    name,
-                    format!(
-                        "{field} state shape {:?} differs from parameter shape {:?}",
-                        t.size(),
-                        param.size()
-                    ),
-                ));
-            }
-        }
+        check_state_shapes(name, param, st)?;
         if st.exp_avg.device() != device {
             st.exp_avg = st.exp_avg.to_device(device);
             st.exp_avg_sq = st.exp_avg_sq.to_device(device);
@@ -381,39 +352,11 @@ impl SignSgd {
         grads: &Tensor,
         lr: f64,
     ) -> Result<(), TrainError> {
-        let tsize = table.size();
-        if tsize.len() != 2 {
-            return Err(TrainError::param(
-                "puzzle table",
-                format!("expected [N, D], got {tsize:?}"),
-            ));
-        }
-        let (n, d) = (tsize[0], tsize[1]);
-        if ids.dim() != 1
-            || !matches!(
-                ids.kind(),
-                Kind::Int | Kind::Int64 | Kind::Int16 | Kind::Int8 | Kind::Uint8
-            )
-        {
-            return Err(TrainError::param(
-                "local_ids",
-                format!(
-                    "expected an integer [K] tensor, got {:?} {:?}",
-                    ids.kind(),
-                    ids.size()
-                ),
-            ));
-        }
-        let k = ids.size()[0];
-        if grads.size() != [k, d] {
-            return Err(TrainError::param(
-                "local_grad",
-                format!("expected shape [{k}, {d}], got {:?}", grads.size()),
-            ));
-        }
+        let (k, d) = check_sign_sgd_inputs(table, ids, grads)?;
         if k == 0 {
             return Ok(());
         }
+        let n = table.size()[0];
         let ctx = |what: &str| TrainError::tch(format!("SignSgd {what}"));
         let ids = ids.f_to_kind(Kind::Int64).map_err(ctx("id cast"))?;
         let lo = ids
@@ -456,4 +399,84 @@ impl SignSgd {
             Ok(())
         })
     }
+}
+
+/// Checks the shapes and kinds of a sign-SGD step's inputs; returns (K, D).
+fn check_sign_sgd_inputs(
+    table: &Tensor,
+    ids: &Tensor,
+    grads: &Tensor,
+) -> Result<(i64, i64), TrainError> {
+    let tsize = table.size();
+    if tsize.len() != 2 {
+        return Err(TrainError::param(
+            "puzzle table",
+            format!("expected [N, D], got {tsize:?}"),
+        ));
+    }
+    let d = tsize[1];
+    if ids.dim() != 1
+        || !matches!(
+            ids.kind(),
+            Kind::Int | Kind::Int64 | Kind::Int16 | Kind::Int8 | Kind::Uint8
+        )
+    {
+        return Err(TrainError::param(
+            "local_ids",
+            format!(
+                "expected an integer [K] tensor, got {:?} {:?}",
+                ids.kind(),
+                ids.size()
+            ),
+        ));
+    }
+    let k = ids.size()[0];
+    if grads.size() != [k, d] {
+        return Err(TrainError::param(
+            "local_grad",
+            format!("expected shape [{k}, {d}], got {:?}", grads.size()),
+        ));
+    }
+    Ok((k, d))
+}
+
+/// Checks that a gradient fits its parameter and that the parameter is floating point.
+fn check_update_inputs(name: &str, param: &Tensor, grad: &Tensor) -> Result<(), TrainError> {
+    if param.size() != grad.size() {
+        return Err(TrainError::param(
+            name,
+            format!(
+                "gradient shape {:?} differs from parameter shape {:?}",
+                grad.size(),
+                param.size()
+            ),
+        ));
+    }
+    if !is_float_kind(param.kind()) {
+        return Err(TrainError::param(
+            name,
+            format!(
+                "AdamATan2 needs a floating-point parameter, got {:?}",
+                param.kind()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the moments of a parameter have its shape.
+fn check_state_shapes(name: &str, param: &Tensor, st: &AdamParamState) -> Result<(), TrainError> {
+    for (field, t) in [("exp_avg", &st.exp_avg), ("exp_avg_sq", &st.exp_avg_sq)] {
+        if t.size() != param.size() {
+            return Err(TrainError::param(
+                name,
+                format!(
+                    "{field} state shape {:?} differs from parameter shape {:?}",
+                    t.size(),
+                    param.size()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -5,14 +5,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use hrm_data::{DatasetMetadata, SplitData};
 use hrm_eval::predictions::{PredictionsMeta, SegmentTrace};
 use hrm_eval::{PredictionsWriter, TaskKind};
 use hrm_model::Model;
+use hrm_recipe::Recipe;
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{load_model_config, resolve_checkpoint, EMA_FILE, MODEL_FILE};
 use crate::progress::{self, Display};
-use crate::run::{eval_split, forward_dtype, load_env, load_run_recipe};
+use crate::run::{eval_split, forward_dtype, load_env, load_run_recipe, EvalBatchResult};
 use crate::run_error::RunError;
 
 /// What to predict.
@@ -41,6 +43,15 @@ pub struct PredictOptions {
     pub progress: bool,
 }
 
+/// Which weights of a checkpoint [`predict`] ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// The trained weights (`model.safetensors`).
+    Trained,
+    /// The EMA shadow (`ema.safetensors`), for runs with `train.ema`.
+    Ema,
+}
+
 /// What [`predict`] wrote.
 #[derive(Debug, Clone)]
 pub struct PredictSummary {
@@ -52,6 +63,8 @@ pub struct PredictSummary {
     pub rows: usize,
     /// M, the segments run.
     pub num_segments: usize,
+    /// The weights used.
+    pub weights: Weights,
 }
 
 fn to_u8(t: &Tensor, what: &str) -> Result<Vec<u8>, RunError> {
@@ -67,15 +80,80 @@ fn to_u8(t: &Tensor, what: &str) -> Result<Vec<u8>, RunError> {
 pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
     let recipe = load_run_recipe(&opts.run_dir)?;
     let ckpt = resolve_checkpoint(&opts.run_dir, opts.checkpoint.as_deref())?;
-    let mut config = load_model_config(&ckpt)?;
-    // A checkpoint trained in bf16 on a GPU can be run in f32 on the CPU and vice versa: the weights are fp32.
-    config.forward_dtype = forward_dtype(&recipe, opts.device);
     let dataset_dir = match &opts.dataset_dir {
         Some(d) => d.clone(),
         None => load_env(&opts.run_dir)?.dataset,
     };
     let meta = hrm_data::layout::load_metadata(&dataset_dir, &opts.split)?;
-    let file = dataset_dir.join(&opts.split).join("dataset.json");
+    let (model, weights) = open_model(
+        &recipe,
+        &ckpt,
+        opts.device,
+        &meta,
+        &dataset_dir,
+        &opts.split,
+    )?;
+    let data = Arc::new(hrm_data::load_split(&dataset_dir, &opts.split)?);
+    let ckpt_name = ckpt
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "checkpoint".into());
+    let out_dir = opts
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&opts.run_dir, &ckpt_name, &opts.split));
+    let m = model.config().halt_max_steps as usize;
+    let meta_out = PredictionsMeta {
+        task: TaskKind::from_vocab_size(meta.vocab_size as usize),
+        num_segments: m,
+        checkpoint: ckpt.display().to_string(),
+        dataset: dataset_dir.display().to_string(),
+    };
+    let mut writer = PredictionsWriter::create(&out_dir, data.seq_len(), meta_out)?;
+    let batch_size = opts.batch_size.unwrap_or(recipe.eval.batch_size).max(1);
+    let k = opts
+        .refinement_examples
+        .unwrap_or(recipe.eval.refinement_examples);
+    let n = if opts.max_examples == 0 {
+        data.num_examples()
+    } else {
+        opts.max_examples.min(data.num_examples())
+    };
+    let bar = progress::bar(n as u64, "rows", Display::shown_if(opts.progress));
+    let mut trace: Option<SegmentTrace> = None;
+    eval_split(&model, &data, batch_size, n, k, |r| {
+        write_batch(&mut writer, &data, r)?;
+        if !r.segment_preds.is_empty() {
+            trace = Some(segment_trace(&r.segment_preds)?);
+        }
+        bar.inc(r.valid as u64);
+        Ok(())
+    })?;
+    let rows = writer.finish(trace.as_ref())?;
+    bar.finish_and_clear();
+    Ok(PredictSummary {
+        out_dir,
+        checkpoint: ckpt,
+        rows,
+        num_segments: m,
+        weights,
+    })
+}
+
+/// The model of checkpoint `ckpt` for a split: its config with the recipe's forward dtype on `device` (a
+/// checkpoint trained in bf16 on a GPU runs in f32 on the CPU and vice versa: the weights are fp32), checked
+/// against the split's metadata, with the EMA weights for runs with `train.ema`.
+fn open_model(
+    recipe: &Recipe,
+    ckpt: &Path,
+    device: Device,
+    meta: &DatasetMetadata,
+    dataset_dir: &Path,
+    split: &str,
+) -> Result<(Model, Weights), RunError> {
+    let mut config = load_model_config(ckpt)?;
+    config.forward_dtype = forward_dtype(recipe, device);
+    let file = dataset_dir.join(split).join("dataset.json");
     for (what, a, b) in [
         ("vocab_size", config.vocab_size, i64::from(meta.vocab_size)),
         ("seq_len", config.seq_len, i64::from(meta.seq_len)),
@@ -95,81 +173,49 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
             ));
         }
     }
-    let weights = ckpt.join(if recipe.train.ema {
-        EMA_FILE
-    } else {
-        MODEL_FILE
-    });
-    let model = Model::from_safetensors(&config, opts.device, &weights)?;
-    let data = Arc::new(hrm_data::load_split(&dataset_dir, &opts.split)?);
-    let ckpt_name = ckpt
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "checkpoint".into());
-    let out_dir = opts
-        .out_dir
-        .clone()
-        .unwrap_or_else(|| default_out_dir(&opts.run_dir, &ckpt_name, &opts.split));
-    let m = config.halt_max_steps as usize;
-    let seq_len = data.seq_len();
-    let meta_out = PredictionsMeta {
-        task: TaskKind::from_vocab_size(meta.vocab_size as usize),
-        num_segments: m,
-        checkpoint: ckpt.display().to_string(),
-        dataset: dataset_dir.display().to_string(),
+    let (weights, name) = match recipe.train.ema {
+        true => (Weights::Ema, EMA_FILE),
+        false => (Weights::Trained, MODEL_FILE),
     };
-    let mut writer = PredictionsWriter::create(&out_dir, seq_len, meta_out)?;
-    let batch_size = opts.batch_size.unwrap_or(recipe.eval.batch_size).max(1);
-    let k = opts
-        .refinement_examples
-        .unwrap_or(recipe.eval.refinement_examples);
-    let n = if opts.max_examples == 0 {
-        data.num_examples()
-    } else {
-        opts.max_examples.min(data.num_examples())
-    };
-    let bar = progress::bar(n as u64, "rows", Display::shown_if(opts.progress));
-    let mut trace: Option<SegmentTrace> = None;
-    eval_split(&model, &data, batch_size, n, k, |r| {
-        let rows = r.first_row..r.first_row + r.valid;
-        let preds = to_u8(&r.preds.narrow(0, 0, r.valid as i64), "predictions")?;
-        let q = r.q_halt_logits.narrow(0, 0, r.valid as i64).contiguous();
-        let q = Vec::<f32>::try_from(&q).map_err(RunError::tch("reading q_halt logits"))?;
-        let s = seq_len;
-        let inputs = &data.inputs[rows.start * s..rows.end * s];
-        let labels = &data.labels[rows.start * s..rows.end * s];
-        let ids: Vec<i32> = rows
-            .clone()
-            .map(|row| {
-                // The puzzle of a row: the last p with puzzle_indices[p] <= row.
-                let p = data
-                    .puzzle_indices
-                    .partition_point(|&x| x as usize <= row)
-                    .saturating_sub(1);
-                data.puzzle_identifiers[p]
-            })
-            .collect();
-        writer.push_batch(inputs, &preds, labels, &ids, &q)?;
-        if !r.segment_preds.is_empty() {
-            let kk = r.segment_preds[0].size()[0] as usize;
-            // Segment tensors are [K, S] per segment; the trace wants [K, M, S].
-            let stacked = Tensor::stack(&r.segment_preds, 1);
-            trace = Some(SegmentTrace {
-                rows: (0..kk).collect(),
-                num_segments: r.segment_preds.len(),
-                tokens: to_u8(&stacked, "segment predictions")?,
-            });
-        }
-        bar.inc(r.valid as u64);
-        Ok(())
-    })?;
-    let rows = writer.finish(trace.as_ref())?;
-    bar.finish_and_clear();
-    Ok(PredictSummary {
-        out_dir,
-        checkpoint: ckpt,
-        rows,
-        num_segments: m,
+    let model = Model::from_safetensors(&config, device, &ckpt.join(name))?;
+    Ok((model, weights))
+}
+
+/// Appends the valid rows of one evaluated batch to the predictions.
+fn write_batch(
+    writer: &mut PredictionsWriter,
+    data: &SplitData,
+    r: &EvalBatchResult,
+) -> Result<(), RunError> {
+    let rows = r.first_row..r.first_row + r.valid;
+    let preds = to_u8(&r.preds.narrow(0, 0, r.valid as i64), "predictions")?;
+    let q = r.q_halt_logits.narrow(0, 0, r.valid as i64).contiguous();
+    let q = Vec::<f32>::try_from(&q).map_err(RunError::tch("reading q_halt logits"))?;
+    let s = data.seq_len();
+    let inputs = &data.inputs[rows.start * s..rows.end * s];
+    let labels = &data.labels[rows.start * s..rows.end * s];
+    let ids: Vec<i32> = rows
+        .map(|row| {
+            // The puzzle of a row: the last p with puzzle_indices[p] <= row.
+            let p = data
+                .puzzle_indices
+                .partition_point(|&x| x as usize <= row)
+                .saturating_sub(1);
+            data.puzzle_identifiers[p]
+        })
+        .collect();
+    writer.push_batch(inputs, &preds, labels, &ids, &q)?;
+    Ok(())
+}
+
+/// The per-segment trace of the first rows: segment tensors are `[K, S]` per segment, the trace is `[K, M, S]`.
+fn segment_trace(segment_preds: &[Tensor]) -> Result<SegmentTrace, RunError> {
+    let k = segment_preds[0].size()[0] as usize;
+    let stacked = Tensor::stack(segment_preds, 1);
+    Ok(SegmentTrace {
+        rows: (0..k).collect(),
+        num_segments: segment_preds.len(),
+        tokens: to_u8(&stacked, "segment predictions")?,
     })
 }
 

@@ -851,6 +851,7 @@ struct Run<'a> {
     iterations_done: u64,
     /// Training seconds of earlier sessions (from the resumed checkpoint).
     elapsed_before: f64,
+    /// When this session's loop started (reset right before the first event).
     session_start: Instant,
     /// Time spent in optimizer steps in this session.
     train_time: Duration,
@@ -1042,6 +1043,7 @@ pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
     let device = opts.device;
     let (mut run, sampler) = Run::new(opts, inputs, start);
     let mut prefetch = Prefetcher::spawn(sampler, 2);
+    run.session_start = Instant::now();
     let stop = loop {
         if let Some(stop) = run.stop_condition() {
             break stop;

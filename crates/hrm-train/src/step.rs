@@ -380,13 +380,34 @@ impl Trainer {
             cfg.total_steps,
             cfg.lr_min_ratio,
         );
-        let loss_type = self.model.config().loss_type;
-        let m = cfg.micro_batch_size();
-        let gbs = cfg.global_batch_size as f64;
-
         self.model.zero_grad();
+        let (metrics, puzzle_grads) = self.accumulate(batch, rng)?;
+        if self.trainable == Trainable::All {
+            self.adam.step(self.model.named_parameters(), lr)?;
+        }
+        self.puzzle_step(puzzle_grads, puzzle_emb_lr)?;
+        if let Some(ema) = &mut self.ema {
+            ema.update(&self.model)?;
+        }
+        Ok(Some(StepReport {
+            step,
+            lr,
+            puzzle_emb_lr,
+            metrics,
+        }))
+    }
+
+    /// The forward and backward passes of every micro-batch on its own carry, gradients accumulated; returns the
+    /// summed metrics and the puzzle rows' (ids, gradients) of each micro-batch.
+    fn accumulate<R: Rng + ?Sized>(
+        &mut self,
+        batch: &Batch,
+        rng: &mut R,
+    ) -> Result<(ActMetrics, Vec<(Tensor, Tensor)>), TrainError> {
+        let loss_type = self.model.config().loss_type;
+        let m = self.config.micro_batch_size();
+        let gbs = self.config.global_batch_size as f64;
         let mut metrics = ActMetrics::default();
-        let mut puzzle_ids = Vec::with_capacity(self.carries.len());
         let mut puzzle_grads = Vec::with_capacity(self.carries.len());
         for (j, slot) in self.carries.iter_mut().enumerate() {
             let rows = |t: &Tensor| t.narrow(0, j as i64 * m, m);
@@ -412,33 +433,28 @@ impl Trainer {
             if let Some(local) = &out.puzzle_local {
                 let g = local.weights.grad();
                 if g.defined() {
-                    puzzle_ids.push(local.ids.shallow_clone());
-                    puzzle_grads.push(g);
+                    puzzle_grads.push((local.ids.shallow_clone(), g));
                 }
             }
             metrics = add_metrics(&metrics, &loss.metrics);
             *slot = Some(new_carry);
         }
+        Ok((metrics, puzzle_grads))
+    }
 
-        if self.trainable == Trainable::All {
-            self.adam.step(self.model.named_parameters(), lr)?;
+    /// One sign-SGD step on the puzzle table with the gradients of all micro-batches concatenated.
+    fn puzzle_step(&mut self, grads: Vec<(Tensor, Tensor)>, lr: f64) -> Result<(), TrainError> {
+        let Some(table) = self.model.puzzle_table() else {
+            return Ok(());
+        };
+        if grads.is_empty() {
+            return Ok(());
         }
-        if let (Some(table), false) = (self.model.puzzle_table(), puzzle_ids.is_empty()) {
-            let ids = Tensor::f_cat(&puzzle_ids, 0)
-                .map_err(TrainError::tch("concatenating puzzle ids"))?;
-            let grads = Tensor::f_cat(&puzzle_grads, 0)
-                .and_then(|g| g.f_to_kind(Kind::Float))
-                .map_err(TrainError::tch("concatenating puzzle gradients"))?;
-            self.sign_sgd.step(table, &ids, &grads, puzzle_emb_lr)?;
-        }
-        if let Some(ema) = &mut self.ema {
-            ema.update(&self.model)?;
-        }
-        Ok(Some(StepReport {
-            step,
-            lr,
-            puzzle_emb_lr,
-            metrics,
-        }))
+        let (ids, grads): (Vec<Tensor>, Vec<Tensor>) = grads.into_iter().unzip();
+        let ids = Tensor::f_cat(&ids, 0).map_err(TrainError::tch("concatenating puzzle ids"))?;
+        let grads = Tensor::f_cat(&grads, 0)
+            .and_then(|g| g.f_to_kind(Kind::Float))
+            .map_err(TrainError::tch("concatenating puzzle gradients"))?;
+        self.sign_sgd.step(table, &ids, &grads, lr)
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the recipe-driven training loop on the CPU: a smoke run with checkpoints and
-//! prediction, exact resume from a kept checkpoint, recipe/dataset/checkpoint mismatches, the non-finite guard.
+//! prediction, exact resume from a kept checkpoint, recipe/dataset/checkpoint mismatches, the non-finite guard,
+//! frozen-weight training and EMA evaluation.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use hrm_train::checkpoint::{
 };
 use hrm_train::predict::{predict, PredictOptions};
 use hrm_train::run::{resolve_model_config, step_config, train, RunOptions, StopReason};
-use hrm_train::step::Trainer;
+use hrm_train::step::{Trainable, Trainer};
 use hrm_train::synthetic::{tiny_recipe, write_dataset, SEQ_LEN};
 use hrm_train::RunError;
 use tch::Device;
@@ -406,4 +407,104 @@ fn a_poisoned_weight_stops_the_resumed_run_and_keeps_the_checkpoint() {
     assert!(metric.starts_with("train/"), "{msg}");
     assert_eq!(last_checkpoint.as_deref(), Some(ckpt.as_path()), "{msg}");
     assert_eq!(resolve_checkpoint(&run, None).unwrap(), ckpt);
+}
+
+#[test]
+fn freeze_weights_trains_only_the_puzzle_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let run = tmp.path().join("run");
+    let opts = options(
+        &data,
+        &run,
+        &["train.freeze_weights=true", "train.max_steps=3"],
+    );
+    let s = train(&opts).expect("frozen run");
+    assert_eq!(s.step, 3);
+    let meta = hrm_data::layout::load_metadata(&data, "train").unwrap();
+    let config = resolve_model_config(&opts.recipe, &meta, Device::Cpu).unwrap();
+    let init = hrm_model::Model::new(&config, Device::Cpu, opts.recipe.train.seed).unwrap();
+    let weights = s.checkpoint.join(hrm_train::checkpoint::MODEL_FILE);
+    let trained = hrm_model::Model::from_safetensors(&config, Device::Cpu, &weights).unwrap();
+    for ((name, a), (_, b)) in init.named_parameters().zip(trained.named_parameters()) {
+        assert!(a.equal(b), "network parameter `{name}` changed");
+    }
+    let (t0, t1) = (
+        init.puzzle_table().unwrap(),
+        trained.puzzle_table().unwrap(),
+    );
+    assert!(!t0.equal(t1), "the puzzle table was trained");
+
+    // No network gradient is computed, and a model without a puzzle table is refused.
+    let model = hrm_model::Model::new(&config, Device::Cpu, 0).unwrap();
+    let mut trainer = Trainer::new(model, step_config(&opts.recipe, 24)).unwrap();
+    trainer.set_trainable(Trainable::PuzzleTableOnly).unwrap();
+    let split = hrm_data::load_split(&data, "train").unwrap();
+    let rows = |v: &[u8]| -> Vec<i32> { v[..8 * SEQ_LEN].iter().map(|&x| i32::from(x)).collect() };
+    let batch = hrm_model::Batch::from_vecs(
+        &rows(&split.inputs),
+        &rows(&split.labels),
+        &[1; 8],
+        8,
+        SEQ_LEN,
+        Device::Cpu,
+    )
+    .unwrap();
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+    trainer
+        .train_step(&batch, &mut rng)
+        .unwrap()
+        .expect("a step");
+    for (name, p) in trainer.model().named_parameters() {
+        assert!(!p.grad().defined(), "`{name}` got a gradient");
+    }
+    let flat = tiny_recipe(&["arch.puzzle_emb_ndim=0".into()]).unwrap();
+    let config = resolve_model_config(&flat, &meta, Device::Cpu).unwrap();
+    let model = hrm_model::Model::new(&config, Device::Cpu, 0).unwrap();
+    let mut trainer = Trainer::new(model, step_config(&flat, 24)).unwrap();
+    let err = trainer
+        .set_trainable(Trainable::PuzzleTableOnly)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("puzzle table"), "{err}");
+}
+
+#[test]
+fn ema_changes_the_evaluations_not_the_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let plain = tmp.path().join("plain");
+    train(&options(&data, &plain, &[])).expect("plain run");
+    let ema = tmp.path().join("ema");
+    let s = train(&options(
+        &data,
+        &ema,
+        &["train.ema=true", "train.ema_rate=0.9"],
+    ))
+    .expect("EMA run");
+    let split = |run: &Path, key: &str| -> Vec<serde_json::Value> {
+        metrics(run)
+            .into_iter()
+            .filter(|l| l.get(key).is_some())
+            .collect()
+    };
+    assert_eq!(
+        split(&ema, "train/lm_loss"),
+        split(&plain, "train/lm_loss"),
+        "the EMA does not change the trajectory"
+    );
+    let (a, b) = (split(&ema, "eval/lm_loss"), split(&plain, "eval/lm_loss"));
+    assert_eq!(a.len(), b.len());
+    assert!(
+        a.iter()
+            .zip(&b)
+            .all(|(x, y)| x["eval/lm_loss"] != y["eval/lm_loss"]),
+        "evaluations run on the shadow weights: {a:?} vs {b:?}"
+    );
+    let raw = s.checkpoint.join(hrm_train::checkpoint::MODEL_FILE);
+    let shadow = s.checkpoint.join(hrm_train::checkpoint::EMA_FILE);
+    assert!(shadow.is_file(), "the checkpoint keeps the EMA weights");
+    assert_ne!(std::fs::read(raw).unwrap(), std::fs::read(&shadow).unwrap());
+    let plain_ckpt = resolve_checkpoint(&plain, None).unwrap();
+    assert!(!plain_ckpt.join(hrm_train::checkpoint::EMA_FILE).exists());
 }
