@@ -137,12 +137,7 @@ fn killed_ema_run_resumes_with_identical_metrics_and_shadow() {
     let full = tmp.path().join("full");
     let mut args = train_args(recipe_s, data_s, full.to_str().unwrap());
     args.extend(ema);
-    let out = hrm(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    hrm_ok(&args);
 
     let part = tmp.path().join("part");
     let mut args = train_args(recipe_s, data_s, part.to_str().unwrap());
@@ -173,21 +168,10 @@ fn killed_ema_run_resumes_with_identical_metrics_and_shadow() {
     }
     let preds = tmp.path().join("preds");
     let run_s = part.to_str().unwrap();
-    let out = hrm(&[
-        "predict",
-        "--run",
-        run_s,
-        "--out",
-        preds.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--quiet",
+    let preds_s = preds.to_str().unwrap();
+    let out = hrm_ok(&[
+        "predict", "--run", run_s, "--out", preds_s, "--device", "cpu", "--quiet",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("EMA"),
@@ -251,7 +235,7 @@ fn kill_after_checkpoint(args: &[&str], part: &Path) {
 
 /// Runs `hrm train --resume <run>` on CPU and asserts that it succeeds.
 fn resume(run: &Path) {
-    let out = hrm(&[
+    hrm_ok(&[
         "train",
         "--resume",
         run.to_str().unwrap(),
@@ -259,9 +243,15 @@ fn resume(run: &Path) {
         "cpu",
         "--quiet",
     ]);
+}
+
+/// Runs `hrm <args>` and asserts that it succeeds, showing its stderr when not.
+fn hrm_ok(args: &[&str]) -> std::process::Output {
+    let out = hrm(args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
 }

@@ -126,7 +126,7 @@ impl AdamATan2 {
         grad: &Tensor,
         lr: f64,
     ) -> Result<(), TrainError> {
-        check_update_inputs(name, param, grad)?;
+        check_update_inputs(name, param, grad, self.state.get(name))?;
         let device = param.device();
         let st = match self.state.entry(name.to_string()) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
@@ -142,7 +142,6 @@ impl AdamATan2 {
                 })
             }
         };
-        check_state_shapes(name, param, st)?;
         if st.exp_avg.device() != device {
             st.exp_avg = st.exp_avg.to_device(device);
             st.exp_avg_sq = st.exp_avg_sq.to_device(device);
@@ -440,17 +439,31 @@ fn check_sign_sgd_inputs(
     Ok((k, d))
 }
 
-/// Checks that a gradient fits its parameter and that the parameter is floating point.
-fn check_update_inputs(name: &str, param: &Tensor, grad: &Tensor) -> Result<(), TrainError> {
-    if param.size() != grad.size() {
-        return Err(TrainError::param(
-            name,
-            format!(
-                "gradient shape {:?} differs from parameter shape {:?}",
-                grad.size(),
-                param.size()
-            ),
-        ));
+/// Checks that a gradient and the moments already kept (if any) have the parameter's shape, and that the
+/// parameter is floating point.
+fn check_update_inputs(
+    name: &str,
+    param: &Tensor,
+    grad: &Tensor,
+    state: Option<&AdamParamState>,
+) -> Result<(), TrainError> {
+    let moments = state.into_iter().flat_map(|st| {
+        [
+            ("exp_avg state", &st.exp_avg),
+            ("exp_avg_sq state", &st.exp_avg_sq),
+        ]
+    });
+    for (what, t) in std::iter::once(("gradient", grad)).chain(moments) {
+        if t.size() != param.size() {
+            return Err(TrainError::param(
+                name,
+                format!(
+                    "{what} shape {:?} differs from parameter shape {:?}",
+                    t.size(),
+                    param.size()
+                ),
+            ));
+        }
     }
     if !is_float_kind(param.kind()) {
         return Err(TrainError::param(
@@ -460,23 +473,6 @@ fn check_update_inputs(name: &str, param: &Tensor, grad: &Tensor) -> Result<(), 
                 param.kind()
             ),
         ));
-    }
-    Ok(())
-}
-
-/// Checks that the moments of a parameter have its shape.
-fn check_state_shapes(name: &str, param: &Tensor, st: &AdamParamState) -> Result<(), TrainError> {
-    for (field, t) in [("exp_avg", &st.exp_avg), ("exp_avg_sq", &st.exp_avg_sq)] {
-        if t.size() != param.size() {
-            return Err(TrainError::param(
-                name,
-                format!(
-                    "{field} state shape {:?} differs from parameter shape {:?}",
-                    t.size(),
-                    param.size()
-                ),
-            ));
-        }
     }
     Ok(())
 }

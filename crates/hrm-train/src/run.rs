@@ -1,8 +1,16 @@
 //! The training loop of spec 7 driven by a recipe: model config resolution, the run folder, evaluation,
 //! metrics logging, checkpoints every evaluation plus a rolling one, caps, the non-finite guard and exact resume.
 //!
-//! A run folder holds `recipe.toml` (the resolved recipe with its overrides), `env.json`, `metrics.jsonl` (one
-//! JSON object per line with `"step"`) and `checkpoints/` (see [`crate::checkpoint`]).
+//! A run folder holds:
+//! * `recipe.toml`: the resolved recipe with its overrides (a resume must match it);
+//! * `env.json`: [`RunEnv`] (git commit, libtorch, device, dtype, seed, host, command line, dataset, resumes);
+//! * `metrics.jsonl`: one JSON object per line with `"step"` and either `train/...` values (every
+//!   `train.log_every` steps) or `eval/...` values (every evaluation; with `train.ema` they are the EMA weights');
+//! * `checkpoints/step_<N>/` and `checkpoints/latest` (see [`crate::checkpoint`]);
+//! * `predictions/<checkpoint>-<split>/`, written by `hrm predict` ([`crate::predict`]).
+//!
+//! [`train`] runs in named phases over one run state: `Inputs::load`, `open_run` (new or resumed), then
+//! `Run::train_batch` / `Run::end_iteration` per sampler event until `Run::stop_condition`, and `Run::finish`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -1026,7 +1034,7 @@ impl<'a> Run<'a> {
 
 /// Trains a recipe on a dataset into a run folder, or resumes it (spec 7; see the module docs).
 ///
-/// The phases: [`Inputs::load`] (dataset checks, model config, plan), `open_run` (a new run folder or the
+/// The phases: `Inputs::load` (dataset checks, model config, plan), `open_run` (a new run folder or the
 /// `latest` checkpoint), then per sampler event either `Run::train_batch` (one optimizer step,
 /// [`Trainer::train_step`], micro-batched with persistent carries; train metrics every `train.log_every` steps;
 /// a rolling checkpoint every `train.checkpoint_every_steps` steps) or `Run::end_iteration` (the test split
