@@ -302,7 +302,7 @@ pub struct RunOptions {
     pub resume: bool,
     /// The command line, recorded in `env.json`.
     pub command_line: Vec<String>,
-    /// Show a progress bar on stderr (hidden anyway when stderr is not a terminal).
+    /// Show progress on stderr: a bar on a terminal, a plain line with the ETA every 30 s otherwise.
     pub progress: bool,
     /// Sleep this long after every step (only to let tests interrupt a tiny run mid-way; zero otherwise).
     pub throttle: Duration,
