@@ -39,8 +39,9 @@ pub mod init;
 pub mod layers;
 pub mod loss;
 pub mod model;
+mod trm;
 
-pub use batch::{Batch, Carry, IGNORE_LABEL_ID};
+pub use batch::{Batch, Carry, LOSS_IGNORE_LABEL};
 pub use config::{DtypeKind, ForwardDtype, LossType, ModelConfig, ModelKind, PosEncoding};
 pub use error::ModelError;
 pub use loss::{
