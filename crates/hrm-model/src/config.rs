@@ -221,7 +221,9 @@ impl ModelConfig {
         }
         if self.name == ModelKind::Trm && self.puzzle_emb_len > 0 {
             // The reference would crash in the reshape: the padded row must fill the prefix exactly.
-            if self.puzzle_emb_ndim == 0 || self.puzzle_emb_len * self.hidden_size < self.puzzle_emb_ndim {
+            if self.puzzle_emb_ndim == 0
+                || self.puzzle_emb_len * self.hidden_size < self.puzzle_emb_ndim
+            {
                 return Err(ModelError::Config {
                     field: "puzzle_emb_len",
                     reason: format!(
@@ -391,7 +393,11 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("mlp_t"));
         let mut c = ModelConfig::trm(12, 900, 1);
         c.puzzle_emb_ndim = 0;
-        assert!(c.validate().unwrap_err().to_string().contains("puzzle_emb_len"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("puzzle_emb_len"));
     }
 
     #[test]

@@ -1,25 +1,12 @@
 //! Architecture, init, ACT-mode, dtype, validation and checkpoint tests that do not need reference vectors
 //! (except the tiny config and weights they start from).
 
-use std::path::PathBuf;
-
 use hrm_model::{act_loss_head, Batch, ForwardDtype, Model, ModelConfig, ModelError, PosEncoding};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
-fn golden_dir() -> PathBuf {
-    let dir = match std::env::var_os("HRM_GOLDEN_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"),
-    };
-    assert!(
-        dir.join("tiny_config.json").is_file(),
-        "golden vectors not found in {} (set HRM_GOLDEN_DIR to the shared/golden folder)",
-        dir.display()
-    );
-    dir
-}
+use hrm_testkit::golden_dir;
 
 fn tiny_config() -> ModelConfig {
     ModelConfig::from_json_file(&golden_dir().join("tiny_config.json")).unwrap()
