@@ -390,14 +390,14 @@ mod tests {
         c.h_layers = 2;
         assert_eq!(c.prefix_len(), 1, "HRM ignores the field");
         c.mlp_t = true;
-        assert!(c.validate().unwrap_err().to_string().contains("mlp_t"));
-        let mut c = ModelConfig::trm(12, 900, 1);
-        c.puzzle_emb_ndim = 0;
-        assert!(c
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("puzzle_emb_len"));
+        let hrm_err = c.validate().unwrap_err().to_string();
+        let no_row = ModelConfig {
+            puzzle_emb_ndim: 0,
+            ..ModelConfig::trm(12, 900, 1)
+        };
+        let trm_err = no_row.validate().unwrap_err().to_string();
+        assert!(hrm_err.contains("mlp_t"), "{hrm_err}");
+        assert!(trm_err.contains("puzzle_emb_len"), "{trm_err}");
     }
 
     #[test]

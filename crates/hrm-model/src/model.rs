@@ -258,7 +258,7 @@ impl Model {
         &self.l_init
     }
 
-    /// The RoPE tables (`None` with learned positions).
+    /// The RoPE tables (`None` with learned or no positions).
     pub fn rotary(&self) -> Option<&Rotary> {
         self.rotary.as_ref()
     }

@@ -1,5 +1,6 @@
 //! Parity tests against the reference HRM vectors `tiny_*` in `shared/golden` (see its README for the protocol and
-//! the tolerances). The checks live in `common`; they take every structural fact from the config and trace files.
+//! the tolerances). The checks live in `common` (`parity_tests!`); they take every structural fact from the config
+//! and trace files.
 
 mod common;
 
@@ -12,25 +13,7 @@ const SET: GoldenSet = GoldenSet {
     default_kind: ModelKind::Hrm,
 };
 
-#[test]
-fn rope_tables_match_the_reference() {
-    common::check_buffers(SET);
-}
-
-#[test]
-fn checkpoint_keys_are_the_reference_state_dict() {
-    common::check_state_dict(SET);
-}
-
-#[test]
-fn training_segments_match_the_reference() {
-    common::check_training_segments(SET);
-}
-
-#[test]
-fn eval_rollout_matches_the_reference() {
-    common::check_eval_rollout(SET);
-}
+common::parity_tests!(SET);
 
 #[test]
 fn stablemax_matches_the_reference() {

@@ -12,22 +12,4 @@ const SET: GoldenSet = GoldenSet {
     default_kind: ModelKind::Trm,
 };
 
-#[test]
-fn trm_position_tables_match_the_reference() {
-    common::check_buffers(SET);
-}
-
-#[test]
-fn trm_checkpoint_keys_are_the_reference_state_dict() {
-    common::check_state_dict(SET);
-}
-
-#[test]
-fn trm_training_segments_match_the_reference() {
-    common::check_training_segments(SET);
-}
-
-#[test]
-fn trm_eval_rollout_matches_the_reference() {
-    common::check_eval_rollout(SET);
-}
+common::parity_tests!(SET);

@@ -16,6 +16,27 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
+/// The parity tests of one golden set, as `#[test]` functions: position tables, checkpoint keys, training
+/// segments and the eval rollout. Use as `common::parity_tests!(SET);` with a [`GoldenSet`] constant.
+macro_rules! parity_tests {
+    ($set:expr) => {
+        common::parity_tests!(@each $set;
+            position_tables_match_the_reference => check_buffers,
+            checkpoint_keys_are_the_reference_state_dict => check_state_dict,
+            training_segments_match_the_reference => check_training_segments,
+            eval_rollout_matches_the_reference => check_eval_rollout);
+    };
+    (@each $set:expr; $($name:ident => $check:ident),+) => {
+        $(
+            #[test]
+            fn $name() {
+                common::$check($set);
+            }
+        )+
+    };
+}
+pub(crate) use parity_tests;
+
 /// Forward tolerance (atol, rtol) of a segment: tighter from a fresh state (segment 0), looser after carried state.
 fn forward_tol(segment: usize) -> (f64, f64) {
     if segment == 0 {
