@@ -2,9 +2,9 @@
 //! sampler throughput.
 
 use anyhow::{bail, Context, Result};
-use hrm_model::ModelConfig;
+use hrm_model::ModelKind;
 use hrm_recipe::DtypeSetting;
-use hrm_train::bench::train_step_bench;
+use hrm_train::bench::{train_step_bench, BenchModel};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum What {
-    /// Training steps of an HRM: samples/s, ms/step, peak memory.
+    /// Training steps of an HRM or a TRM: samples/s, ms/step, peak memory.
     TrainStep(TrainStepArgs),
     /// The training sampler of a built dataset: batches/s.
     Sampler(SamplerArgs),
@@ -28,6 +28,9 @@ enum What {
 /// Arguments of `hrm bench train-step`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainStepArgs {
+    /// Model: `hrm` or `trm` (TRM: one network of `--layers` blocks, a 16-token puzzle prefix).
+    #[arg(long, default_value = "hrm")]
+    arch: String,
     /// Hidden size (heads = hidden / 64, at least 1).
     #[arg(long, default_value_t = 512)]
     hidden: i64,
@@ -37,7 +40,7 @@ pub struct TrainStepArgs {
     /// Batch size.
     #[arg(long, default_value_t = 16)]
     batch: i64,
-    /// Blocks per module (H and L).
+    /// Blocks per module (HRM: H and L each; TRM: its single network).
     #[arg(long, default_value_t = 4)]
     layers: i64,
     /// H x L cycles, e.g. `2x2`; a comma-separated list runs each in its own process (e.g. `2x2,4x4,8x8`).
@@ -84,16 +87,8 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-fn device_of(name: &str) -> Result<tch::Device> {
-    Ok(match name {
-        "cpu" => tch::Device::Cpu,
-        "cuda" => tch::Device::Cuda(0),
-        "auto" => tch::Device::cuda_if_available(),
-        other => bail!("unknown device `{other}` (cpu, cuda, auto)"),
-    })
-}
-
 fn train_step(a: TrainStepArgs) -> Result<()> {
+    let arch: ModelKind = a.arch.parse()?;
     let list: Vec<&str> = a.cycles.split(',').map(str::trim).collect();
     if list.len() > 1 {
         // One process per configuration, so each peak-memory figure is its own.
@@ -106,7 +101,15 @@ fn train_step(a: TrainStepArgs) -> Result<()> {
         }
         for c in list {
             let out = Command::new(&exe)
-                .args(["bench", "train-step", "--json", "--cycles", c])
+                .args([
+                    "bench",
+                    "train-step",
+                    "--json",
+                    "--cycles",
+                    c,
+                    "--arch",
+                    arch.as_str(),
+                ])
                 .args([
                     "--hidden",
                     &a.hidden.to_string(),
@@ -148,20 +151,21 @@ fn train_step(a: TrainStepArgs) -> Result<()> {
     if a.threads > 0 {
         tch::set_num_threads(a.threads);
     }
-    let device = device_of(&a.device)?;
+    let device = hrm_train::run::parse_device(&a.device)?;
     let (h, l) = a
         .cycles
         .split_once('x')
         .context("--cycles takes HxL, e.g. 2x2")?;
-    let mut config = ModelConfig::paper(12, a.seq, 16);
-    config.batch_size = a.batch;
-    config.hidden_size = a.hidden;
-    config.puzzle_emb_ndim = a.hidden;
-    config.num_heads = (a.hidden / 64).max(1);
-    config.h_layers = a.layers;
-    config.l_layers = a.layers;
-    config.h_cycles = h.parse().context("H cycles")?;
-    config.l_cycles = l.parse().context("L cycles")?;
+    let mut config = BenchModel {
+        arch,
+        hidden: a.hidden,
+        seq: a.seq,
+        batch: a.batch,
+        layers: a.layers,
+        h_cycles: h.parse().context("H cycles")?,
+        l_cycles: l.parse().context("L cycles")?,
+    }
+    .config();
     let setting: DtypeSetting = match a.dtype.as_str() {
         "bf16" => DtypeSetting::Bfloat16,
         "f32" => DtypeSetting::Float32,
@@ -174,7 +178,7 @@ fn train_step(a: TrainStepArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "hidden": a.hidden, "seq": a.seq, "batch": a.batch, "layers": a.layers,
+                "arch": arch.as_str(), "hidden": a.hidden, "seq": a.seq, "batch": a.batch, "layers": a.layers,
                 "cycles": a.cycles, "device": format!("{device:?}"),
                 "dtype": format!("{:?}", config.forward_dtype),
                 "samples_per_sec": r.samples_per_sec, "ms_per_step": r.ms_per_step,
@@ -183,7 +187,7 @@ fn train_step(a: TrainStepArgs) -> Result<()> {
         );
     } else {
         println!(
-            "cycles {} | {:.1} ms/step | {:.2} samples/s | peak memory {:.1} MiB ({:?})",
+            "{arch} cycles {} | {:.1} ms/step | {:.2} samples/s | peak memory {:.1} MiB ({:?})",
             a.cycles, r.ms_per_step, r.samples_per_sec, mib, r.memory_source
         );
     }

@@ -6,15 +6,16 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::ModelError;
 
-/// The label value that is ignored by the losses and metrics.
-pub const IGNORE_LABEL_ID: i64 = -100;
+/// The label value that the losses and metrics ignore: the model's loss encoding; datasets use 0 (their pad
+/// token), which the data sampler maps to this value (`hrm_data::sampler::IGNORE_LABEL`).
+pub const LOSS_IGNORE_LABEL: i64 = -100;
 
 /// One batch on a device: `inputs [B, S]`, `labels [B, S]` (−100 = ignored), `puzzle_identifiers [B]`, all int64.
 #[derive(Debug)]
 pub struct Batch {
     /// Token ids `[B, S]`, int64.
     pub inputs: Tensor,
-    /// Target token ids `[B, S]`, int64, with [`IGNORE_LABEL_ID`] where no loss is taken.
+    /// Target token ids `[B, S]`, int64, with [`LOSS_IGNORE_LABEL`] where no loss is taken.
     pub labels: Tensor,
     /// Puzzle-embedding row per sequence `[B]`, int64.
     pub puzzle_identifiers: Tensor,

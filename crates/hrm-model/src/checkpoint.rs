@@ -1,5 +1,7 @@
 //! Safetensors checkpoints with the reference state-dict names (`inner.H_level.layers.0.self_attn.qkv_proj.weight`,
-//! buffers `inner.H_init`, `inner.L_init`, `inner.puzzle_emb.weights`).
+//! buffers `inner.H_init`, `inner.L_init`, `inner.puzzle_emb.weights`). A TRM checkpoint has the keys of the
+//! reference `trm.py`: no `inner.H_level.*`, its network under `inner.L_level.layers.i.*` with `self_attn` or, with
+//! `mlp_t`, `mlp_t.{gate_up_proj,down_proj}.weight`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

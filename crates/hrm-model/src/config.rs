@@ -102,6 +102,14 @@ fn default_true() -> bool {
     true
 }
 
+/// SwiGLU intermediate width for a layer `width` wide: round(expansion · width · 2/3) rounded up to a multiple of
+/// 256 (the reference's `_find_multiple`).
+pub fn swiglu_intermediate(expansion: f64, width: i64) -> i64 {
+    // Python's round() on a non-tie value; ties do not occur for the sizes used.
+    let raw = (expansion * width as f64 * 2.0 / 3.0).round() as i64;
+    (raw + 255) / 256 * 256
+}
+
 impl ModelConfig {
     /// The paper's architecture (`arch/hrm_v1.yaml`, spec 3.1) for a task's vocabulary, sequence length and
     /// number of puzzle identifiers, with the reference global batch of 768.
@@ -133,6 +141,24 @@ impl ModelConfig {
         }
     }
 
+    /// TRM's ARC architecture (`arch/trm.yaml`, trm-spec 1 and 4) for a task's vocabulary, sequence length and
+    /// number of puzzle identifiers: one network of 2 blocks, H_cycles 3, L_cycles 4, a 16-token puzzle prefix,
+    /// RoPE, attention, `no_ACT_continue`. Sudoku uses L_cycles 6 (and `mlp_t` with no positions for its MLP
+    /// variant).
+    pub fn trm(vocab_size: i64, seq_len: i64, num_puzzle_identifiers: i64) -> Self {
+        ModelConfig {
+            name: ModelKind::Trm,
+            h_cycles: 3,
+            l_cycles: 4,
+            h_layers: 0,
+            l_layers: 2,
+            puzzle_emb_len: 16,
+            mlp_t: false,
+            no_act_continue: true,
+            ..ModelConfig::paper(vocab_size, seq_len, num_puzzle_identifiers)
+        }
+    }
+
     /// Reads and validates a JSON config such as `golden/tiny_config.json`.
     pub fn from_json_file(path: &Path) -> Result<Self, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::ConfigFile {
@@ -150,6 +176,11 @@ impl ModelConfig {
 
     /// Checks that every size is usable; the model constructor calls this.
     pub fn validate(&self) -> Result<(), ModelError> {
+        // TRM has no H module, so its H_layers is ignored (the reference configs set 0).
+        let h_layers = match self.name {
+            ModelKind::Hrm => self.h_layers,
+            ModelKind::Trm => 1,
+        };
         let positive: [(&'static str, i64); 10] = [
             ("batch_size", self.batch_size),
             ("seq_len", self.seq_len),
@@ -157,7 +188,7 @@ impl ModelConfig {
             ("vocab_size", self.vocab_size),
             ("H_cycles", self.h_cycles),
             ("L_cycles", self.l_cycles),
-            ("H_layers", self.h_layers),
+            ("H_layers", h_layers),
             ("L_layers", self.l_layers),
             ("hidden_size", self.hidden_size),
             ("num_heads", self.num_heads),
@@ -175,6 +206,32 @@ impl ModelConfig {
                 field: "puzzle_emb_ndim",
                 reason: format!("must be ≥ 0, got {}", self.puzzle_emb_ndim),
             });
+        }
+        if self.mlp_t && self.name != ModelKind::Trm {
+            return Err(ModelError::Config {
+                field: "mlp_t",
+                reason: "only the TRM (name = trm) has mlp_t blocks".into(),
+            });
+        }
+        if self.puzzle_emb_len < 0 {
+            return Err(ModelError::Config {
+                field: "puzzle_emb_len",
+                reason: format!("must be ≥ 0, got {}", self.puzzle_emb_len),
+            });
+        }
+        if self.name == ModelKind::Trm && self.puzzle_emb_len > 0 {
+            // The reference would crash in the reshape: the padded row must fill the prefix exactly.
+            if self.puzzle_emb_ndim == 0
+                || self.puzzle_emb_len * self.hidden_size < self.puzzle_emb_ndim
+            {
+                return Err(ModelError::Config {
+                    field: "puzzle_emb_len",
+                    reason: format!(
+                        "{} prefix tokens of width {} cannot hold a puzzle row of width {} (it must be > 0 and fit)",
+                        self.puzzle_emb_len, self.hidden_size, self.puzzle_emb_ndim
+                    ),
+                });
+            }
         }
         if self.hidden_size % self.num_heads != 0 {
             return Err(ModelError::Config {
@@ -231,19 +288,34 @@ impl ModelConfig {
 
     /// SwiGLU intermediate width: round(expansion · D · 2/3) rounded up to a multiple of 256.
     pub fn swiglu_intermediate(&self) -> i64 {
-        // Python's round() on a non-tie value; ties do not occur for the sizes used.
-        let raw = (self.expansion * self.hidden_size as f64 * 2.0 / 3.0).round() as i64;
-        (raw + 255) / 256 * 256
+        swiglu_intermediate(self.expansion, self.hidden_size)
     }
 
-    /// P: number of puzzle-prefix positions, ceil(puzzle_emb_ndim / hidden_size).
-    pub fn puzzle_emb_len(&self) -> i64 {
-        (self.puzzle_emb_ndim + self.hidden_size - 1) / self.hidden_size
+    /// P: number of puzzle-prefix positions. HRM: ceil(puzzle_emb_ndim / hidden_size); TRM: the field
+    /// `puzzle_emb_len` when it is positive, else the same rule (trm-spec 1).
+    pub fn prefix_len(&self) -> i64 {
+        if self.name == ModelKind::Trm && self.puzzle_emb_len > 0 {
+            self.puzzle_emb_len
+        } else {
+            (self.puzzle_emb_ndim + self.hidden_size - 1) / self.hidden_size
+        }
     }
 
     /// S + P: the sequence length inside the model.
     pub fn model_seq_len(&self) -> i64 {
-        self.seq_len + self.puzzle_emb_len()
+        self.seq_len + self.prefix_len()
+    }
+
+    /// Whether the blocks mix positions with a SwiGLU across the sequence axis (TRM's `mlp_t`) instead of
+    /// attention.
+    pub fn uses_mlp_t(&self) -> bool {
+        self.name == ModelKind::Trm && self.mlp_t
+    }
+
+    /// Whether a training segment runs the extra no-grad forward for the bootstrapped Q-continue target and halts
+    /// on `q_halt > q_continue`: always for HRM, for TRM only when `no_ACT_continue` is off.
+    pub fn uses_q_target(&self) -> bool {
+        self.name == ModelKind::Hrm || !self.no_act_continue
     }
 
     /// √D, the factor applied to the input embedding.
@@ -267,7 +339,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.head_dim(), 64);
         assert_eq!(c.swiglu_intermediate(), 1536);
-        assert_eq!(c.puzzle_emb_len(), 1);
+        assert_eq!(c.prefix_len(), 1);
         assert_eq!(c.model_seq_len(), 901);
         assert!((c.embed_scale() - 22.627417).abs() < 1e-6);
         assert!((c.embed_init_std() - 0.0441942).abs() < 1e-7);
@@ -306,11 +378,34 @@ mod tests {
     }
 
     #[test]
+    fn trm_prefix_length_comes_from_the_field() {
+        let mut c = ModelConfig::trm(12, 900, 1);
+        c.validate().unwrap();
+        assert_eq!(c.prefix_len(), 16);
+        assert_eq!(c.model_seq_len(), 916);
+        c.puzzle_emb_len = 0;
+        assert_eq!(c.prefix_len(), 1, "0 falls back to HRM's rule");
+        c.puzzle_emb_len = 16;
+        c.name = ModelKind::Hrm;
+        c.h_layers = 2;
+        assert_eq!(c.prefix_len(), 1, "HRM ignores the field");
+        c.mlp_t = true;
+        let hrm_err = c.validate().unwrap_err().to_string();
+        let no_row = ModelConfig {
+            puzzle_emb_ndim: 0,
+            ..ModelConfig::trm(12, 900, 1)
+        };
+        let trm_err = no_row.validate().unwrap_err().to_string();
+        assert!(hrm_err.contains("mlp_t"), "{hrm_err}");
+        assert!(trm_err.contains("puzzle_emb_len"), "{trm_err}");
+    }
+
+    #[test]
     fn prefix_length_rounds_up() {
         let mut c = ModelConfig::paper(12, 900, 1);
         c.puzzle_emb_ndim = 513;
-        assert_eq!(c.puzzle_emb_len(), 2);
+        assert_eq!(c.prefix_len(), 2);
         c.puzzle_emb_ndim = 0;
-        assert_eq!(c.puzzle_emb_len(), 0);
+        assert_eq!(c.prefix_len(), 0);
     }
 }

@@ -1,10 +1,11 @@
 //! Building blocks of spec 3.2: CastedLinear, RMSNorm, RoPE, non-causal attention, SwiGLU, post-norm blocks and
-//! the H/L reasoning modules with input injection.
+//! the H/L reasoning modules with input injection; TRM's `mlp_t` token mixer (`models/recursive_reasoning/trm.py`,
+//! `TinyRecursiveReasoningModel_ACTV1Block`).
 
 use rand::Rng;
 use tch::{nn, Kind, Tensor};
 
-use crate::config::ModelConfig;
+use crate::config::{swiglu_intermediate, ModelConfig};
 use crate::init::trunc_normal;
 
 /// A linear layer with an fp32 master weight `[out, in]` that is cast to the activation dtype at use.
@@ -192,15 +193,15 @@ pub struct SwiGlu {
 }
 
 impl SwiGlu {
-    /// Registers `gate_up_proj` and `down_proj` under `path`.
+    /// Registers `gate_up_proj` and `down_proj` under `path` for a layer `d` wide with the config's expansion.
     pub fn new<R: Rng + ?Sized>(
         path: &nn::Path,
+        d: i64,
         config: &ModelConfig,
         rng: &mut R,
         names: &mut Vec<String>,
     ) -> Self {
-        let d = config.hidden_size;
-        let inter = config.swiglu_intermediate();
+        let inter = swiglu_intermediate(config.expansion, d);
         let gate_up_proj =
             CastedLinear::new(&(path / "gate_up_proj"), d, 2 * inter, false, rng, names);
         let down_proj = CastedLinear::new(&(path / "down_proj"), inter, d, false, rng, names);
@@ -211,35 +212,57 @@ impl SwiGlu {
     }
 
     /// # Shapes
-    /// `x`: `[B, S, D]` → `[B, S, D]`.
+    /// `x`: `[.., d]` → `[.., d]`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let gu = self.gate_up_proj.forward(x).chunk(2, -1);
         self.down_proj.forward(&(gu[0].silu() * &gu[1]))
     }
 }
 
+/// How a block mixes information across positions.
+#[derive(Debug)]
+pub enum TokenMixer {
+    /// `self_attn`: multi-head attention (HRM, and TRM without `mlp_t`).
+    Attention(Attention),
+    /// `mlp_t`: TRM's SwiGLU across the sequence axis, `S+P` wide (its intermediate size rounded as HRM's).
+    MlpT(SwiGlu),
+}
+
 /// A post-norm transformer block: x ← RMSNorm(x + Attn(x)); x ← RMSNorm(x + SwiGLU(x)).
+///
+/// With TRM's `mlp_t`, the first step runs on the transposed state instead: h = xᵀ `[B, D, S+P]`,
+/// h ← RMSNorm(h + SwiGLU_{S+P}(h)) (so this norm runs over the sequence axis, as in the reference), x = hᵀ.
 #[derive(Debug)]
 pub struct Block {
-    /// `self_attn`.
-    pub self_attn: Attention,
+    /// `self_attn` or `mlp_t`.
+    pub mixer: TokenMixer,
     /// `mlp`.
     pub mlp: SwiGlu,
     eps: f64,
 }
 
 impl Block {
-    /// Registers `self_attn` and `mlp` under `path`.
+    /// Registers `self_attn` (or `mlp_t` when [`ModelConfig::uses_mlp_t`]) and `mlp` under `path`.
     pub fn new<R: Rng + ?Sized>(
         path: &nn::Path,
         config: &ModelConfig,
         rng: &mut R,
         names: &mut Vec<String>,
     ) -> Self {
-        let self_attn = Attention::new(&(path / "self_attn"), config, rng, names);
-        let mlp = SwiGlu::new(&(path / "mlp"), config, rng, names);
+        let mixer = if config.uses_mlp_t() {
+            TokenMixer::MlpT(SwiGlu::new(
+                &(path / "mlp_t"),
+                config.model_seq_len(),
+                config,
+                rng,
+                names,
+            ))
+        } else {
+            TokenMixer::Attention(Attention::new(&(path / "self_attn"), config, rng, names))
+        };
+        let mlp = SwiGlu::new(&(path / "mlp"), config.hidden_size, config, rng, names);
         Block {
-            self_attn,
+            mixer,
             mlp,
             eps: config.rms_norm_eps,
         }
@@ -248,7 +271,13 @@ impl Block {
     /// # Shapes
     /// `x`: `[B, S+P, D]` → `[B, S+P, D]`.
     pub fn forward(&self, x: &Tensor, rotary: Option<&Rotary>) -> Tensor {
-        let x = rms_norm(&(x + self.self_attn.forward(x, rotary)), self.eps);
+        let x = match &self.mixer {
+            TokenMixer::Attention(attn) => rms_norm(&(x + attn.forward(x, rotary)), self.eps),
+            TokenMixer::MlpT(mlp_t) => {
+                let h = x.transpose(1, 2);
+                rms_norm(&(&h + mlp_t.forward(&h)), self.eps).transpose(1, 2)
+            }
+        };
         rms_norm(&(&x + self.mlp.forward(&x)), self.eps)
     }
 }

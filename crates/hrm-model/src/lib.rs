@@ -1,5 +1,11 @@
-//! hrm-model: the Hierarchical Reasoning Model on tch — layers, H/L modules, one-step gradient, ACT, losses and
-//! checkpoints with the reference parameter names.
+//! hrm-model: the Hierarchical Reasoning Model (HRM) and the Tiny Recursive Model (TRM) on tch — layers, the
+//! recursion (HRM: H/L modules with the one-step gradient; TRM: one network with full backpropagation through
+//! the last cycle), ACT, losses and checkpoints with the reference parameter names.
+//!
+//! One [`Model`] type serves both; [`ModelConfig::name`] selects the model ([`ModelConfig::paper`] builds HRM's
+//! paper architecture, [`ModelConfig::trm`] TRM's). TRM reads the config fields `puzzle_emb_len` (prefix tokens,
+//! see [`ModelConfig::prefix_len`]), `mlp_t` (a SwiGLU across the sequence axis instead of attention) and
+//! `no_ACT_continue` (halt on `q_halt > 0` without the Q-target pass); HRM ignores them.
 //!
 //! Entry points: [`ModelConfig`], [`Model::new`], [`Model::initial_carry`], [`Model::forward_train`] /
 //! [`Model::forward_eval`], [`act_loss_head`], [`Model::save_safetensors`] / [`Model::load_safetensors`].
@@ -39,8 +45,9 @@ pub mod init;
 pub mod layers;
 pub mod loss;
 pub mod model;
+mod trm;
 
-pub use batch::{Batch, Carry, IGNORE_LABEL_ID};
+pub use batch::{Batch, Carry, LOSS_IGNORE_LABEL};
 pub use config::{DtypeKind, ForwardDtype, LossType, ModelConfig, ModelKind, PosEncoding};
 pub use error::ModelError;
 pub use loss::{

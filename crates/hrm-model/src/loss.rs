@@ -2,7 +2,7 @@
 
 use tch::{Kind, Reduction, Tensor};
 
-use crate::batch::{Carry, IGNORE_LABEL_ID};
+use crate::batch::{Carry, LOSS_IGNORE_LABEL};
 use crate::config::LossType;
 use crate::error::ModelError;
 use crate::model::ActOutput;
@@ -29,7 +29,7 @@ pub fn log_stablemax(x: &Tensor) -> Tensor {
 /// `logits`: `[.., V]` (any float kind); `labels`: `[..]` integer → `[..]` float64.
 pub fn stablemax_cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
     let logprobs = log_stablemax(&logits.to_kind(Kind::Double));
-    let valid = labels.ne(IGNORE_LABEL_ID);
+    let valid = labels.ne(LOSS_IGNORE_LABEL);
     let safe = labels
         .to_kind(Kind::Int64)
         .masked_fill(&valid.logical_not(), 0);
@@ -102,7 +102,7 @@ pub fn act_loss_head(
 ) -> Result<LossOutput, ModelError> {
     let labels = &carry.labels;
     let (mask, loss_counts, loss_divisor, is_correct, seq_is_correct) = tch::no_grad(|| {
-        let mask = labels.ne(IGNORE_LABEL_ID);
+        let mask = labels.ne(LOSS_IGNORE_LABEL);
         let loss_counts = mask.sum_dim_intlist(-1, false, Kind::Int64);
         let loss_divisor = loss_counts.clamp_min(1).unsqueeze(-1);
         let is_correct = mask.logical_and(&outputs.logits.argmax(-1, false).eq_tensor(labels));

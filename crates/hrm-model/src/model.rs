@@ -1,12 +1,14 @@
-//! The HRM model: input embedding, H/L modules with the one-step gradient (spec 4), heads, and the ACT outer
-//! step with halting and the bootstrapped Q target (spec 5).
+//! The model (`models/hrm/hrm_act_v1.py` and, for TRM, `models/recursive_reasoning/trm.py`): input embedding,
+//! the recursion (HRM: H/L modules with the one-step gradient, hrm-spec 4; TRM: one network with full
+//! backpropagation through the last cycle, trm-spec 2, in `trm.rs`), heads, and the ACT outer step with
+//! halting and the bootstrapped Q target (hrm-spec 5, trm-spec 3).
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::batch::{Batch, Carry, IGNORE_LABEL_ID};
-use crate::config::{DtypeKind, ModelConfig, PosEncoding};
+use crate::batch::{Batch, Carry, LOSS_IGNORE_LABEL};
+use crate::config::{DtypeKind, ModelConfig, ModelKind, PosEncoding};
 use crate::error::ModelError;
 use crate::init::trunc_normal;
 use crate::layers::{add_param, CastedLinear, ReasoningModule, Rotary};
@@ -18,9 +20,10 @@ const LEARNED_POS_SCALE: f64 = 0.707106781;
 /// Which reasoning module produced a traced call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
-    /// The high-level module.
+    /// The high-level module (HRM only).
     H,
-    /// The low-level module.
+    /// The low-level module; TRM's single network is stored as `L_level`, so every TRM call is `L`, whether it
+    /// updates z_L or z_H.
     L,
 }
 
@@ -29,7 +32,8 @@ pub enum Level {
 pub struct ForwardTrace {
     /// x̃ of every inner forward, in call order (`[B, S+P, D]`).
     pub input_embeddings: Vec<Tensor>,
-    /// The output of every H/L module call, in call order (`[B, S+P, D]`), detached.
+    /// The output of every network call (HRM: H/L module; TRM: `L_level`), in call order (`[B, S+P, D]`),
+    /// detached; a training segment with a Q-target pass records that pass's calls too.
     pub calls: Vec<(Level, Tensor)>,
 }
 
@@ -51,7 +55,8 @@ pub struct ActOutput {
     pub q_halt_logits: Tensor,
     /// q_continue logits `[B]`, float32.
     pub q_continue_logits: Tensor,
-    /// Bootstrapped Q-continue target `[B]`, float32; training only.
+    /// Bootstrapped Q-continue target `[B]`, float32; training only, and only with the Q-target pass
+    /// ([`ModelConfig::uses_q_target`]).
     pub target_q_continue: Option<Tensor>,
     /// The puzzle rows used with gradient; training only and only when `puzzle_emb_ndim > 0`.
     pub puzzle_local: Option<PuzzleLocal>,
@@ -66,9 +71,10 @@ struct InnerOutput {
     q_continue: Tensor,
 }
 
-/// The Hierarchical Reasoning Model with its ACT wrapper.
+/// The recursive reasoning model with its ACT wrapper: HRM or TRM, chosen by [`ModelConfig::name`].
 ///
-/// Trainable parameters live in a [`nn::VarStore`] under their reference state-dict names; `H_init`, `L_init` and
+/// HRM has `inner.H_level` and `inner.L_level`; TRM has only `inner.L_level` (`L_layers` blocks, used for both
+/// state updates). Trainable parameters live in a [`nn::VarStore`] under their reference state-dict names; `H_init`, `L_init` and
 /// the puzzle-embedding table are plain tensors outside the trainable set.
 #[derive(Debug)]
 pub struct Model {
@@ -80,7 +86,8 @@ pub struct Model {
     embed_pos: Option<Tensor>,
     lm_head: CastedLinear,
     q_head: CastedLinear,
-    h_level: ReasoningModule,
+    /// `None` for TRM.
+    h_level: Option<ReasoningModule>,
     l_level: ReasoningModule,
     rotary: Option<Rotary>,
     h_init: Tensor,
@@ -149,13 +156,15 @@ impl Model {
             }
             PosEncoding::None => (None, None),
         };
-        let h_level = ReasoningModule::new(
-            &(&inner / "H_level"),
-            config.h_layers,
-            config,
-            rng,
-            &mut names,
-        );
+        let h_level = (config.name == ModelKind::Hrm).then(|| {
+            ReasoningModule::new(
+                &(&inner / "H_level"),
+                config.h_layers,
+                config,
+                rng,
+                &mut names,
+            )
+        });
         let l_level = ReasoningModule::new(
             &(&inner / "L_level"),
             config.l_layers,
@@ -249,7 +258,7 @@ impl Model {
         &self.l_init
     }
 
-    /// The RoPE tables (`None` with learned positions).
+    /// The RoPE tables (`None` with learned or no positions).
     pub fn rotary(&self) -> Option<&Rotary> {
         self.rotary.as_ref()
     }
@@ -329,7 +338,7 @@ impl Model {
         // One host sync for all range checks.
         let labels = &batch.labels;
         let bad_labels = labels
-            .ne(IGNORE_LABEL_ID)
+            .ne(LOSS_IGNORE_LABEL)
             .logical_and(&labels.lt(0).logical_or(&labels.ge(c.vocab_size)));
         let stats = Tensor::stack(
             &[
@@ -382,7 +391,7 @@ impl Model {
         let kind = c.forward_dtype.kind();
         let mut emb = Tensor::embedding(&self.embed_tokens.to_kind(kind), inputs, -1, false, false);
         if let Some(rows) = puzzle_rows {
-            let p = c.puzzle_emb_len();
+            let p = c.prefix_len();
             let b = rows.size()[0];
             let mut pe = rows.to_kind(kind);
             let pad = p * c.hidden_size - c.puzzle_emb_ndim;
@@ -397,7 +406,8 @@ impl Model {
         emb * c.embed_scale()
     }
 
-    /// One inner forward (spec 4): the no-grad cycles, then one L and one H call with gradient, and the heads.
+    /// One inner forward: the recursion (HRM: the no-grad cycles, then one L and one H call with gradient; TRM:
+    /// `H_cycles - 1` no-grad cycles, then one cycle with gradient), and the heads.
     fn inner_forward(
         &self,
         z_h: &Tensor,
@@ -414,35 +424,41 @@ impl Model {
                 tr.calls.push((level, t.detach().copy()));
             }
         };
-        let (z_h, z_l) = tch::no_grad(|| {
-            let mut z_h = z_h.detach();
-            let mut z_l = z_l.detach();
-            for h_step in 0..c.h_cycles {
-                for l_step in 0..c.l_cycles {
-                    if !(h_step == c.h_cycles - 1 && l_step == c.l_cycles - 1) {
-                        z_l = self.l_level.forward(&z_l, &(&z_h + &x), rot);
-                        record(Level::L, &z_l);
+        let (z_h, z_l) = match &self.h_level {
+            Some(h_level) => {
+                let (z_h, z_l) = tch::no_grad(|| {
+                    let mut z_h = z_h.detach();
+                    let mut z_l = z_l.detach();
+                    for h_step in 0..c.h_cycles {
+                        for l_step in 0..c.l_cycles {
+                            if !(h_step == c.h_cycles - 1 && l_step == c.l_cycles - 1) {
+                                z_l = self.l_level.forward(&z_l, &(&z_h + &x), rot);
+                                record(Level::L, &z_l);
+                            }
+                        }
+                        if h_step != c.h_cycles - 1 {
+                            z_h = h_level.forward(&z_h, &z_l, rot);
+                            record(Level::H, &z_h);
+                        }
                     }
-                }
-                if h_step != c.h_cycles - 1 {
-                    z_h = self.h_level.forward(&z_h, &z_l, rot);
-                    record(Level::H, &z_h);
-                }
+                    (z_h, z_l)
+                });
+                // The one-step gradient: only these two calls are recorded by autograd.
+                let z_l = self.l_level.forward(&z_l, &(&z_h + &x), rot);
+                record(Level::L, &z_l);
+                let z_h = h_level.forward(&z_h, &z_l, rot);
+                record(Level::H, &z_h);
+                (z_h, z_l)
             }
-            (z_h, z_l)
-        });
-        // The one-step gradient: only these two calls are recorded by autograd.
-        let z_l = self.l_level.forward(&z_l, &(&z_h + &x), rot);
-        record(Level::L, &z_l);
-        let z_h = self.h_level.forward(&z_h, &z_l, rot);
-        record(Level::H, &z_h);
+            None => crate::trm::recursion(&self.l_level, c, z_h, z_l, &x, rot, &mut record),
+        };
         if let Some(tr) = trace {
             tr.input_embeddings.push(x.detach().copy());
         }
         let logits = self
             .lm_head
             .forward(&z_h)
-            .narrow(1, c.puzzle_emb_len(), c.seq_len);
+            .narrow(1, c.prefix_len(), c.seq_len);
         let q = self.q_head.forward(&z_h.select(1, 0)).to_kind(Kind::Float);
         InnerOutput {
             z_h: z_h.detach(),
@@ -453,9 +469,16 @@ impl Model {
         }
     }
 
-    /// One ACT call in training mode (spec 5.2): reset halted slots with `batch`'s data, run one segment with the
-    /// one-step gradient, update steps and halting (greedy + exploration drawn from `rng`), and compute the
-    /// bootstrapped Q-continue target from an extra no-grad segment.
+    /// One ACT call in training mode (hrm-spec 5.2, trm-spec 3): reset halted slots with `batch`'s data, run one
+    /// segment (HRM: one-step gradient; TRM: full gradient through the last cycle), update steps and halting
+    /// (greedy + exploration drawn from `rng`), and compute the bootstrapped Q-continue target from an extra no-grad
+    /// segment.
+    ///
+    /// Greedy halting is `q_halt > q_continue` with the Q-target pass, as HRM always does. A TRM with
+    /// `no_ACT_continue` (its default) halts on `q_halt > 0` instead and runs no Q-target pass, so
+    /// `target_q_continue` is `None` and the loss has no q_continue term. A TRM with `no_ACT_continue = false` takes
+    /// HRM's Q-target path; the reference `trm.py` crashes there (it unpacks five values from the three its inner
+    /// forward returns), so that path has no reference vectors.
     ///
     /// `rng` is used for exactly 2 draws per slot per call (when `halt_max_steps > 1`), whatever ε is.
     ///
@@ -559,7 +582,12 @@ impl Model {
             let mut target = None;
             if let Some(rng) = explore {
                 if c.halt_max_steps > 1 {
-                    halted = halted.logical_or(&out.q_halt.gt_tensor(&out.q_continue));
+                    let greedy = if c.uses_q_target() {
+                        out.q_halt.gt_tensor(&out.q_continue)
+                    } else {
+                        out.q_halt.gt(0.0)
+                    };
+                    halted = halted.logical_or(&greedy);
                     let b = carry.batch_size() as usize;
                     let min_halt: Vec<i32> = (0..b)
                         .map(|_| {
@@ -574,11 +602,18 @@ impl Model {
                         .collect();
                     let min_halt = Tensor::from_slice(&min_halt).to_device(self.device);
                     halted = halted.logical_and(&steps.ge_tensor(&min_halt));
-                    let rows = rows.as_ref().map(|r| r.detach());
-                    let next =
-                        self.inner_forward(&out.z_h, &out.z_l, &data.inputs, rows.as_ref(), trace);
-                    let best = next.q_halt.maximum(&next.q_continue);
-                    target = Some(next.q_halt.where_self(&is_last, &best).sigmoid());
+                    if c.uses_q_target() {
+                        let rows = rows.as_ref().map(|r| r.detach());
+                        let next = self.inner_forward(
+                            &out.z_h,
+                            &out.z_l,
+                            &data.inputs,
+                            rows.as_ref(),
+                            trace,
+                        );
+                        let best = next.q_halt.maximum(&next.q_continue);
+                        target = Some(next.q_halt.where_self(&is_last, &best).sigmoid());
+                    }
                 }
             }
             (halted, steps, target)

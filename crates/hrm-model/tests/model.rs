@@ -1,25 +1,12 @@
 //! Architecture, init, ACT-mode, dtype, validation and checkpoint tests that do not need reference vectors
 //! (except the tiny config and weights they start from).
 
-use std::path::PathBuf;
-
 use hrm_model::{act_loss_head, Batch, ForwardDtype, Model, ModelConfig, ModelError, PosEncoding};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
-fn golden_dir() -> PathBuf {
-    let dir = match std::env::var_os("HRM_GOLDEN_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"),
-    };
-    assert!(
-        dir.join("tiny_config.json").is_file(),
-        "golden vectors not found in {} (set HRM_GOLDEN_DIR to the shared/golden folder)",
-        dir.display()
-    );
-    dir
-}
+use hrm_testkit::golden_dir;
 
 fn tiny_config() -> ModelConfig {
     ModelConfig::from_json_file(&golden_dir().join("tiny_config.json")).unwrap()
@@ -68,6 +55,105 @@ fn paper_parameter_counts_match_the_spec() {
             .sum();
         assert_eq!(blocks, 27_262_976, "8 blocks");
         assert_eq!(model.named_parameters().count(), 4 + 8 * 4);
+    }
+}
+
+#[test]
+fn trm_parameter_counts_match_the_spec() {
+    let sudoku_mlp = ModelConfig {
+        mlp_t: true,
+        pos_encodings: PosEncoding::None,
+        l_cycles: 6,
+        ..ModelConfig::trm(11, 81, 1)
+    };
+    let sudoku_att = ModelConfig {
+        l_cycles: 6,
+        ..ModelConfig::trm(11, 81, 1)
+    };
+    for (name, config, expected) in [
+        ("ARC", ModelConfig::trm(12, 900, 1), 6_829_058),
+        ("Sudoku MLP", sudoku_mlp, 5_028_866),
+        ("Sudoku attention", sudoku_att, 6_828_034),
+        ("Maze", ModelConfig::trm(6, 900, 1), 6_822_914),
+    ] {
+        let model = Model::new(&config, Device::Cpu, 0).unwrap();
+        assert_eq!(model.num_parameters(), expected, "{name}");
+        let names: Vec<&str> = model.named_parameters().map(|(n, _)| n).collect();
+        assert!(
+            names.iter().all(|n| !n.contains("H_level")),
+            "{name}: one network"
+        );
+        let mixer = if config.mlp_t { "mlp_t" } else { "self_attn" };
+        for i in 0..2 {
+            let p = format!("inner.L_level.layers.{i}.{mixer}.");
+            assert_eq!(
+                names.iter().filter(|n| n.starts_with(&p)).count(),
+                2,
+                "{name}: {p}"
+            );
+        }
+        assert_eq!(names.len(), 4 + 2 * 4, "{name}: parameter tensors");
+        assert_eq!(
+            model.rotary().is_some(),
+            config.pos_encodings == PosEncoding::Rope
+        );
+        assert_eq!(
+            config.model_seq_len(),
+            config.seq_len + 16,
+            "{name}: 16 prefix tokens"
+        );
+    }
+}
+
+#[test]
+fn trm_variants_run_with_the_configured_calls_and_gradients() {
+    let batch = tiny_batch(Device::Cpu);
+    for (mlp_t, no_act_continue) in [(true, true), (false, false)] {
+        let config = ModelConfig {
+            name: hrm_model::ModelKind::Trm,
+            h_layers: 0,
+            puzzle_emb_len: 2,
+            l_cycles: 3,
+            mlp_t,
+            pos_encodings: if mlp_t {
+                PosEncoding::None
+            } else {
+                PosEncoding::Learned
+            },
+            no_act_continue,
+            ..tiny_config()
+        };
+        let model = Model::new(&config, Device::Cpu, 1).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut trace = hrm_model::ForwardTrace::default();
+        let carry = model.initial_carry(&batch);
+        assert_eq!(carry.z_h.size(), [4, 18, 64]);
+        let (carry, out) = model
+            .forward_traced(&carry, &batch, Some(&mut rng), &mut trace)
+            .unwrap();
+        let per_forward = (config.h_cycles * (config.l_cycles + 1)) as usize;
+        let passes = if no_act_continue { 1 } else { 2 };
+        assert_eq!(trace.calls.len(), passes * per_forward, "mlp_t {mlp_t}");
+        assert!(trace.calls.iter().all(|(l, _)| *l == hrm_model::Level::L));
+        assert_eq!(out.target_q_continue.is_some(), !no_act_continue);
+        assert_eq!(out.logits.size(), [4, 16, 12]);
+        let loss = act_loss_head(&carry, &out, config.loss_type).unwrap();
+        assert_eq!(loss.metrics.q_continue_loss.is_some(), !no_act_continue);
+        loss.loss.backward();
+        for (name, p) in model.named_parameters() {
+            let g = p.grad();
+            assert!(g.defined(), "{name}: no gradient");
+            if name.contains("mlp_t") || name.contains("embed_pos") {
+                assert!(g.abs().sum(Kind::Double).double_value(&[]) > 0.0, "{name}");
+            }
+        }
+        assert_eq!(
+            model
+                .named_parameters()
+                .filter(|(n, _)| n.contains(".mlp_t."))
+                .count(),
+            if mlp_t { 4 } else { 0 }
+        );
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use hrm_model::{Batch, Model, ModelConfig};
+use hrm_model::{Batch, Model, ModelConfig, ModelKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind};
@@ -10,6 +10,48 @@ use tch::{Device, Kind};
 use crate::error::TrainError;
 use crate::optim::AdamATan2Config;
 use crate::step::{StepConfig, Trainer};
+
+/// The model of one benchmark configuration: the paper architecture of `arch` (HRM: `ModelConfig::paper`, TRM:
+/// `ModelConfig::trm`) resized to these values, with vocabulary 12, 16 puzzle identifiers, a puzzle row as wide as
+/// the hidden size and `max(hidden / 64, 1)` heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BenchModel {
+    /// HRM or TRM.
+    pub arch: ModelKind,
+    /// Hidden size.
+    pub hidden: i64,
+    /// Sequence length without the puzzle prefix.
+    pub seq: i64,
+    /// Batch size (also the config's `batch_size`).
+    pub batch: i64,
+    /// Blocks per module: HRM's H and L modules each, TRM's single network.
+    pub layers: i64,
+    /// H cycles.
+    pub h_cycles: i64,
+    /// L cycles.
+    pub l_cycles: i64,
+}
+
+impl BenchModel {
+    /// The model config (forward dtype as the paper's, bfloat16; callers set it per device).
+    pub fn config(&self) -> ModelConfig {
+        let mut config = match self.arch {
+            ModelKind::Hrm => ModelConfig {
+                h_layers: self.layers,
+                ..ModelConfig::paper(12, self.seq, 16)
+            },
+            ModelKind::Trm => ModelConfig::trm(12, self.seq, 16),
+        };
+        config.batch_size = self.batch;
+        config.hidden_size = self.hidden;
+        config.puzzle_emb_ndim = self.hidden;
+        config.num_heads = (self.hidden / 64).max(1);
+        config.l_layers = self.layers;
+        config.h_cycles = self.h_cycles;
+        config.l_cycles = self.l_cycles;
+        config
+    }
+}
 
 /// How [`BenchReport::peak_memory_bytes`] was measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,4 +206,39 @@ pub fn nvidia_smi_process_bytes() -> Option<u64> {
         let mib: u64 = parts.next()?.parse().ok()?;
         (pid == me).then_some(mib * 1024 * 1024)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_models_follow_the_arch() {
+        let shape = BenchModel {
+            arch: ModelKind::Trm,
+            hidden: 128,
+            seq: 81,
+            batch: 8,
+            layers: 2,
+            h_cycles: 1,
+            l_cycles: 4,
+        };
+        let trm = shape.config();
+        trm.validate().unwrap();
+        assert_eq!(
+            (trm.name, trm.l_layers, trm.prefix_len()),
+            (ModelKind::Trm, 2, 16)
+        );
+        assert_eq!((trm.h_cycles, trm.l_cycles, trm.num_heads), (1, 4, 2));
+        let hrm = BenchModel {
+            arch: ModelKind::Hrm,
+            ..shape
+        }
+        .config();
+        hrm.validate().unwrap();
+        assert_eq!(
+            (hrm.name, hrm.h_layers, hrm.prefix_len()),
+            (ModelKind::Hrm, 2, 1)
+        );
+    }
 }
