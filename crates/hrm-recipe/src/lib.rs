@@ -286,6 +286,17 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     ("maze-cpu", include_str!("../../../recipes/maze-cpu.toml")),
     ("tiny", include_str!("../../../recipes/tiny.toml")),
+    ("trm-arc1", include_str!("../../../recipes/trm-arc1.toml")),
+    ("trm-arc2", include_str!("../../../recipes/trm-arc2.toml")),
+    (
+        "trm-sudoku-mlp",
+        include_str!("../../../recipes/trm-sudoku-mlp.toml"),
+    ),
+    (
+        "trm-sudoku-att",
+        include_str!("../../../recipes/trm-sudoku-att.toml"),
+    ),
+    ("trm-maze", include_str!("../../../recipes/trm-maze.toml")),
 ];
 
 /// The preset names, comma separated.
