@@ -92,15 +92,31 @@ fn trm_presets_follow_the_reference_readme() {
         let (a, t, name) = (&r.arch, &r.train, p.name);
         assert_eq!(r.data.task, p.task, "{name}");
         assert_eq!(a.name, ModelKind::Trm, "{name}");
-        assert_eq!((a.hidden_size, a.num_heads, a.expansion), (512, 8, 4.0), "{name}");
-        assert_eq!((a.l_layers, a.h_cycles, a.l_cycles), (2, 3, p.l_cycles), "{name}");
+        assert_eq!(
+            (a.hidden_size, a.num_heads, a.expansion),
+            (512, 8, 4.0),
+            "{name}"
+        );
+        assert_eq!(
+            (a.l_layers, a.h_cycles, a.l_cycles),
+            (2, 3, p.l_cycles),
+            "{name}"
+        );
         assert_eq!((a.puzzle_emb_ndim, a.puzzle_emb_len), (512, 16), "{name}");
         assert_eq!((a.mlp_t, a.pos_encodings), (p.mlp_t, p.pos), "{name}");
         assert!(a.no_act_continue, "{name}");
-        assert_eq!((a.halt_max_steps, a.halt_exploration_prob), (16, 0.1), "{name}");
+        assert_eq!(
+            (a.halt_max_steps, a.halt_exploration_prob),
+            (16, 0.1),
+            "{name}"
+        );
         assert_eq!(a.forward_dtype, DtypeSetting::Bfloat16, "{name}");
         assert_eq!(a.loss_type, LossType::StablemaxCrossEntropy, "{name}");
-        assert_eq!((t.epochs, t.eval_interval), (p.epochs, p.eval_interval), "{name}");
+        assert_eq!(
+            (t.epochs, t.eval_interval),
+            (p.epochs, p.eval_interval),
+            "{name}"
+        );
         assert_eq!((t.lr, t.puzzle_emb_lr), (p.lr, p.puzzle_emb_lr), "{name}");
         assert_eq!(
             (t.weight_decay, t.puzzle_emb_weight_decay),
