@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 pub const SET_NAME: &str = "all";
 /// The padding token id.
 pub const PAD_ID: u8 = 0;
-/// The label value meaning "not supervised" on disk.
-pub const IGNORE_LABEL_ID: u8 = 0;
+/// The label of an unsupervised position in the dataset encoding: `all__labels.npy`, `dataset.json`'s
+/// `ignore_label_id` and a predictions folder's `labels.npy` use 0 (a PAD position).
+///
+/// The model's loss uses another encoding, -100 ([`crate::sampler::LOSS_IGNORE_LABEL`], the value of
+/// `hrm_model::LOSS_IGNORE_LABEL`): the sampler maps one to the other when it builds a [`crate::HostBatch`].
+pub const DATASET_IGNORE_LABEL: u8 = 0;
 /// The name stored at index 0 of `identifiers.json`.
 pub const BLANK_IDENTIFIER: &str = "<blank>";
 /// The names of the five arrays of a split, in the order `all__<name>.npy`.
@@ -57,7 +61,7 @@ impl DatasetMetadata {
     ) -> Self {
         DatasetMetadata {
             pad_id: PAD_ID as u32,
-            ignore_label_id: IGNORE_LABEL_ID as u32,
+            ignore_label_id: DATASET_IGNORE_LABEL as u32,
             blank_identifier_id: 0,
             vocab_size,
             seq_len,
@@ -76,7 +80,7 @@ pub struct SplitData {
     pub metadata: DatasetMetadata,
     /// Input tokens, [N_examples * seq_len] row-major.
     pub inputs: Vec<u8>,
-    /// Label tokens (0 = not supervised), [N_examples * seq_len] row-major.
+    /// Label tokens ([`DATASET_IGNORE_LABEL`] = not supervised), [N_examples * seq_len] row-major.
     pub labels: Vec<u8>,
     /// The identifier of each puzzle, [N_puzzles].
     pub puzzle_identifiers: Vec<i32>,

@@ -4,6 +4,7 @@
 use crate::error::DataError;
 use crate::layout::{load_split, DatasetWriter, SplitData, BLANK_IDENTIFIER};
 use hrm_augment::maze::transform_tokens;
+use hrm_grid::task::MAZE_SEQ_LEN;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -12,10 +13,6 @@ use std::path::{Path, PathBuf};
 
 /// Maze side length.
 pub const MAZE_SIDE: usize = 30;
-/// Sequence length of maze examples.
-pub const MAZE_SEQ_LEN: usize = MAZE_SIDE * MAZE_SIDE;
-/// Maze vocabulary size (PAD, wall, open, start, goal, path).
-pub const MAZE_VOCAB: u32 = hrm_grid::task::MAZE_VOCAB as u32;
 /// Token of a wall `#`.
 pub const WALL: u8 = 1;
 /// Token of an open cell.
@@ -380,6 +377,9 @@ pub fn build_maze(config: &MazeBuildConfig, out_dir: &Path) -> Result<MazeBuildS
     }
     stats.train_mazes = train.len();
     stats.test_mazes = test.len();
-    w.commit(&[BLANK_IDENTIFIER.to_string()], MAZE_VOCAB)?;
+    w.commit(
+        &[BLANK_IDENTIFIER.to_string()],
+        hrm_grid::Task::Maze.vocab_size() as u32,
+    )?;
     Ok(stats)
 }

@@ -11,9 +11,6 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-/// The vocabulary size of Sudoku datasets (PAD, blank, digits 1..9).
-pub const SUDOKU_VOCAB: u32 = hrm_grid::task::SUDOKU_VOCAB as u32;
-
 /// The default hardness threshold: a puzzle is "hard" when [`solve`] makes at least this many guesses.
 ///
 /// Measured medians of guesses (unique-solution search, seconds in release on 2 cores): puzzles2 2,
@@ -570,6 +567,9 @@ fn write_sudoku(
     stats.train_groups = train.len();
     stats.train_puzzles = train.len() * (1 + num_aug);
     stats.test_puzzles = test.len();
-    w.commit(&[BLANK_IDENTIFIER.to_string()], SUDOKU_VOCAB)?;
+    w.commit(
+        &[BLANK_IDENTIFIER.to_string()],
+        hrm_grid::Task::Sudoku.vocab_size() as u32,
+    )?;
     Ok(())
 }

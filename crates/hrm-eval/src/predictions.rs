@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use hrm_data::npy::{read_npy, write_npy, NpyArray, NpyElem, NpyWriter};
+use hrm_grid::TaskFamily;
 use serde::{Deserialize, Serialize};
 
 use crate::error::EvalError;
@@ -26,54 +27,12 @@ pub const SEGMENT_ROWS_FILE: &str = "segment_rows.npy";
 /// File name of the metadata, JSON.
 pub const META_FILE: &str = "meta.json";
 
-/// The three HRM tasks; each has its own vocabulary and metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskKind {
-    /// ARC-AGI (vocabulary 12, 30x30 canvas): pass@K with voting over augmentations.
-    Arc,
-    /// Sudoku-Extreme (vocabulary 11, 81 cells): exact accuracy and validity.
-    Sudoku,
-    /// Maze-Hard (vocabulary 6, 30x30): exact accuracy and shortest-path validity.
-    Maze,
-}
-
-impl TaskKind {
-    /// The task of a dataset vocabulary size: 12 -> ARC, 11 -> Sudoku, 6 -> Maze.
-    pub fn from_vocab_size(vocab_size: usize) -> Option<TaskKind> {
-        match vocab_size {
-            12 => Some(TaskKind::Arc),
-            11 => Some(TaskKind::Sudoku),
-            6 => Some(TaskKind::Maze),
-            _ => None,
-        }
-    }
-
-    /// The vocabulary size of the task's datasets.
-    pub fn vocab_size(self) -> usize {
-        match self {
-            TaskKind::Arc => 12,
-            TaskKind::Sudoku => 11,
-            TaskKind::Maze => 6,
-        }
-    }
-
-    /// The lower-case name used in `meta.json` ("arc", "sudoku" or "maze").
-    pub fn name(self) -> &'static str {
-        match self {
-            TaskKind::Arc => "arc",
-            TaskKind::Sudoku => "sudoku",
-            TaskKind::Maze => "maze",
-        }
-    }
-}
-
 /// The content of `meta.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PredictionsMeta {
     /// The task; `hrm predict` always writes it. When absent, the evaluator uses the dataset vocabulary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task: Option<TaskKind>,
+    pub task: Option<TaskFamily>,
     /// M, the number of segments run (16 for the HRM recipes).
     pub num_segments: usize,
     /// The checkpoint the predictions came from (free text, usually a path).

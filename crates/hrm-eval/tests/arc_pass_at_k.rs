@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use hrm_eval::arc::{score_arc, PASS_AT_K};
 use hrm_eval::dataset::{read_arc_demonstrations, read_arc_truth, read_identifiers};
-use hrm_eval::{evaluate, write_predictions, TaskKind};
+use hrm_eval::{evaluate, write_predictions, TaskFamily};
 use hrm_grid::codec::encode_arc;
 use hrm_grid::Grid;
 
@@ -181,7 +181,7 @@ fn pass_at_k_follows_the_voting_rules() {
 fn evaluate_reads_both_folders_and_picks_arc() {
     let w = world();
     let report = evaluate(&w.preds_dir, &w.dataset).unwrap();
-    assert_eq!(report.task, TaskKind::Arc);
+    assert_eq!(report.task, TaskFamily::Arc);
     let arc = report.arc.as_ref().unwrap();
     assert_eq!(arc.pass_at[1].solved, 4);
     assert!((report.headline() - 4.0 / 6.0).abs() < 1e-12);
@@ -215,10 +215,10 @@ fn evaluate_reads_both_folders_and_picks_arc() {
     write_predictions(&w.preds_dir, &p).unwrap();
     assert_eq!(
         evaluate(&w.preds_dir, &w.dataset).unwrap().task,
-        TaskKind::Arc
+        TaskFamily::Arc
     );
     // A contradicting task is an error naming dataset.json.
-    p.meta.task = Some(TaskKind::Sudoku);
+    p.meta.task = Some(TaskFamily::Sudoku);
     write_predictions(&w.preds_dir, &p).unwrap();
     let err = evaluate(&w.preds_dir, &w.dataset).unwrap_err().to_string();
     assert!(

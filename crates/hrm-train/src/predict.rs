@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hrm_eval::predictions::{PredictionsMeta, SegmentTrace};
-use hrm_eval::{PredictionsWriter, TaskKind};
+use hrm_eval::{PredictionsWriter, TaskFamily};
 use hrm_model::Model;
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::{Device, Kind, Tensor};
@@ -109,7 +109,7 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
     let m = config.halt_max_steps as usize;
     let seq_len = data.seq_len();
     let meta_out = PredictionsMeta {
-        task: TaskKind::from_vocab_size(meta.vocab_size as usize),
+        task: TaskFamily::from_vocab_size(meta.vocab_size as usize),
         num_segments: m,
         checkpoint: ckpt.display().to_string(),
         dataset: dataset_dir.display().to_string(),

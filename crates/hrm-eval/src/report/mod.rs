@@ -18,7 +18,7 @@ use crate::arc::{crop_answer, Answer};
 use crate::dataset::{self, parse_variant};
 use crate::error::EvalError;
 use crate::predictions::Predictions;
-use crate::{accuracy, validity, EvalReport, TaskKind};
+use crate::{accuracy, validity, EvalReport, TaskFamily};
 use curves::{charts_from_metrics, read_metrics_jsonl, LineChart};
 use html::{ArcTaskView, ExampleView, HtmlPage, SegmentView};
 
@@ -68,9 +68,9 @@ impl Benchmark {
     /// or the test split has 120 tasks, otherwise ARC-AGI-1; Sudoku and Maze by task.
     pub fn guess(report: &EvalReport) -> Benchmark {
         match report.task {
-            TaskKind::Sudoku => Benchmark::SudokuExtreme,
-            TaskKind::Maze => Benchmark::MazeHard,
-            TaskKind::Arc => {
+            TaskFamily::Sudoku => Benchmark::SudokuExtreme,
+            TaskFamily::Maze => Benchmark::MazeHard,
+            TaskFamily::Arc => {
                 let hint = report.dataset_dir.to_lowercase();
                 let by_name = ["arc-2", "arc2", "arc_2", "agi-2", "agi2"]
                     .iter()
@@ -160,7 +160,7 @@ pub fn render_markdown(
     let mut md = String::new();
     let _ = writeln!(md, "# {title}\n");
     let _ = writeln!(md, "| | |\n|---|---|");
-    let _ = writeln!(md, "| task | {} |", report.task.name());
+    let _ = writeln!(md, "| task | {} |", report.task.as_str());
     let _ = writeln!(md, "| checkpoint | `{}` |", report.checkpoint);
     let _ = writeln!(md, "| dataset | `{}` |", report.dataset_dir);
     let _ = writeln!(md, "| predictions | `{}` |", report.predictions_dir);
@@ -398,7 +398,7 @@ fn example_views(report: &EvalReport, predictions: &Predictions, max: usize) -> 
                 predictions.label(r),
             );
             let valid = match report.task {
-                TaskKind::Sudoku => validity::sudoku_is_valid(input, pred),
+                TaskFamily::Sudoku => validity::sudoku_is_valid(input, pred),
                 _ => validity::maze_is_valid(input, pred, side),
             };
             let segments = match (k, &predictions.segments) {
@@ -464,7 +464,7 @@ pub fn write_report(
     hrm_data::write_atomic(&markdown, md.as_bytes())?;
 
     let arc_tasks = arc_views(&report, &predictions, dataset_dir, options.max_tasks)?;
-    let examples = if report.task == TaskKind::Arc {
+    let examples = if report.task == TaskFamily::Arc {
         Vec::new()
     } else {
         example_views(&report, &predictions, options.max_examples)
