@@ -106,6 +106,28 @@ pub struct ArcBuildStats {
     pub short_groups: Vec<(String, usize)>,
 }
 
+impl std::fmt::Display for ArcBuildStats {
+    /// One summary line: tasks, the counts of both splits, identifiers and short groups.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (train, test) = (&self.train, &self.test);
+        write!(
+            f,
+            "tasks {} | train: {} groups, {} puzzles, {} examples | test: {} groups, {} puzzles, {} examples \
+             | identifiers {} | short groups: {} train, {} test",
+            self.tasks,
+            train.groups,
+            train.puzzles,
+            train.examples,
+            test.groups,
+            test.puzzles,
+            test.examples,
+            self.identifiers,
+            self.short_train_groups,
+            self.short_test_groups
+        )
+    }
+}
+
 /// Lists the task files of the sources: subfolders sorted by name, then `*.json` files sorted by name.
 ///
 /// The reference walks folders in filesystem order; sorting makes the build independent of the file

@@ -289,6 +289,21 @@ pub struct MazeBuildStats {
 }
 
 /// A maze and its solved label, as token vectors.
+impl std::fmt::Display for MazeBuildStats {
+    /// One summary line: mazes and examples of both splits and the range of shortest-path lengths.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "train {} mazes ({} examples) | test {} mazes | shortest path {}..{} cells",
+            self.train_mazes,
+            self.train_examples,
+            self.test_mazes,
+            self.path_cells_min,
+            self.path_cells_max
+        )
+    }
+}
+
 type MazePair = (Vec<u8>, Vec<u8>);
 
 fn check_split(data: &SplitData, dir: &Path) -> Result<Vec<MazePair>, DataError> {

@@ -3,7 +3,8 @@
 
 use hrm_data::layout::{SplitBuilder, SplitData};
 use hrm_data::sampler::{
-    EvalBatches, Prefetcher, SampleEvent, SamplerConfig, SamplerState, TrainSampler, LOSS_IGNORE_LABEL,
+    EvalBatches, Prefetcher, SampleEvent, SamplerConfig, SamplerState, TrainSampler,
+    LOSS_IGNORE_LABEL,
 };
 use std::collections::HashMap;
 use std::sync::Arc;

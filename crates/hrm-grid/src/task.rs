@@ -176,6 +176,9 @@ mod tests {
             assert_eq!(TaskFamily::from_vocab_size(f.vocab_size()), Some(f));
         }
         assert_eq!(TaskFamily::from_vocab_size(7), None);
-        assert_eq!(serde_json::to_string(&TaskFamily::Maze).unwrap(), "\"maze\"");
+        assert_eq!(
+            serde_json::to_string(&TaskFamily::Maze).unwrap(),
+            "\"maze\""
+        );
     }
 }
