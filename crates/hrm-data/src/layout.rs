@@ -203,6 +203,11 @@ impl SplitBuilder {
     }
 }
 
+/// The path of array `name` (one of [`ARRAY_NAMES`]) of a split folder: `<split_dir>/all__<name>.npy`.
+pub fn array_path(split_dir: &Path, name: &str) -> PathBuf {
+    npy_path(split_dir, name)
+}
+
 fn npy_path(split_dir: &Path, name: &str) -> PathBuf {
     split_dir.join(format!("{SET_NAME}__{name}.npy"))
 }
@@ -412,15 +417,10 @@ pub fn load_split(dir: &Path, split: &str) -> Result<SplitData, DataError> {
         expect_shape(&path, name, &a.shape, &[None, s])?;
         Ok(a.data)
     };
-    let load_i32 = |name: &str, len: Option<usize>| -> Result<Vec<i32>, DataError> {
-        let path = npy_path(&sdir, name);
-        let a = read_npy::<i32>(&path)?;
-        expect_shape(&path, name, &a.shape, &[len])?;
-        Ok(a.data)
-    };
-    let puzzle_identifiers = load_i32("puzzle_identifiers", None)?;
-    let puzzle_indices = load_i32("puzzle_indices", Some(puzzle_identifiers.len() + 1))?;
-    let group_indices = load_i32("group_indices", Some(metadata.total_groups as usize + 1))?;
+    let puzzle_identifiers = load_i32(&sdir, "puzzle_identifiers", None)?;
+    let puzzle_indices = load_i32(&sdir, "puzzle_indices", Some(puzzle_identifiers.len() + 1))?;
+    let groups = Some(metadata.total_groups as usize + 1);
+    let group_indices = load_i32(&sdir, "group_indices", groups)?;
     let inputs = load_u8("inputs")?;
     let labels = load_u8("labels")?;
     let data = SplitData {
@@ -433,6 +433,47 @@ pub fn load_split(dir: &Path, split: &str) -> Result<SplitData, DataError> {
     };
     data.validate(&sdir)?;
     Ok(data)
+}
+
+/// Reads the 1-D int32 array `name` of a split folder, of length `len` when given.
+fn load_i32(split_dir: &Path, name: &str, len: Option<usize>) -> Result<Vec<i32>, DataError> {
+    let path = npy_path(split_dir, name);
+    let a = read_npy::<i32>(&path)?;
+    expect_shape(&path, name, &a.shape, &[len])?;
+    Ok(a.data)
+}
+
+/// The puzzle-level index of a split, read without its token arrays: which puzzle id owns which examples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PuzzleIndex {
+    /// The identifier of each puzzle, [N_puzzles].
+    pub puzzle_identifiers: Vec<i32>,
+    /// CSR offsets of examples per puzzle, [N_puzzles + 1].
+    pub puzzle_indices: Vec<i32>,
+}
+
+impl PuzzleIndex {
+    /// The example range of puzzle `p`.
+    pub fn puzzle_examples(&self, p: usize) -> std::ops::Range<usize> {
+        self.puzzle_indices[p] as usize..self.puzzle_indices[p + 1] as usize
+    }
+}
+
+/// Reads the puzzle index of `<dir>/<split>/` (identifiers and offsets, checked as [`load_split`] checks them:
+/// offsets start at 0, never decrease and end at the example count of `all__inputs.npy`), leaving the token
+/// arrays on disk.
+pub fn load_puzzle_index(dir: &Path, split: &str) -> Result<PuzzleIndex, DataError> {
+    let sdir = dir.join(split);
+    let puzzle_identifiers = load_i32(&sdir, "puzzle_identifiers", None)?;
+    let puzzle_indices = load_i32(&sdir, "puzzle_indices", Some(puzzle_identifiers.len() + 1))?;
+    let inputs = crate::npy::read_npy_header(&npy_path(&sdir, "inputs"))?;
+    let examples = inputs.shape.first().copied().unwrap_or(0);
+    let pi_path = npy_path(&sdir, "puzzle_indices");
+    check_offsets(&pi_path, "puzzle_indices", &puzzle_indices, examples)?;
+    Ok(PuzzleIndex {
+        puzzle_identifiers,
+        puzzle_indices,
+    })
 }
 
 /// Streams one split to disk: examples go straight to the `.npy` writers, offsets stay in memory.

@@ -143,8 +143,8 @@ pub fn evaluate_loaded(
     predictions_dir: &Path,
     dataset_dir: &Path,
 ) -> Result<EvalReport, EvalError> {
-    let info = dataset::read_dataset_info(dataset_dir, "test")?;
-    if predictions.seq_len != info.seq_len {
+    let info = hrm_data::layout::load_metadata(dataset_dir, "test")?;
+    if predictions.seq_len != info.seq_len as usize {
         return Err(EvalError::invalid(
             predictions_dir.join(predictions::INPUTS_FILE),
             format!(
@@ -155,7 +155,7 @@ pub fn evaluate_loaded(
             ),
         ));
     }
-    let task = choose_task(predictions.meta.task, info.vocab_size, dataset_dir)?;
+    let task = choose_task(predictions.meta.task, info.vocab_size as usize, dataset_dir)?;
     let mut report = EvalReport {
         task,
         predictions_dir: predictions_dir.display().to_string(),
@@ -168,7 +168,7 @@ pub fn evaluate_loaded(
     };
     match task {
         TaskFamily::Arc => {
-            let identifiers = dataset::read_identifiers(dataset_dir)?;
+            let identifiers = hrm_data::layout::load_identifiers(dataset_dir)?;
             let truth = dataset::read_arc_truth(dataset_dir, &identifiers)?;
             report.arc = Some(arc::score_arc(
                 predictions,

@@ -4,8 +4,9 @@
 mod common;
 
 use common::*;
+use hrm_data::layout::load_identifiers;
 use hrm_eval::arc::{score_arc, PASS_AT_K};
-use hrm_eval::dataset::{read_arc_demonstrations, read_arc_truth, read_identifiers};
+use hrm_eval::dataset::{read_arc_demonstrations, read_arc_truth};
 use hrm_eval::{evaluate, write_predictions, TaskFamily};
 use hrm_grid::codec::encode_arc;
 use hrm_grid::Grid;
@@ -132,7 +133,7 @@ fn augmented_variants_really_change_the_answers() {
 #[test]
 fn pass_at_k_follows_the_voting_rules() {
     let w = world();
-    let ids = read_identifiers(&w.dataset).unwrap();
+    let ids = load_identifiers(&w.dataset).unwrap();
     let truth = read_arc_truth(&w.dataset, &ids).unwrap();
     let names: Vec<&str> = truth.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["aaa", "bbb", "bb2", "ccc", "ddd", "eee"]);

@@ -290,7 +290,7 @@ fn arc_views(
     let Some(arc) = &report.arc else {
         return Ok(Vec::new());
     };
-    let identifiers = dataset::read_identifiers(dataset_dir)?;
+    let identifiers = hrm_data::layout::load_identifiers(dataset_dir)?;
     let task_index: HashMap<&str, usize> = arc
         .tasks
         .iter()
