@@ -132,8 +132,8 @@ impl SplitData {
         validate_parts(
             dir,
             &self.metadata,
-            (self.inputs.len(), &self.inputs),
-            (self.labels.len(), &self.labels),
+            TokenSummary::of(&self.inputs),
+            TokenSummary::of(&self.labels),
             &self.puzzle_identifiers,
             &self.puzzle_indices,
             &self.group_indices,
@@ -240,12 +240,39 @@ fn check_offsets(path: &Path, field: &str, offs: &[i32], total: usize) -> Result
     Ok(())
 }
 
-/// The validation shared by in-memory and loaded splits.
+/// What the validation needs of a token array: its length and its largest token with where it first occurs,
+/// so that a split streamed to disk is checked like one held in memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct TokenSummary {
+    len: usize,
+    /// The largest token and its first index.
+    max: Option<(u8, usize)>,
+}
+
+impl TokenSummary {
+    fn of(tokens: &[u8]) -> Self {
+        let mut summary = TokenSummary::default();
+        summary.push(tokens);
+        summary
+    }
+
+    fn push(&mut self, tokens: &[u8]) {
+        if let Some(&m) = tokens.iter().max() {
+            if self.max.is_none_or(|(cur, _)| m > cur) {
+                let i = tokens.iter().position(|&t| t == m).unwrap_or(0);
+                self.max = Some((m, self.len + i));
+            }
+        }
+        self.len += tokens.len();
+    }
+}
+
+/// The validation shared by in-memory, loaded and streamed splits.
 fn validate_parts(
     dir: &Path,
     meta: &DatasetMetadata,
-    inputs: (usize, &[u8]),
-    labels: (usize, &[u8]),
+    inputs: TokenSummary,
+    labels: TokenSummary,
     ids: &[i32],
     pi: &[i32],
     gi: &[i32],
@@ -269,8 +296,9 @@ fn validate_parts(
             format!("expected [\"all\"], found {:?}", meta.sets),
         ));
     }
-    for (name, (len, tokens)) in [("inputs", inputs), ("labels", labels)] {
+    for (name, tokens) in [("inputs", inputs), ("labels", labels)] {
         let path = npy_path(dir, name);
+        let len = tokens.len;
         if len % s != 0 {
             return Err(DataError::invalid(
                 &path,
@@ -278,13 +306,12 @@ fn validate_parts(
                 format!("{len} tokens are not whole rows of seq_len {s}"),
             ));
         }
-        if let Some(i) = tokens.iter().position(|&t| t as u32 >= meta.vocab_size) {
+        if let Some((t, i)) = tokens.max.filter(|&(t, _)| u32::from(t) >= meta.vocab_size) {
             return Err(DataError::invalid(
                 &path,
                 name,
                 format!(
-                    "token {} at example {}, position {} is not below vocab_size {}",
-                    tokens[i],
+                    "token {t} at example {}, position {} is not below vocab_size {}",
                     i / s,
                     i % s,
                     meta.vocab_size
@@ -292,12 +319,12 @@ fn validate_parts(
             ));
         }
     }
-    let n = inputs.0 / s;
-    if labels.0 / s != n {
+    let n = inputs.len / s;
+    if labels.len / s != n {
         return Err(DataError::invalid(
             npy_path(dir, "labels"),
             "labels",
-            format!("{} examples, but inputs has {n}", labels.0 / s),
+            format!("{} examples, but inputs has {n}", labels.len / s),
         ));
     }
     let p = ids.len();
@@ -482,6 +509,8 @@ pub struct SplitWriter {
     seq_len: usize,
     inputs: NpyWriter<u8>,
     labels: NpyWriter<u8>,
+    input_tokens: TokenSummary,
+    label_tokens: TokenSummary,
     examples: usize,
     puzzle_identifiers: Vec<i32>,
     puzzle_indices: Vec<i32>,
@@ -496,6 +525,8 @@ impl SplitWriter {
             labels: NpyWriter::create(&npy_path(&dir, "labels"), &[seq_len])?,
             dir,
             seq_len,
+            input_tokens: TokenSummary::default(),
+            label_tokens: TokenSummary::default(),
             examples: 0,
             puzzle_identifiers: Vec::new(),
             puzzle_indices: vec![0],
@@ -517,8 +548,7 @@ impl SplitWriter {
                 ),
             ));
         }
-        self.inputs.push(input)?;
-        self.labels.push(label)?;
+        self.push_tokens(input, label)?;
         self.examples += 1;
         Ok(())
     }
@@ -532,9 +562,16 @@ impl SplitWriter {
                 "example block is not whole rows",
             ));
         }
+        self.push_tokens(inputs, labels)?;
+        self.examples += inputs.len() / self.seq_len;
+        Ok(())
+    }
+
+    fn push_tokens(&mut self, inputs: &[u8], labels: &[u8]) -> Result<(), DataError> {
         self.inputs.push(inputs)?;
         self.labels.push(labels)?;
-        self.examples += inputs.len() / self.seq_len;
+        self.input_tokens.push(inputs);
+        self.label_tokens.push(labels);
         Ok(())
     }
 
@@ -569,28 +606,16 @@ impl SplitWriter {
             (self.group_indices.len() - 1) as u32,
             if p == 0 { 0.0 } else { n as f64 / p as f64 },
         );
-        let pi_path = npy_path(&self.dir, "puzzle_indices");
-        check_offsets(&pi_path, "puzzle_indices", &self.puzzle_indices, n)?;
-        check_offsets(
-            &npy_path(&self.dir, "group_indices"),
-            "group_indices",
+        validate_parts(
+            &self.dir,
+            &meta,
+            self.input_tokens,
+            self.label_tokens,
+            &self.puzzle_identifiers,
+            &self.puzzle_indices,
             &self.group_indices,
-            p,
         )?;
-        if let Some(i) = self
-            .puzzle_identifiers
-            .iter()
-            .position(|&id| id < 0 || id as u32 >= num_ids)
-        {
-            return Err(DataError::invalid(
-                npy_path(&self.dir, "puzzle_identifiers"),
-                "puzzle_identifiers",
-                format!(
-                    "identifier {} of puzzle {i} is not below the identifier count {num_ids}",
-                    self.puzzle_identifiers[i]
-                ),
-            ));
-        }
+        let pi_path = npy_path(&self.dir, "puzzle_indices");
         self.inputs.finish()?;
         self.labels.finish()?;
         crate::npy::write_npy(
