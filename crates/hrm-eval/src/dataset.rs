@@ -45,19 +45,15 @@ pub struct ArcTaskTruth {
 }
 
 fn name_of<'a>(identifiers: &'a [String], id: i32, path: &Path) -> Result<&'a str, EvalError> {
-    usize::try_from(id)
-        .ok()
-        .and_then(|i| identifiers.get(i))
-        .map(String::as_str)
-        .ok_or_else(|| {
-            EvalError::invalid(
-                path,
-                format!(
-                    "puzzle id {id} is outside identifiers.json ({} names)",
-                    identifiers.len()
-                ),
-            )
-        })
+    crate::arc::identifier_name(identifiers, id).ok_or_else(|| {
+        EvalError::invalid(
+            path,
+            format!(
+                "puzzle id {id} is outside identifiers.json ({} names)",
+                identifiers.len()
+            ),
+        )
+    })
 }
 
 /// Reads the ARC ground truth: every un-augmented puzzle of the test split with its test pairs.
