@@ -267,6 +267,18 @@ fn process_task(
     canvas: usize,
 ) -> Result<TaskOutput, DataError> {
     let task = hrm_grid::arc::load_task(&file.path)?;
+    let original = task_pairs(file, &task)?;
+    let mut rng = task_rng(seed, index);
+    let (names, variants) = augment(&task.id, original, num_aug, &mut rng);
+    let (train, test) = encode_variants(&variants, canvas, &mut rng);
+    Ok(TaskOutput { names, train, test })
+}
+
+/// The (train, test) pairs of a task: test pairs go to the test split only for `evaluation` folders.
+fn task_pairs(
+    file: &ArcTaskFile,
+    task: &hrm_grid::arc::ArcTask,
+) -> Result<(Vec<Pair>, Vec<Pair>), DataError> {
     let mut train_pairs: Vec<Pair> = Vec::new();
     let mut test_pairs: Vec<Pair> = Vec::new();
     for (section, list) in [("train", &task.train), ("test", &task.test)] {
@@ -286,44 +298,60 @@ fn process_task(
             }
         }
     }
-    let mut rng = task_rng(seed, index);
+    Ok((train_pairs, test_pairs))
+}
 
-    // Group member 0 is the original; then up to 5 * num_aug trials of dihedral x colour map.
-    let mut names = vec![task.id.clone()];
-    let mut variants: Vec<(Vec<Pair>, Vec<Pair>)> = vec![(train_pairs, test_pairs)];
-    if num_aug > 0 {
-        let mut seen: HashSet<[u8; 32]> = HashSet::new();
-        seen.insert(variant_hash(variants[0].0.iter().chain(&variants[0].1)));
-        let (mut tmp, mut out) = (Vec::new(), Vec::new());
-        for _ in 0..AUG_RETRIES_FACTOR * num_aug {
-            let v = ArcVariant {
-                dihedral: rng.random_range(0..8u8),
-                colours: ColourMap::random(&mut rng),
-            };
-            let map = |pairs: &[Pair], tmp: &mut Vec<u8>, out: &mut Vec<u8>| -> Vec<Pair> {
-                pairs
-                    .iter()
-                    .map(|(i, o)| {
-                        (
-                            apply_variant(i, &v, tmp, out),
-                            apply_variant(o, &v, tmp, out),
-                        )
-                    })
-                    .collect()
-            };
-            let tr = map(&variants[0].0, &mut tmp, &mut out);
-            let te = map(&variants[0].1, &mut tmp, &mut out);
-            if seen.insert(variant_hash(tr.iter().chain(&te))) {
-                names.push(v.name(&task.id));
-                variants.push((tr, te));
-            }
-            if variants.len() > num_aug {
-                break;
-            }
+/// The variants of a task with their names: member 0 is the original, then up to
+/// [`AUG_RETRIES_FACTOR`] * `num_aug` trials of dihedral x colour map, keeping canonically new ones.
+fn augment(
+    id: &str,
+    original: (Vec<Pair>, Vec<Pair>),
+    num_aug: usize,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<String>, Vec<(Vec<Pair>, Vec<Pair>)>) {
+    let mut names = vec![id.to_string()];
+    let mut variants: Vec<(Vec<Pair>, Vec<Pair>)> = vec![original];
+    if num_aug == 0 {
+        return (names, variants);
+    }
+    let mut seen: HashSet<[u8; 32]> = HashSet::new();
+    seen.insert(variant_hash(variants[0].0.iter().chain(&variants[0].1)));
+    let (mut tmp, mut out) = (Vec::new(), Vec::new());
+    for _ in 0..AUG_RETRIES_FACTOR * num_aug {
+        let v = ArcVariant {
+            dihedral: rng.random_range(0..8u8),
+            colours: ColourMap::random(rng),
+        };
+        let mut map = |pairs: &[Pair]| -> Vec<Pair> {
+            pairs
+                .iter()
+                .map(|(i, o)| {
+                    (
+                        apply_variant(i, &v, &mut tmp, &mut out),
+                        apply_variant(o, &v, &mut tmp, &mut out),
+                    )
+                })
+                .collect()
+        };
+        let tr = map(&variants[0].0);
+        let te = map(&variants[0].1);
+        if seen.insert(variant_hash(tr.iter().chain(&te))) {
+            names.push(v.name(id));
+            variants.push((tr, te));
+        }
+        if variants.len() > num_aug {
+            break;
         }
     }
+    (names, variants)
+}
 
-    // Encode: train examples are translated except one per variant; test examples never are.
+/// Encodes the variants: train examples are translated except one per variant; test examples never are.
+fn encode_variants(
+    variants: &[(Vec<Pair>, Vec<Pair>)],
+    canvas: usize,
+    rng: &mut ChaCha8Rng,
+) -> (EncodedSplit, EncodedSplit) {
     let mut train = EncodedSplit::default();
     let mut test = EncodedSplit::default();
     let mut buf = vec![0u8; canvas * canvas];
@@ -332,7 +360,7 @@ fn process_task(
             .expect("offsets are within the pair's bounds");
         dst.extend_from_slice(&buf);
     };
-    for (tr, te) in &variants {
+    for (tr, te) in variants {
         if !tr.is_empty() {
             let keep = rng.random_range(0..tr.len());
             for (k, (i, o)) in tr.iter().enumerate() {
@@ -340,7 +368,7 @@ fn process_task(
                     (0, 0)
                 } else {
                     let (max_r, max_c) = arc_pair_max_offset_canvas(i, o, canvas);
-                    random_offset(&mut rng, max_r, max_c)
+                    random_offset(rng, max_r, max_c)
                 };
                 encode(i, r0, c0, &mut train.inputs);
                 encode(o, r0, c0, &mut train.labels);
@@ -353,7 +381,86 @@ fn process_task(
         }
         test.per_variant.push(te.len());
     }
-    Ok(TaskOutput { names, train, test })
+    (train, test)
+}
+
+/// Puzzle identifiers in order of first appearance; index 0 is `<blank>`.
+struct IdTable {
+    ids: HashMap<String, i32>,
+    names: Vec<String>,
+}
+
+impl IdTable {
+    fn new() -> Self {
+        IdTable {
+            ids: HashMap::new(),
+            names: vec![BLANK_IDENTIFIER.to_string()],
+        }
+    }
+
+    /// The identifier of `name`, assigning the next one on first sight.
+    fn id_of(&mut self, name: &str) -> i32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        self.names.push(name.to_string());
+        let id = (self.names.len() - 1) as i32;
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+}
+
+/// Writes one task's variants to both splits (one group each where it has examples) and counts them.
+fn write_task(
+    out: &TaskOutput,
+    writer: &mut DatasetWriter,
+    ids: &mut IdTable,
+    stats: &mut ArcBuildStats,
+    seq_len: usize,
+    full: usize,
+) -> Result<(), DataError> {
+    let variant_ids: Vec<i32> = out.names.iter().map(|n| ids.id_of(n)).collect();
+    let (train_w, test_w) = writer.splits();
+    for (split, w, counts, short) in [
+        (
+            &out.train,
+            train_w,
+            &mut stats.train,
+            &mut stats.short_train_groups,
+        ),
+        (
+            &out.test,
+            test_w,
+            &mut stats.test,
+            &mut stats.short_test_groups,
+        ),
+    ] {
+        let mut offset = 0usize;
+        let mut puzzles = 0usize;
+        for (v, &n) in split.per_variant.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let r = offset * seq_len..(offset + n) * seq_len;
+            w.push_examples(&split.inputs[r.clone()], &split.labels[r])?;
+            w.end_puzzle(variant_ids[v]);
+            offset += n;
+            puzzles += 1;
+        }
+        if puzzles > 0 {
+            w.end_group();
+            counts.groups += 1;
+            counts.puzzles += puzzles;
+            counts.examples += offset;
+            *short += usize::from(puzzles < full);
+        }
+    }
+    if out.names.len() < full {
+        stats
+            .short_groups
+            .push((out.names[0].clone(), out.names.len()));
+    }
+    Ok(())
 }
 
 /// Builds an HRM ARC dataset at `out_dir` (spec 1.2-1.4) and returns its counts.
@@ -388,8 +495,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
     .min(files.len());
 
     let mut writer = DatasetWriter::create(out_dir, seq_len)?;
-    let mut ids: HashMap<String, i32> = HashMap::new();
-    let mut identifiers = vec![BLANK_IDENTIFIER.to_string()];
+    let mut ids = IdTable::new();
     let mut stats = ArcBuildStats {
         tasks: files.len(),
         ..Default::default()
@@ -428,57 +534,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
                 };
                 pending.insert(i, out);
                 while let Some(out) = pending.remove(&written) {
-                    let out = out?;
-                    let (train_w, test_w) = writer.splits();
-                    let mut variant_ids = Vec::with_capacity(out.names.len());
-                    for name in &out.names {
-                        let id = *ids.entry(name.clone()).or_insert_with(|| {
-                            identifiers.push(name.clone());
-                            (identifiers.len() - 1) as i32
-                        });
-                        variant_ids.push(id);
-                    }
-                    for (split, w, counts, short) in [
-                        (
-                            &out.train,
-                            train_w,
-                            &mut stats.train,
-                            &mut stats.short_train_groups,
-                        ),
-                        (
-                            &out.test,
-                            test_w,
-                            &mut stats.test,
-                            &mut stats.short_test_groups,
-                        ),
-                    ] {
-                        let mut offset = 0usize;
-                        let mut puzzles = 0usize;
-                        for (v, &n) in split.per_variant.iter().enumerate() {
-                            if n == 0 {
-                                continue;
-                            }
-                            let r = offset * seq_len..(offset + n) * seq_len;
-                            w.push_examples(&split.inputs[r.clone()], &split.labels[r])?;
-                            w.end_puzzle(variant_ids[v]);
-                            offset += n;
-                            puzzles += 1;
-                        }
-                        if puzzles > 0 {
-                            w.end_group();
-                            counts.groups += 1;
-                            counts.puzzles += puzzles;
-                            counts.examples += offset;
-                            if puzzles < full {
-                                *short += 1;
-                            }
-                        }
-                    }
-                    if out.names.len() < full {
-                        stats
-                            .short_groups
-                            .push((out.names[0].clone(), out.names.len()));
-                    }
+                    write_task(&out?, &mut writer, &mut ids, &mut stats, seq_len, full)?;
                     written += 1;
                 }
             }
@@ -497,7 +553,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
         run
     });
     result?;
-    stats.identifiers = identifiers.len();
-    writer.commit(&identifiers, ARC_VOCAB as u32)?;
+    stats.identifiers = ids.names.len();
+    writer.commit(&ids.names, ARC_VOCAB as u32)?;
     Ok(stats)
 }
