@@ -185,11 +185,7 @@ where
 
 /// Builds ARC-1 or ARC-2; returns the summary line.
 fn build_arc(args: &Args, task: Task, data: &Path) -> Result<String> {
-    let mut cfg = if task == Task::Arc1 {
-        ArcBuildConfig::arc1(data)
-    } else {
-        ArcBuildConfig::arc2(data)
-    };
+    let mut cfg = ArcBuildConfig::for_task(task, data).context("not an ARC task")?;
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.num_aug = args.num_aug.unwrap_or(cfg.num_aug);
     cfg.canvas = args.canvas.unwrap_or(cfg.canvas);

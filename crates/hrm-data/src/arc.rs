@@ -42,21 +42,30 @@ pub struct ArcBuildConfig {
 impl ArcBuildConfig {
     /// The `arc1` preset: `<data>/arc-agi-1` and `<data>/concept-arc`, num_aug 1000, seed 42.
     pub fn arc1(data_dir: &Path) -> Self {
-        ArcBuildConfig {
-            sources: vec![data_dir.join("arc-agi-1"), data_dir.join("concept-arc")],
-            num_aug: 1000,
-            seed: 42,
-            threads: 0,
-            canvas: ARC_CANVAS,
-            evaluation_only: false,
-            max_tasks: 0,
-        }
+        Self::preset(vec![
+            data_dir.join("arc-agi-1"),
+            data_dir.join("concept-arc"),
+        ])
     }
 
     /// The `arc2` preset: `<data>/arc-agi-2`, num_aug 1000, seed 42.
     pub fn arc2(data_dir: &Path) -> Self {
+        Self::preset(vec![data_dir.join("arc-agi-2")])
+    }
+
+    /// The preset of `task` ([`ArcBuildConfig::arc1`] or [`ArcBuildConfig::arc2`]); `None` for a non-ARC task.
+    pub fn for_task(task: hrm_grid::Task, data_dir: &Path) -> Option<Self> {
+        match task {
+            hrm_grid::Task::Arc1 => Some(Self::arc1(data_dir)),
+            hrm_grid::Task::Arc2 => Some(Self::arc2(data_dir)),
+            hrm_grid::Task::Sudoku | hrm_grid::Task::Maze => None,
+        }
+    }
+
+    /// The reference settings (num_aug 1000, seed 42, the 30x30 canvas, every task) over `sources`.
+    fn preset(sources: Vec<PathBuf>) -> Self {
         ArcBuildConfig {
-            sources: vec![data_dir.join("arc-agi-2")],
+            sources,
             num_aug: 1000,
             seed: 42,
             threads: 0,
@@ -487,12 +496,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
             format!("no task files found under {:?}", config.sources),
         ));
     }
-    let threads = if config.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        config.threads
-    }
-    .min(files.len());
+    let threads = crate::resolve_threads(config.threads).min(files.len());
 
     let mut writer = DatasetWriter::create(out_dir, seq_len)?;
     let mut ids = IdTable::new();

@@ -277,9 +277,26 @@ fn validate_parts(
     pi: &[i32],
     gi: &[i32],
 ) -> Result<(), DataError> {
-    let json = dir.join("dataset.json");
+    check_metadata(dir, meta)?;
     let s = meta.seq_len as usize;
-    if s == 0 {
+    for (name, tokens) in [("inputs", inputs), ("labels", labels)] {
+        check_tokens(dir, meta, name, tokens)?;
+    }
+    let n = inputs.len / s;
+    if labels.len / s != n {
+        return Err(DataError::invalid(
+            npy_path(dir, "labels"),
+            "labels",
+            format!("{} examples, but inputs has {n}", labels.len / s),
+        ));
+    }
+    check_index(dir, meta, n, ids, pi, gi)
+}
+
+/// Checks the fixed fields of `dataset.json`: a positive `seq_len`, `vocab_size` in 1..=256, `sets`.
+fn check_metadata(dir: &Path, meta: &DatasetMetadata) -> Result<(), DataError> {
+    let json = dir.join("dataset.json");
+    if meta.seq_len == 0 {
         return Err(DataError::invalid(&json, "seq_len", "must be positive"));
     }
     if meta.vocab_size == 0 || meta.vocab_size > 256 {
@@ -296,37 +313,51 @@ fn validate_parts(
             format!("expected [\"all\"], found {:?}", meta.sets),
         ));
     }
-    for (name, tokens) in [("inputs", inputs), ("labels", labels)] {
-        let path = npy_path(dir, name);
-        let len = tokens.len;
-        if len % s != 0 {
-            return Err(DataError::invalid(
-                &path,
-                name,
-                format!("{len} tokens are not whole rows of seq_len {s}"),
-            ));
-        }
-        if let Some((t, i)) = tokens.max.filter(|&(t, _)| u32::from(t) >= meta.vocab_size) {
-            return Err(DataError::invalid(
-                &path,
-                name,
-                format!(
-                    "token {t} at example {}, position {} is not below vocab_size {}",
-                    i / s,
-                    i % s,
-                    meta.vocab_size
-                ),
-            ));
-        }
-    }
-    let n = inputs.len / s;
-    if labels.len / s != n {
+    Ok(())
+}
+
+/// Checks that token array `name` is whole rows of `seq_len` tokens, all below `vocab_size`.
+fn check_tokens(
+    dir: &Path,
+    meta: &DatasetMetadata,
+    name: &str,
+    tokens: TokenSummary,
+) -> Result<(), DataError> {
+    let s = meta.seq_len as usize;
+    let path = npy_path(dir, name);
+    let len = tokens.len;
+    if len % s != 0 {
         return Err(DataError::invalid(
-            npy_path(dir, "labels"),
-            "labels",
-            format!("{} examples, but inputs has {n}", labels.len / s),
+            &path,
+            name,
+            format!("{len} tokens are not whole rows of seq_len {s}"),
         ));
     }
+    if let Some((t, i)) = tokens.max.filter(|&(t, _)| u32::from(t) >= meta.vocab_size) {
+        return Err(DataError::invalid(
+            &path,
+            name,
+            format!(
+                "token {t} at example {}, position {} is not below vocab_size {}",
+                i / s,
+                i % s,
+                meta.vocab_size
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the CSR offsets, `total_groups`, the identifiers and `mean_puzzle_examples` against `n` examples.
+fn check_index(
+    dir: &Path,
+    meta: &DatasetMetadata,
+    n: usize,
+    ids: &[i32],
+    pi: &[i32],
+    gi: &[i32],
+) -> Result<(), DataError> {
+    let json = dir.join("dataset.json");
     let p = ids.len();
     let pi_path = npy_path(dir, "puzzle_indices");
     if pi.len() != p + 1 {

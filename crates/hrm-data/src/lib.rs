@@ -24,3 +24,12 @@ pub use error::DataError;
 pub use fsutil::write_atomic;
 pub use layout::{load_split, write_dataset, DatasetMetadata, SplitData, DATASET_IGNORE_LABEL};
 pub use sampler::{EvalBatches, HostBatch, Prefetcher, SamplerConfig, SamplerState, TrainSampler};
+
+/// A builder's worker count: `threads`, or every available core when it is 0 (the output never depends on it).
+pub(crate) fn resolve_threads(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    }
+}
