@@ -485,7 +485,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
     if !(1..=ARC_CANVAS).contains(&canvas) {
         return Err(DataError::config(
             "canvas",
-            format!("{canvas} is outside 1..=30"),
+            format!("{canvas} is outside 1..={ARC_CANVAS}"),
         ));
     }
     let files = select_tasks(config)?;
