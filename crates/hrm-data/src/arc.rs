@@ -205,6 +205,8 @@ pub fn select_tasks(config: &ArcBuildConfig) -> Result<Vec<ArcTaskFile>, DataErr
 
 /// An (input, output) pair of one variant.
 type Pair = (Grid, Grid);
+/// The (train, test) pairs of one variant of a task.
+type VariantPairs = (Vec<Pair>, Vec<Pair>);
 
 /// The canonical hash of a variant (spec 1.4), over all its pairs of both splits.
 ///
@@ -287,7 +289,7 @@ fn process_task(
 fn task_pairs(
     file: &ArcTaskFile,
     task: &hrm_grid::arc::ArcTask,
-) -> Result<(Vec<Pair>, Vec<Pair>), DataError> {
+) -> Result<VariantPairs, DataError> {
     let mut train_pairs: Vec<Pair> = Vec::new();
     let mut test_pairs: Vec<Pair> = Vec::new();
     for (section, list) in [("train", &task.train), ("test", &task.test)] {
@@ -314,12 +316,12 @@ fn task_pairs(
 /// [`AUG_RETRIES_FACTOR`] * `num_aug` trials of dihedral x colour map, keeping canonically new ones.
 fn augment(
     id: &str,
-    original: (Vec<Pair>, Vec<Pair>),
+    original: VariantPairs,
     num_aug: usize,
     rng: &mut ChaCha8Rng,
-) -> (Vec<String>, Vec<(Vec<Pair>, Vec<Pair>)>) {
+) -> (Vec<String>, Vec<VariantPairs>) {
     let mut names = vec![id.to_string()];
-    let mut variants: Vec<(Vec<Pair>, Vec<Pair>)> = vec![original];
+    let mut variants: Vec<VariantPairs> = vec![original];
     if num_aug == 0 {
         return (names, variants);
     }
@@ -357,7 +359,7 @@ fn augment(
 
 /// Encodes the variants: train examples are translated except one per variant; test examples never are.
 fn encode_variants(
-    variants: &[(Vec<Pair>, Vec<Pair>)],
+    variants: &[VariantPairs],
     canvas: usize,
     rng: &mut ChaCha8Rng,
 ) -> (EncodedSplit, EncodedSplit) {

@@ -326,7 +326,7 @@ fn check_tokens(
     let s = meta.seq_len as usize;
     let path = npy_path(dir, name);
     let len = tokens.len;
-    if len % s != 0 {
+    if !len.is_multiple_of(s) {
         return Err(DataError::invalid(
             &path,
             name,
