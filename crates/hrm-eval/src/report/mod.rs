@@ -239,24 +239,13 @@ fn md_arc_pass_at(md: &mut String, arc: &ArcReport) {
 
 /// The exact and valid counts of a Sudoku or Maze report.
 fn md_validity(md: &mut String, v: &ValidityReport) {
-    let _ = writeln!(
-        md,
-        "### Exact and valid\n\n| | count | rate |\n|---|---|---|"
-    );
-    let _ = writeln!(
-        md,
-        "| exact | {}/{} | {} |",
-        v.exact,
-        v.count,
-        percent(v.exact_rate)
-    );
-    let _ = writeln!(
-        md,
-        "| valid | {}/{} | {} |",
-        v.valid,
-        v.count,
-        percent(v.valid_rate)
-    );
+    md.push_str("### Exact and valid\n\n| | count | rate |\n|---|---|---|\n");
+    for (what, n, rate) in [
+        ("exact", v.exact, v.exact_rate),
+        ("valid", v.valid, v.valid_rate),
+    ] {
+        let _ = writeln!(md, "| {what} | {n}/{} | {} |", v.count, percent(rate));
+    }
     let _ = writeln!(md, "| valid, not exact | {} | |", v.valid_not_exact);
     let _ = writeln!(md, "| exact, not valid | {} | |\n", v.exact_not_valid);
 }
