@@ -1,32 +1,27 @@
 //! `hrm build-data`: build arc1, arc2, sudoku or maze datasets in HRM's on-disk layout.
 
 use anyhow::{bail, Context, Result};
+use clap::builder::TypedValueParser;
 use hrm_data::arc::ArcBuildConfig;
 use hrm_data::maze::{MazeBuildConfig, MazeSource};
 use hrm_data::sudoku::SudokuBuildConfig;
+use hrm_recipe::Task;
 use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Which dataset to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Which {
-    /// ARC-AGI-1 training + evaluation with ConceptARC.
-    Arc1,
-    /// ARC-AGI-2 training + evaluation.
-    Arc2,
-    /// Sudoku-Extreme-style 1k from the tdoku puzzle files.
-    Sudoku,
-    /// Maze-Hard 30x30 (the reference-built set, or generated mazes).
-    Maze,
+/// The `which` argument: a task name of [`Task`] (its `FromStr`), listed in `--help` from [`Task::ALL`].
+fn task_parser() -> impl TypedValueParser<Value = Task> {
+    clap::builder::PossibleValuesParser::new(Task::ALL.map(Task::as_str))
+        .try_map(|s| s.parse::<Task>())
 }
 
 /// Arguments of `hrm build-data`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The dataset to build (or give --recipe).
-    #[arg(required_unless_present = "recipe")]
-    which: Option<Which>,
+    #[arg(required_unless_present = "recipe", value_parser = task_parser())]
+    which: Option<Task>,
     /// Take every setting from a recipe's [data] section (a preset name or a .toml file).
     #[arg(long, conflicts_with = "which")]
     recipe: Option<String>,
@@ -128,18 +123,13 @@ fn from_recipe(mut args: Args) -> Result<Args> {
     };
     let recipe = hrm_recipe::Recipe::load(&name, &args.sets)?;
     let d = &recipe.data;
-    args.which = Some(match d.task {
-        hrm_recipe::Task::Arc1 => Which::Arc1,
-        hrm_recipe::Task::Arc2 => Which::Arc2,
-        hrm_recipe::Task::Sudoku => Which::Sudoku,
-        hrm_recipe::Task::Maze => Which::Maze,
-    });
+    args.which = Some(d.task);
     args.seed = Some(d.seed);
     args.num_aug = Some(d.num_aug);
     args.canvas = Some(d.canvas);
     args.evaluation_only = d.eval_tasks_only;
     args.max_tasks = Some(d.max_tasks);
-    if d.task == hrm_recipe::Task::Sudoku {
+    if d.task == Task::Sudoku {
         args.subsample = Some(d.subsample);
         if d.test_size != 0 {
             args.test_size = Some(d.test_size);
@@ -151,7 +141,7 @@ fn from_recipe(mut args: Args) -> Result<Args> {
 /// Runs `hrm build-data`.
 pub fn run(args: Args) -> Result<()> {
     let args = from_recipe(args)?;
-    let which = args
+    let task = args
         .which
         .context("name a dataset (arc1, arc2, sudoku, maze) or give --recipe")?;
     let data = if args.train_csv.is_some() {
@@ -161,136 +151,123 @@ pub fn run(args: Args) -> Result<()> {
     };
     prepare_out(&args.out, args.force)?;
     let start = Instant::now();
-    match which {
-        Which::Arc1 | Which::Arc2 => {
-            let mut cfg = if which == Which::Arc1 {
-                ArcBuildConfig::arc1(&data)
-            } else {
-                ArcBuildConfig::arc2(&data)
-            };
-            if let Some(s) = args.seed {
-                cfg.seed = s;
-            }
-            if let Some(n) = args.num_aug {
-                cfg.num_aug = n;
-            }
-            cfg.threads = args.threads;
-            if let Some(c) = args.canvas {
-                cfg.canvas = c;
-            }
-            cfg.evaluation_only = args.evaluation_only;
-            cfg.max_tasks = args.max_tasks.unwrap_or(0);
-            let pb = spinner(&format!(
-                "building {which:?} with {} augmentations on a {c}x{c} canvas",
-                cfg.num_aug,
-                c = cfg.canvas
-            ));
-            let stats = hrm_data::build_arc(&cfg, &args.out);
-            pb.finish_and_clear();
-            let stats = stats.context("ARC build failed")?;
-            println!(
-                "tasks {} | train: {} groups, {} puzzles, {} examples | test: {} groups, {} puzzles, {} examples | identifiers {} | short groups: {} train, {} test",
-                stats.tasks,
-                stats.train.groups,
-                stats.train.puzzles,
-                stats.train.examples,
-                stats.test.groups,
-                stats.test.puzzles,
-                stats.test.examples,
-                stats.identifiers,
-                stats.short_train_groups,
-                stats.short_test_groups
-            );
-        }
-        Which::Sudoku if args.train_csv.is_some() => {
-            let (train_csv, test_csv) = (
-                args.train_csv.clone().unwrap_or_default(),
-                args.test_csv.clone().unwrap_or_default(),
-            );
-            let pb = spinner("reading the reference CSV files and building");
-            let stats = hrm_data::sudoku::build_sudoku_csv(
-                &train_csv,
-                &test_csv,
-                args.subsample.unwrap_or(1000),
-                args.num_aug.unwrap_or(1000),
-                args.test_size.unwrap_or(0),
-                args.seed.unwrap_or(0),
-                &args.out,
-            );
-            pb.finish_and_clear();
-            let stats = stats.context("Sudoku CSV build failed")?;
-            println!(
-                "train {} groups ({} puzzles) | test {}",
-                stats.train_groups, stats.train_puzzles, stats.test_puzzles
-            );
-        }
-        Which::Sudoku => {
-            let mut cfg = SudokuBuildConfig::extreme_1k(&data);
-            if let Some(s) = args.seed {
-                cfg.seed = s;
-            }
-            if let Some(n) = args.num_aug {
-                cfg.num_aug = n;
-            }
-            if let Some(n) = args.subsample {
-                cfg.subsample = n;
-            }
-            if let Some(n) = args.test_size {
-                cfg.test_size = n;
-            }
-            cfg.threads = args.threads;
-            let pb = spinner("solving and rating puzzles, then building");
-            let stats = hrm_data::sudoku::build_sudoku(&cfg, &args.out);
-            pb.finish_and_clear();
-            let stats = stats.context("Sudoku build failed")?;
-            for (file, n) in &stats.read {
-                println!("read {n} puzzles from {file}");
-            }
-            println!(
-                "rejected: {} duplicates, {} with no solution, {} with several solutions; {} too easy | hard pool {} | train {} groups ({} puzzles) | test {}",
-                stats.duplicates,
-                stats.no_solution,
-                stats.multi_solution,
-                stats.too_easy,
-                stats.hard_pool,
-                stats.train_groups,
-                stats.train_puzzles,
-                stats.test_puzzles
-            );
-        }
-        Which::Maze => {
-            let source = match args.generate {
-                None => MazeSource::Reference(data.join("maze-30x30-hard-1k")),
-                Some(n) => MazeSource::Generate {
-                    train: n,
-                    test: n,
-                    min_path_cells: hrm_data::maze::HARD_MIN_PATH_CELLS,
-                    extra_openings: 0.05,
-                    seed: args.seed.unwrap_or(0),
-                },
-            };
-            let cfg = MazeBuildConfig {
-                source,
-                dihedral_aug: args.num_aug.unwrap_or(0) > 0,
-            };
-            let pb = spinner("building mazes");
-            let stats = hrm_data::maze::build_maze(&cfg, &args.out);
-            pb.finish_and_clear();
-            let stats = stats.context("maze build failed")?;
-            println!(
-                "train {} mazes ({} examples) | test {} mazes | shortest path {}..{} cells",
-                stats.train_mazes,
-                stats.train_examples,
-                stats.test_mazes,
-                stats.path_cells_min,
-                stats.path_cells_max
-            );
-        }
-    }
+    let summary = match task {
+        Task::Arc1 | Task::Arc2 => build_arc(&args, task, &data)?,
+        Task::Sudoku if args.train_csv.is_some() => build_sudoku_csv(&args)?,
+        Task::Sudoku => build_sudoku(&args, &data)?,
+        Task::Maze => build_maze(&args, &data)?,
+    };
+    println!("{summary}");
     println!(
         "built {} in {:.1} s",
         args.out.display(),
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Runs `build` under a spinner showing `msg`; `what` names the build in its error.
+fn with_spinner<T, E>(msg: &str, what: &str, build: impl FnOnce() -> Result<T, E>) -> Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let pb = spinner(msg);
+    let result = build();
+    pb.finish_and_clear();
+    result.with_context(|| format!("{what} build failed"))
+}
+
+/// Builds ARC-1 or ARC-2; returns the summary line.
+fn build_arc(args: &Args, task: Task, data: &Path) -> Result<String> {
+    let mut cfg = ArcBuildConfig::for_task(task, data).context("not an ARC task")?;
+    cfg.seed = args.seed.unwrap_or(cfg.seed);
+    cfg.num_aug = args.num_aug.unwrap_or(cfg.num_aug);
+    cfg.canvas = args.canvas.unwrap_or(cfg.canvas);
+    cfg.threads = args.threads;
+    cfg.evaluation_only = args.evaluation_only;
+    cfg.max_tasks = args.max_tasks.unwrap_or(0);
+    let msg = format!(
+        "building {task} with {} augmentations on a {c}x{c} canvas",
+        cfg.num_aug,
+        c = cfg.canvas
+    );
+    let stats = with_spinner(&msg, "ARC", || hrm_data::build_arc(&cfg, &args.out))?;
+    Ok(stats.to_string())
+}
+
+/// Builds Sudoku from the reference CSV files; returns the summary line.
+fn build_sudoku_csv(args: &Args) -> Result<String> {
+    let (train_csv, test_csv) = (
+        args.train_csv.clone().unwrap_or_default(),
+        args.test_csv.clone().unwrap_or_default(),
+    );
+    let msg = "reading the reference CSV files and building";
+    let stats = with_spinner(msg, "Sudoku CSV", || {
+        hrm_data::sudoku::build_sudoku_csv(
+            &train_csv,
+            &test_csv,
+            args.subsample.unwrap_or(1000),
+            args.num_aug.unwrap_or(1000),
+            args.test_size.unwrap_or(0),
+            args.seed.unwrap_or(0),
+            &args.out,
+        )
+    })?;
+    Ok(format!(
+        "train {} groups ({} puzzles) | test {}",
+        stats.train_groups, stats.train_puzzles, stats.test_puzzles
+    ))
+}
+
+/// Builds Sudoku from the tdoku puzzle files; returns the summary lines.
+fn build_sudoku(args: &Args, data: &Path) -> Result<String> {
+    let mut cfg = SudokuBuildConfig::extreme_1k(data);
+    cfg.seed = args.seed.unwrap_or(cfg.seed);
+    cfg.num_aug = args.num_aug.unwrap_or(cfg.num_aug);
+    cfg.subsample = args.subsample.unwrap_or(cfg.subsample);
+    cfg.test_size = args.test_size.unwrap_or(cfg.test_size);
+    cfg.threads = args.threads;
+    let msg = "solving and rating puzzles, then building";
+    let stats = with_spinner(msg, "Sudoku", || {
+        hrm_data::sudoku::build_sudoku(&cfg, &args.out)
+    })?;
+    let mut summary = String::new();
+    for (file, n) in &stats.read {
+        summary += &format!("read {n} puzzles from {file}\n");
+    }
+    summary += &format!(
+        "rejected: {} duplicates, {} with no solution, {} with several solutions; {} too easy | hard pool {} \
+         | train {} groups ({} puzzles) | test {}",
+        stats.duplicates,
+        stats.no_solution,
+        stats.multi_solution,
+        stats.too_easy,
+        stats.hard_pool,
+        stats.train_groups,
+        stats.train_puzzles,
+        stats.test_puzzles
+    );
+    Ok(summary)
+}
+
+/// Builds Maze from the reference set or from generated mazes; returns the summary line.
+fn build_maze(args: &Args, data: &Path) -> Result<String> {
+    let source = match args.generate {
+        None => MazeSource::Reference(data.join("maze-30x30-hard-1k")),
+        Some(n) => MazeSource::Generate {
+            train: n,
+            test: n,
+            min_path_cells: hrm_data::maze::HARD_MIN_PATH_CELLS,
+            extra_openings: 0.05,
+            seed: args.seed.unwrap_or(0),
+        },
+    };
+    let cfg = MazeBuildConfig {
+        source,
+        dihedral_aug: args.num_aug.unwrap_or(0) > 0,
+    };
+    let stats = with_spinner("building mazes", "maze", || {
+        hrm_data::maze::build_maze(&cfg, &args.out)
+    })?;
+    Ok(stats.to_string())
 }

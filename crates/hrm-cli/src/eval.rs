@@ -58,7 +58,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
 
 fn print_summary(report: &hrm_eval::EvalReport) {
     let a = &report.accuracy;
-    println!("task            {}", report.task.name());
+    println!("task            {}", report.task);
     println!("rows            {} ({} with labels)", a.rows, a.count);
     println!("exact accuracy  {:.4}", a.exact_accuracy);
     println!("token accuracy  {:.4}", a.token_accuracy);

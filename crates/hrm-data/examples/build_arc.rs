@@ -24,19 +24,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
     let stats = build_arc(&config, &out)?;
     let secs = t0.elapsed().as_secs_f64();
-    println!(
-        "tasks {} | train: {} groups, {} puzzles, {} examples | test: {} groups, {} puzzles, {} examples",
-        stats.tasks,
-        stats.train.groups,
-        stats.train.puzzles,
-        stats.train.examples,
-        stats.test.groups,
-        stats.test.puzzles,
-        stats.test.examples
-    );
-    println!(
-        "identifiers {} | short groups: {} train, {} test | {secs:.1} s",
-        stats.identifiers, stats.short_train_groups, stats.short_test_groups
-    );
+    println!("{stats} | {secs:.1} s");
     Ok(())
 }

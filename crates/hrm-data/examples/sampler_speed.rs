@@ -26,30 +26,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed: 0,
     };
     let mut sampler = TrainSampler::new(Arc::clone(&data), config)?;
-    let t0 = Instant::now();
-    let mut n = 0;
-    while n < count {
-        if let SampleEvent::Batch(_) = sampler.next_event().event {
-            n += 1;
-        }
-    }
-    let s = t0.elapsed().as_secs_f64();
-    println!(
-        "direct: {n} batches of {batch} in {s:.2} s = {:.0} batches/s",
-        n as f64 / s
-    );
+    time_batches("direct", batch, count, || sampler.next_event().event);
     let mut pf = Prefetcher::spawn(TrainSampler::new(data, config)?, 8);
+    time_batches("prefetch", batch, count, || pf.next_event().event);
+    Ok(())
+}
+
+/// Draws `count` batches from `next` and prints the rate under `label`.
+fn time_batches(label: &str, batch: usize, count: usize, mut next: impl FnMut() -> SampleEvent) {
     let t0 = Instant::now();
     let mut n = 0;
     while n < count {
-        if let SampleEvent::Batch(_) = pf.next_event().event {
+        if let SampleEvent::Batch(_) = next() {
             n += 1;
         }
     }
     let s = t0.elapsed().as_secs_f64();
     println!(
-        "prefetch: {n} batches of {batch} in {s:.2} s = {:.0} batches/s",
+        "{label}: {n} batches of {batch} in {s:.2} s = {:.0} batches/s",
         n as f64 / s
     );
-    Ok(())
 }

@@ -42,21 +42,30 @@ pub struct ArcBuildConfig {
 impl ArcBuildConfig {
     /// The `arc1` preset: `<data>/arc-agi-1` and `<data>/concept-arc`, num_aug 1000, seed 42.
     pub fn arc1(data_dir: &Path) -> Self {
-        ArcBuildConfig {
-            sources: vec![data_dir.join("arc-agi-1"), data_dir.join("concept-arc")],
-            num_aug: 1000,
-            seed: 42,
-            threads: 0,
-            canvas: ARC_CANVAS,
-            evaluation_only: false,
-            max_tasks: 0,
-        }
+        Self::preset(vec![
+            data_dir.join("arc-agi-1"),
+            data_dir.join("concept-arc"),
+        ])
     }
 
     /// The `arc2` preset: `<data>/arc-agi-2`, num_aug 1000, seed 42.
     pub fn arc2(data_dir: &Path) -> Self {
+        Self::preset(vec![data_dir.join("arc-agi-2")])
+    }
+
+    /// The preset of `task` ([`ArcBuildConfig::arc1`] or [`ArcBuildConfig::arc2`]); `None` for a non-ARC task.
+    pub fn for_task(task: hrm_grid::Task, data_dir: &Path) -> Option<Self> {
+        match task {
+            hrm_grid::Task::Arc1 => Some(Self::arc1(data_dir)),
+            hrm_grid::Task::Arc2 => Some(Self::arc2(data_dir)),
+            hrm_grid::Task::Sudoku | hrm_grid::Task::Maze => None,
+        }
+    }
+
+    /// The reference settings (num_aug 1000, seed 42, the 30x30 canvas, every task) over `sources`.
+    fn preset(sources: Vec<PathBuf>) -> Self {
         ArcBuildConfig {
-            sources: vec![data_dir.join("arc-agi-2")],
+            sources,
             num_aug: 1000,
             seed: 42,
             threads: 0,
@@ -104,6 +113,28 @@ pub struct ArcBuildStats {
     pub short_test_groups: usize,
     /// Every task whose group stayed short: (task name, variants reached including the original).
     pub short_groups: Vec<(String, usize)>,
+}
+
+impl std::fmt::Display for ArcBuildStats {
+    /// One summary line: tasks, the counts of both splits, identifiers and short groups.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (train, test) = (&self.train, &self.test);
+        write!(
+            f,
+            "tasks {} | train: {} groups, {} puzzles, {} examples | test: {} groups, {} puzzles, {} examples \
+             | identifiers {} | short groups: {} train, {} test",
+            self.tasks,
+            train.groups,
+            train.puzzles,
+            train.examples,
+            test.groups,
+            test.puzzles,
+            test.examples,
+            self.identifiers,
+            self.short_train_groups,
+            self.short_test_groups
+        )
+    }
 }
 
 /// Lists the task files of the sources: subfolders sorted by name, then `*.json` files sorted by name.
@@ -174,6 +205,8 @@ pub fn select_tasks(config: &ArcBuildConfig) -> Result<Vec<ArcTaskFile>, DataErr
 
 /// An (input, output) pair of one variant.
 type Pair = (Grid, Grid);
+/// The (train, test) pairs of one variant of a task.
+type VariantPairs = (Vec<Pair>, Vec<Pair>);
 
 /// The canonical hash of a variant (spec 1.4), over all its pairs of both splits.
 ///
@@ -245,6 +278,18 @@ fn process_task(
     canvas: usize,
 ) -> Result<TaskOutput, DataError> {
     let task = hrm_grid::arc::load_task(&file.path)?;
+    let original = task_pairs(file, &task)?;
+    let mut rng = task_rng(seed, index);
+    let (names, variants) = augment(&task.id, original, num_aug, &mut rng);
+    let (train, test) = encode_variants(&variants, canvas, &mut rng);
+    Ok(TaskOutput { names, train, test })
+}
+
+/// The (train, test) pairs of a task: test pairs go to the test split only for `evaluation` folders.
+fn task_pairs(
+    file: &ArcTaskFile,
+    task: &hrm_grid::arc::ArcTask,
+) -> Result<VariantPairs, DataError> {
     let mut train_pairs: Vec<Pair> = Vec::new();
     let mut test_pairs: Vec<Pair> = Vec::new();
     for (section, list) in [("train", &task.train), ("test", &task.test)] {
@@ -264,44 +309,60 @@ fn process_task(
             }
         }
     }
-    let mut rng = task_rng(seed, index);
+    Ok((train_pairs, test_pairs))
+}
 
-    // Group member 0 is the original; then up to 5 * num_aug trials of dihedral x colour map.
-    let mut names = vec![task.id.clone()];
-    let mut variants: Vec<(Vec<Pair>, Vec<Pair>)> = vec![(train_pairs, test_pairs)];
-    if num_aug > 0 {
-        let mut seen: HashSet<[u8; 32]> = HashSet::new();
-        seen.insert(variant_hash(variants[0].0.iter().chain(&variants[0].1)));
-        let (mut tmp, mut out) = (Vec::new(), Vec::new());
-        for _ in 0..AUG_RETRIES_FACTOR * num_aug {
-            let v = ArcVariant {
-                dihedral: rng.random_range(0..8u8),
-                colours: ColourMap::random(&mut rng),
-            };
-            let map = |pairs: &[Pair], tmp: &mut Vec<u8>, out: &mut Vec<u8>| -> Vec<Pair> {
-                pairs
-                    .iter()
-                    .map(|(i, o)| {
-                        (
-                            apply_variant(i, &v, tmp, out),
-                            apply_variant(o, &v, tmp, out),
-                        )
-                    })
-                    .collect()
-            };
-            let tr = map(&variants[0].0, &mut tmp, &mut out);
-            let te = map(&variants[0].1, &mut tmp, &mut out);
-            if seen.insert(variant_hash(tr.iter().chain(&te))) {
-                names.push(v.name(&task.id));
-                variants.push((tr, te));
-            }
-            if variants.len() > num_aug {
-                break;
-            }
+/// The variants of a task with their names: member 0 is the original, then up to
+/// [`AUG_RETRIES_FACTOR`] * `num_aug` trials of dihedral x colour map, keeping canonically new ones.
+fn augment(
+    id: &str,
+    original: VariantPairs,
+    num_aug: usize,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<String>, Vec<VariantPairs>) {
+    let mut names = vec![id.to_string()];
+    let mut variants: Vec<VariantPairs> = vec![original];
+    if num_aug == 0 {
+        return (names, variants);
+    }
+    let mut seen: HashSet<[u8; 32]> = HashSet::new();
+    seen.insert(variant_hash(variants[0].0.iter().chain(&variants[0].1)));
+    let (mut tmp, mut out) = (Vec::new(), Vec::new());
+    for _ in 0..AUG_RETRIES_FACTOR * num_aug {
+        let v = ArcVariant {
+            dihedral: rng.random_range(0..8u8),
+            colours: ColourMap::random(rng),
+        };
+        let mut map = |pairs: &[Pair]| -> Vec<Pair> {
+            pairs
+                .iter()
+                .map(|(i, o)| {
+                    (
+                        apply_variant(i, &v, &mut tmp, &mut out),
+                        apply_variant(o, &v, &mut tmp, &mut out),
+                    )
+                })
+                .collect()
+        };
+        let tr = map(&variants[0].0);
+        let te = map(&variants[0].1);
+        if seen.insert(variant_hash(tr.iter().chain(&te))) {
+            names.push(v.name(id));
+            variants.push((tr, te));
+        }
+        if variants.len() > num_aug {
+            break;
         }
     }
+    (names, variants)
+}
 
-    // Encode: train examples are translated except one per variant; test examples never are.
+/// Encodes the variants: train examples are translated except one per variant; test examples never are.
+fn encode_variants(
+    variants: &[VariantPairs],
+    canvas: usize,
+    rng: &mut ChaCha8Rng,
+) -> (EncodedSplit, EncodedSplit) {
     let mut train = EncodedSplit::default();
     let mut test = EncodedSplit::default();
     let mut buf = vec![0u8; canvas * canvas];
@@ -310,7 +371,7 @@ fn process_task(
             .expect("offsets are within the pair's bounds");
         dst.extend_from_slice(&buf);
     };
-    for (tr, te) in &variants {
+    for (tr, te) in variants {
         if !tr.is_empty() {
             let keep = rng.random_range(0..tr.len());
             for (k, (i, o)) in tr.iter().enumerate() {
@@ -318,7 +379,7 @@ fn process_task(
                     (0, 0)
                 } else {
                     let (max_r, max_c) = arc_pair_max_offset_canvas(i, o, canvas);
-                    random_offset(&mut rng, max_r, max_c)
+                    random_offset(rng, max_r, max_c)
                 };
                 encode(i, r0, c0, &mut train.inputs);
                 encode(o, r0, c0, &mut train.labels);
@@ -331,7 +392,86 @@ fn process_task(
         }
         test.per_variant.push(te.len());
     }
-    Ok(TaskOutput { names, train, test })
+    (train, test)
+}
+
+/// Puzzle identifiers in order of first appearance; index 0 is `<blank>`.
+struct IdTable {
+    ids: HashMap<String, i32>,
+    names: Vec<String>,
+}
+
+impl IdTable {
+    fn new() -> Self {
+        IdTable {
+            ids: HashMap::new(),
+            names: vec![BLANK_IDENTIFIER.to_string()],
+        }
+    }
+
+    /// The identifier of `name`, assigning the next one on first sight.
+    fn id_of(&mut self, name: &str) -> i32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        self.names.push(name.to_string());
+        let id = (self.names.len() - 1) as i32;
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+}
+
+/// Writes one task's variants to both splits (one group each where it has examples) and counts them.
+fn write_task(
+    out: &TaskOutput,
+    writer: &mut DatasetWriter,
+    ids: &mut IdTable,
+    stats: &mut ArcBuildStats,
+    seq_len: usize,
+    full: usize,
+) -> Result<(), DataError> {
+    let variant_ids: Vec<i32> = out.names.iter().map(|n| ids.id_of(n)).collect();
+    let (train_w, test_w) = writer.splits();
+    for (split, w, counts, short) in [
+        (
+            &out.train,
+            train_w,
+            &mut stats.train,
+            &mut stats.short_train_groups,
+        ),
+        (
+            &out.test,
+            test_w,
+            &mut stats.test,
+            &mut stats.short_test_groups,
+        ),
+    ] {
+        let mut offset = 0usize;
+        let mut puzzles = 0usize;
+        for (v, &n) in split.per_variant.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let r = offset * seq_len..(offset + n) * seq_len;
+            w.push_examples(&split.inputs[r.clone()], &split.labels[r])?;
+            w.end_puzzle(variant_ids[v]);
+            offset += n;
+            puzzles += 1;
+        }
+        if puzzles > 0 {
+            w.end_group();
+            counts.groups += 1;
+            counts.puzzles += puzzles;
+            counts.examples += offset;
+            *short += usize::from(puzzles < full);
+        }
+    }
+    if out.names.len() < full {
+        stats
+            .short_groups
+            .push((out.names[0].clone(), out.names.len()));
+    }
+    Ok(())
 }
 
 /// Builds an HRM ARC dataset at `out_dir` (spec 1.2-1.4) and returns its counts.
@@ -347,7 +487,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
     if !(1..=ARC_CANVAS).contains(&canvas) {
         return Err(DataError::config(
             "canvas",
-            format!("{canvas} is outside 1..=30"),
+            format!("{canvas} is outside 1..={ARC_CANVAS}"),
         ));
     }
     let files = select_tasks(config)?;
@@ -358,16 +498,10 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
             format!("no task files found under {:?}", config.sources),
         ));
     }
-    let threads = if config.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        config.threads
-    }
-    .min(files.len());
+    let threads = crate::resolve_threads(config.threads).min(files.len());
 
     let mut writer = DatasetWriter::create(out_dir, seq_len)?;
-    let mut ids: HashMap<String, i32> = HashMap::new();
-    let mut identifiers = vec![BLANK_IDENTIFIER.to_string()];
+    let mut ids = IdTable::new();
     let mut stats = ArcBuildStats {
         tasks: files.len(),
         ..Default::default()
@@ -406,57 +540,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
                 };
                 pending.insert(i, out);
                 while let Some(out) = pending.remove(&written) {
-                    let out = out?;
-                    let (train_w, test_w) = writer.splits();
-                    let mut variant_ids = Vec::with_capacity(out.names.len());
-                    for name in &out.names {
-                        let id = *ids.entry(name.clone()).or_insert_with(|| {
-                            identifiers.push(name.clone());
-                            (identifiers.len() - 1) as i32
-                        });
-                        variant_ids.push(id);
-                    }
-                    for (split, w, counts, short) in [
-                        (
-                            &out.train,
-                            train_w,
-                            &mut stats.train,
-                            &mut stats.short_train_groups,
-                        ),
-                        (
-                            &out.test,
-                            test_w,
-                            &mut stats.test,
-                            &mut stats.short_test_groups,
-                        ),
-                    ] {
-                        let mut offset = 0usize;
-                        let mut puzzles = 0usize;
-                        for (v, &n) in split.per_variant.iter().enumerate() {
-                            if n == 0 {
-                                continue;
-                            }
-                            let r = offset * seq_len..(offset + n) * seq_len;
-                            w.push_examples(&split.inputs[r.clone()], &split.labels[r])?;
-                            w.end_puzzle(variant_ids[v]);
-                            offset += n;
-                            puzzles += 1;
-                        }
-                        if puzzles > 0 {
-                            w.end_group();
-                            counts.groups += 1;
-                            counts.puzzles += puzzles;
-                            counts.examples += offset;
-                            if puzzles < full {
-                                *short += 1;
-                            }
-                        }
-                    }
-                    if out.names.len() < full {
-                        stats
-                            .short_groups
-                            .push((out.names[0].clone(), out.names.len()));
-                    }
+                    write_task(&out?, &mut writer, &mut ids, &mut stats, seq_len, full)?;
                     written += 1;
                 }
             }
@@ -475,7 +559,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
         run
     });
     result?;
-    stats.identifiers = identifiers.len();
-    writer.commit(&identifiers, ARC_VOCAB as u32)?;
+    stats.identifiers = ids.names.len();
+    writer.commit(&ids.names, ARC_VOCAB as u32)?;
     Ok(stats)
 }

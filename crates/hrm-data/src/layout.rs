@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 pub const SET_NAME: &str = "all";
 /// The padding token id.
 pub const PAD_ID: u8 = 0;
-/// The label value meaning "not supervised" on disk.
-pub const IGNORE_LABEL_ID: u8 = 0;
+/// The label of an unsupervised position in the dataset encoding: `all__labels.npy`, `dataset.json`'s
+/// `ignore_label_id` and a predictions folder's `labels.npy` use 0 (a PAD position).
+///
+/// The model's loss uses another encoding, -100 ([`crate::sampler::LOSS_IGNORE_LABEL`], the value of
+/// `hrm_model::LOSS_IGNORE_LABEL`): the sampler maps one to the other when it builds a [`crate::HostBatch`].
+pub const DATASET_IGNORE_LABEL: u8 = 0;
 /// The name stored at index 0 of `identifiers.json`.
 pub const BLANK_IDENTIFIER: &str = "<blank>";
 /// The names of the five arrays of a split, in the order `all__<name>.npy`.
@@ -57,7 +61,7 @@ impl DatasetMetadata {
     ) -> Self {
         DatasetMetadata {
             pad_id: PAD_ID as u32,
-            ignore_label_id: IGNORE_LABEL_ID as u32,
+            ignore_label_id: DATASET_IGNORE_LABEL as u32,
             blank_identifier_id: 0,
             vocab_size,
             seq_len,
@@ -76,7 +80,7 @@ pub struct SplitData {
     pub metadata: DatasetMetadata,
     /// Input tokens, [N_examples * seq_len] row-major.
     pub inputs: Vec<u8>,
-    /// Label tokens (0 = not supervised), [N_examples * seq_len] row-major.
+    /// Label tokens ([`DATASET_IGNORE_LABEL`] = not supervised), [N_examples * seq_len] row-major.
     pub labels: Vec<u8>,
     /// The identifier of each puzzle, [N_puzzles].
     pub puzzle_identifiers: Vec<i32>,
@@ -128,8 +132,8 @@ impl SplitData {
         validate_parts(
             dir,
             &self.metadata,
-            (self.inputs.len(), &self.inputs),
-            (self.labels.len(), &self.labels),
+            TokenSummary::of(&self.inputs),
+            TokenSummary::of(&self.labels),
             &self.puzzle_identifiers,
             &self.puzzle_indices,
             &self.group_indices,
@@ -199,6 +203,11 @@ impl SplitBuilder {
     }
 }
 
+/// The path of array `name` (one of [`ARRAY_NAMES`]) of a split folder: `<split_dir>/all__<name>.npy`.
+pub fn array_path(split_dir: &Path, name: &str) -> PathBuf {
+    npy_path(split_dir, name)
+}
+
 fn npy_path(split_dir: &Path, name: &str) -> PathBuf {
     split_dir.join(format!("{SET_NAME}__{name}.npy"))
 }
@@ -231,19 +240,63 @@ fn check_offsets(path: &Path, field: &str, offs: &[i32], total: usize) -> Result
     Ok(())
 }
 
-/// The validation shared by in-memory and loaded splits.
+/// What the validation needs of a token array: its length and its largest token with where it first occurs,
+/// so that a split streamed to disk is checked like one held in memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct TokenSummary {
+    len: usize,
+    /// The largest token and its first index.
+    max: Option<(u8, usize)>,
+}
+
+impl TokenSummary {
+    fn of(tokens: &[u8]) -> Self {
+        let mut summary = TokenSummary::default();
+        summary.push(tokens);
+        summary
+    }
+
+    fn push(&mut self, tokens: &[u8]) {
+        if let Some(&m) = tokens.iter().max() {
+            if self.max.is_none_or(|(cur, _)| m > cur) {
+                let i = tokens.iter().position(|&t| t == m).unwrap_or(0);
+                self.max = Some((m, self.len + i));
+            }
+        }
+        self.len += tokens.len();
+    }
+}
+
+/// The validation shared by in-memory, loaded and streamed splits.
 fn validate_parts(
     dir: &Path,
     meta: &DatasetMetadata,
-    inputs: (usize, &[u8]),
-    labels: (usize, &[u8]),
+    inputs: TokenSummary,
+    labels: TokenSummary,
     ids: &[i32],
     pi: &[i32],
     gi: &[i32],
 ) -> Result<(), DataError> {
-    let json = dir.join("dataset.json");
+    check_metadata(dir, meta)?;
     let s = meta.seq_len as usize;
-    if s == 0 {
+    for (name, tokens) in [("inputs", inputs), ("labels", labels)] {
+        check_tokens(dir, meta, name, tokens)?;
+    }
+    let n = inputs.len / s;
+    if labels.len / s != n {
+        return Err(DataError::invalid(
+            npy_path(dir, "labels"),
+            "labels",
+            format!("{} examples, but inputs has {n}", labels.len / s),
+        ));
+    }
+    check_index(dir, meta, n, ids, pi, gi)
+}
+
+/// Checks the fixed fields of `dataset.json`: a positive `seq_len`, `vocab_size` in 1..=256, `sets`.
+fn check_metadata(dir: &Path, meta: &DatasetMetadata) -> Result<(), DataError> {
+    let json = dir.join("dataset.json");
+    if meta.seq_len == 0 {
         return Err(DataError::invalid(&json, "seq_len", "must be positive"));
     }
     if meta.vocab_size == 0 || meta.vocab_size > 256 {
@@ -260,37 +313,51 @@ fn validate_parts(
             format!("expected [\"all\"], found {:?}", meta.sets),
         ));
     }
-    for (name, (len, tokens)) in [("inputs", inputs), ("labels", labels)] {
-        let path = npy_path(dir, name);
-        if len % s != 0 {
-            return Err(DataError::invalid(
-                &path,
-                name,
-                format!("{len} tokens are not whole rows of seq_len {s}"),
-            ));
-        }
-        if let Some(i) = tokens.iter().position(|&t| t as u32 >= meta.vocab_size) {
-            return Err(DataError::invalid(
-                &path,
-                name,
-                format!(
-                    "token {} at example {}, position {} is not below vocab_size {}",
-                    tokens[i],
-                    i / s,
-                    i % s,
-                    meta.vocab_size
-                ),
-            ));
-        }
-    }
-    let n = inputs.0 / s;
-    if labels.0 / s != n {
+    Ok(())
+}
+
+/// Checks that token array `name` is whole rows of `seq_len` tokens, all below `vocab_size`.
+fn check_tokens(
+    dir: &Path,
+    meta: &DatasetMetadata,
+    name: &str,
+    tokens: TokenSummary,
+) -> Result<(), DataError> {
+    let s = meta.seq_len as usize;
+    let path = npy_path(dir, name);
+    let len = tokens.len;
+    if !len.is_multiple_of(s) {
         return Err(DataError::invalid(
-            npy_path(dir, "labels"),
-            "labels",
-            format!("{} examples, but inputs has {n}", labels.0 / s),
+            &path,
+            name,
+            format!("{len} tokens are not whole rows of seq_len {s}"),
         ));
     }
+    if let Some((t, i)) = tokens.max.filter(|&(t, _)| u32::from(t) >= meta.vocab_size) {
+        return Err(DataError::invalid(
+            &path,
+            name,
+            format!(
+                "token {t} at example {}, position {} is not below vocab_size {}",
+                i / s,
+                i % s,
+                meta.vocab_size
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the CSR offsets, `total_groups`, the identifiers and `mean_puzzle_examples` against `n` examples.
+fn check_index(
+    dir: &Path,
+    meta: &DatasetMetadata,
+    n: usize,
+    ids: &[i32],
+    pi: &[i32],
+    gi: &[i32],
+) -> Result<(), DataError> {
+    let json = dir.join("dataset.json");
     let p = ids.len();
     let pi_path = npy_path(dir, "puzzle_indices");
     if pi.len() != p + 1 {
@@ -408,15 +475,10 @@ pub fn load_split(dir: &Path, split: &str) -> Result<SplitData, DataError> {
         expect_shape(&path, name, &a.shape, &[None, s])?;
         Ok(a.data)
     };
-    let load_i32 = |name: &str, len: Option<usize>| -> Result<Vec<i32>, DataError> {
-        let path = npy_path(&sdir, name);
-        let a = read_npy::<i32>(&path)?;
-        expect_shape(&path, name, &a.shape, &[len])?;
-        Ok(a.data)
-    };
-    let puzzle_identifiers = load_i32("puzzle_identifiers", None)?;
-    let puzzle_indices = load_i32("puzzle_indices", Some(puzzle_identifiers.len() + 1))?;
-    let group_indices = load_i32("group_indices", Some(metadata.total_groups as usize + 1))?;
+    let puzzle_identifiers = load_i32(&sdir, "puzzle_identifiers", None)?;
+    let puzzle_indices = load_i32(&sdir, "puzzle_indices", Some(puzzle_identifiers.len() + 1))?;
+    let groups = Some(metadata.total_groups as usize + 1);
+    let group_indices = load_i32(&sdir, "group_indices", groups)?;
     let inputs = load_u8("inputs")?;
     let labels = load_u8("labels")?;
     let data = SplitData {
@@ -431,12 +493,55 @@ pub fn load_split(dir: &Path, split: &str) -> Result<SplitData, DataError> {
     Ok(data)
 }
 
+/// Reads the 1-D int32 array `name` of a split folder, of length `len` when given.
+fn load_i32(split_dir: &Path, name: &str, len: Option<usize>) -> Result<Vec<i32>, DataError> {
+    let path = npy_path(split_dir, name);
+    let a = read_npy::<i32>(&path)?;
+    expect_shape(&path, name, &a.shape, &[len])?;
+    Ok(a.data)
+}
+
+/// The puzzle-level index of a split, read without its token arrays: which puzzle id owns which examples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PuzzleIndex {
+    /// The identifier of each puzzle, [N_puzzles].
+    pub puzzle_identifiers: Vec<i32>,
+    /// CSR offsets of examples per puzzle, [N_puzzles + 1].
+    pub puzzle_indices: Vec<i32>,
+}
+
+impl PuzzleIndex {
+    /// The example range of puzzle `p`.
+    pub fn puzzle_examples(&self, p: usize) -> std::ops::Range<usize> {
+        self.puzzle_indices[p] as usize..self.puzzle_indices[p + 1] as usize
+    }
+}
+
+/// Reads the puzzle index of `<dir>/<split>/` (identifiers and offsets, checked as [`load_split`] checks them:
+/// offsets start at 0, never decrease and end at the example count of `all__inputs.npy`), leaving the token
+/// arrays on disk.
+pub fn load_puzzle_index(dir: &Path, split: &str) -> Result<PuzzleIndex, DataError> {
+    let sdir = dir.join(split);
+    let puzzle_identifiers = load_i32(&sdir, "puzzle_identifiers", None)?;
+    let puzzle_indices = load_i32(&sdir, "puzzle_indices", Some(puzzle_identifiers.len() + 1))?;
+    let inputs = crate::npy::read_npy_header(&npy_path(&sdir, "inputs"))?;
+    let examples = inputs.shape.first().copied().unwrap_or(0);
+    let pi_path = npy_path(&sdir, "puzzle_indices");
+    check_offsets(&pi_path, "puzzle_indices", &puzzle_indices, examples)?;
+    Ok(PuzzleIndex {
+        puzzle_identifiers,
+        puzzle_indices,
+    })
+}
+
 /// Streams one split to disk: examples go straight to the `.npy` writers, offsets stay in memory.
 pub struct SplitWriter {
     dir: PathBuf,
     seq_len: usize,
     inputs: NpyWriter<u8>,
     labels: NpyWriter<u8>,
+    input_tokens: TokenSummary,
+    label_tokens: TokenSummary,
     examples: usize,
     puzzle_identifiers: Vec<i32>,
     puzzle_indices: Vec<i32>,
@@ -451,6 +556,8 @@ impl SplitWriter {
             labels: NpyWriter::create(&npy_path(&dir, "labels"), &[seq_len])?,
             dir,
             seq_len,
+            input_tokens: TokenSummary::default(),
+            label_tokens: TokenSummary::default(),
             examples: 0,
             puzzle_identifiers: Vec::new(),
             puzzle_indices: vec![0],
@@ -472,8 +579,7 @@ impl SplitWriter {
                 ),
             ));
         }
-        self.inputs.push(input)?;
-        self.labels.push(label)?;
+        self.push_tokens(input, label)?;
         self.examples += 1;
         Ok(())
     }
@@ -487,9 +593,16 @@ impl SplitWriter {
                 "example block is not whole rows",
             ));
         }
+        self.push_tokens(inputs, labels)?;
+        self.examples += inputs.len() / self.seq_len;
+        Ok(())
+    }
+
+    fn push_tokens(&mut self, inputs: &[u8], labels: &[u8]) -> Result<(), DataError> {
         self.inputs.push(inputs)?;
         self.labels.push(labels)?;
-        self.examples += inputs.len() / self.seq_len;
+        self.input_tokens.push(inputs);
+        self.label_tokens.push(labels);
         Ok(())
     }
 
@@ -524,28 +637,16 @@ impl SplitWriter {
             (self.group_indices.len() - 1) as u32,
             if p == 0 { 0.0 } else { n as f64 / p as f64 },
         );
-        let pi_path = npy_path(&self.dir, "puzzle_indices");
-        check_offsets(&pi_path, "puzzle_indices", &self.puzzle_indices, n)?;
-        check_offsets(
-            &npy_path(&self.dir, "group_indices"),
-            "group_indices",
+        validate_parts(
+            &self.dir,
+            &meta,
+            self.input_tokens,
+            self.label_tokens,
+            &self.puzzle_identifiers,
+            &self.puzzle_indices,
             &self.group_indices,
-            p,
         )?;
-        if let Some(i) = self
-            .puzzle_identifiers
-            .iter()
-            .position(|&id| id < 0 || id as u32 >= num_ids)
-        {
-            return Err(DataError::invalid(
-                npy_path(&self.dir, "puzzle_identifiers"),
-                "puzzle_identifiers",
-                format!(
-                    "identifier {} of puzzle {i} is not below the identifier count {num_ids}",
-                    self.puzzle_identifiers[i]
-                ),
-            ));
-        }
+        let pi_path = npy_path(&self.dir, "puzzle_indices");
         self.inputs.finish()?;
         self.labels.finish()?;
         crate::npy::write_npy(

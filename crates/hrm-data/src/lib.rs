@@ -8,7 +8,7 @@
 //! * [`maze`]: maze validation, generation and the maze builder, spec 1.6.
 //! * [`sampler`]: the training sampler of spec 7.4, the evaluation reader and the prefetcher.
 //!
-//! No tensors here: batches are plain `Vec<i32>`s that the trainer turns into tensors.
+//! No tensors here: batches ([`HostBatch`]) are plain `Vec<i32>`s that the trainer turns into tensors.
 
 pub mod arc;
 pub mod error;
@@ -22,5 +22,14 @@ pub mod sudoku;
 pub use arc::{build_arc, ArcBuildConfig, ArcBuildStats};
 pub use error::DataError;
 pub use fsutil::write_atomic;
-pub use layout::{load_split, write_dataset, DatasetMetadata, SplitData};
-pub use sampler::{Batch, EvalBatches, Prefetcher, SamplerConfig, SamplerState, TrainSampler};
+pub use layout::{load_split, write_dataset, DatasetMetadata, SplitData, DATASET_IGNORE_LABEL};
+pub use sampler::{EvalBatches, HostBatch, Prefetcher, SamplerConfig, SamplerState, TrainSampler};
+
+/// A builder's worker count: `threads`, or every available core when it is 0 (the output never depends on it).
+pub(crate) fn resolve_threads(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    }
+}

@@ -4,6 +4,7 @@
 use crate::error::DataError;
 use crate::layout::{load_split, DatasetWriter, SplitData, BLANK_IDENTIFIER};
 use hrm_augment::maze::transform_tokens;
+use hrm_grid::task::MAZE_SEQ_LEN;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -12,10 +13,6 @@ use std::path::{Path, PathBuf};
 
 /// Maze side length.
 pub const MAZE_SIDE: usize = 30;
-/// Sequence length of maze examples.
-pub const MAZE_SEQ_LEN: usize = MAZE_SIDE * MAZE_SIDE;
-/// Maze vocabulary size (PAD, wall, open, start, goal, path).
-pub const MAZE_VOCAB: u32 = hrm_grid::task::MAZE_VOCAB as u32;
 /// Token of a wall `#`.
 pub const WALL: u8 = 1;
 /// Token of an open cell.
@@ -292,6 +289,21 @@ pub struct MazeBuildStats {
 }
 
 /// A maze and its solved label, as token vectors.
+impl std::fmt::Display for MazeBuildStats {
+    /// One summary line: mazes and examples of both splits and the range of shortest-path lengths.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "train {} mazes ({} examples) | test {} mazes | shortest path {}..{} cells",
+            self.train_mazes,
+            self.train_examples,
+            self.test_mazes,
+            self.path_cells_min,
+            self.path_cells_max
+        )
+    }
+}
+
 type MazePair = (Vec<u8>, Vec<u8>);
 
 fn check_split(data: &SplitData, dir: &Path) -> Result<Vec<MazePair>, DataError> {
@@ -380,6 +392,9 @@ pub fn build_maze(config: &MazeBuildConfig, out_dir: &Path) -> Result<MazeBuildS
     }
     stats.train_mazes = train.len();
     stats.test_mazes = test.len();
-    w.commit(&[BLANK_IDENTIFIER.to_string()], MAZE_VOCAB)?;
+    w.commit(
+        &[BLANK_IDENTIFIER.to_string()],
+        hrm_grid::Task::Maze.vocab_size() as u32,
+    )?;
     Ok(stats)
 }

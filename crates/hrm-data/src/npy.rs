@@ -287,6 +287,81 @@ pub fn read_npy<T: NpyElem>(path: &Path) -> Result<NpyArray<T>, DataError> {
     })
 }
 
+/// Row-wise access to a 2-D `[rows, cols]` `.npy` file without reading it whole (a seek per row).
+pub struct NpyRowReader<T: NpyElem> {
+    path: PathBuf,
+    file: File,
+    data_offset: u64,
+    rows: usize,
+    cols: usize,
+    elem: std::marker::PhantomData<T>,
+}
+
+impl<T: NpyElem> NpyRowReader<T> {
+    /// Opens `path`, checking the dtype (`T`'s), C order and a 2-D shape.
+    pub fn open(path: &Path) -> Result<Self, DataError> {
+        let h = read_npy_header(path)?;
+        if h.descr != T::DESCR && !T::ALIASES.contains(&h.descr.as_str()) {
+            return Err(npy_err(
+                path,
+                format!("dtype is '{}', expected '{}'", h.descr, T::DESCR),
+            ));
+        }
+        if h.fortran_order || h.shape.len() != 2 {
+            return Err(npy_err(
+                path,
+                format!(
+                    "expected a C-order [N, S] array, found shape {:?} (fortran_order = {})",
+                    h.shape, h.fortran_order
+                ),
+            ));
+        }
+        Ok(NpyRowReader {
+            path: path.to_path_buf(),
+            file: File::open(path).map_err(|e| DataError::io(path, e))?,
+            data_offset: h.data_offset as u64,
+            rows: h.shape[0],
+            cols: h.shape[1],
+            elem: std::marker::PhantomData,
+        })
+    }
+
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// N, the number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// S, the number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Reads row `r`.
+    ///
+    /// # Shapes
+    /// Returns `[S]`.
+    pub fn row(&mut self, r: usize) -> Result<Vec<T>, DataError> {
+        if r >= self.rows {
+            return Err(npy_err(
+                &self.path,
+                format!("row {r} requested, but the array has {} rows", self.rows),
+            ));
+        }
+        let mut buf = vec![0u8; self.cols * T::SIZE];
+        let offset = self.data_offset + (r * self.cols * T::SIZE) as u64;
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| self.file.read_exact(&mut buf))
+            .map_err(|e| DataError::io(&self.path, e))?;
+        Ok(T::decode_vec(buf))
+    }
+}
+
 /// Formats the header dict for `descr` and `shape`.
 fn header_dict(descr: &str, shape: &[usize]) -> String {
     let dims = match shape.len() {

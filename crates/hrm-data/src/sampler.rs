@@ -2,7 +2,7 @@
 //! evaluation reader, and a background prefetcher that yields the same sequence.
 
 use crate::error::DataError;
-use crate::layout::SplitData;
+use crate::layout::{SplitData, DATASET_IGNORE_LABEL};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -10,15 +10,16 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// The label value of unsupervised positions in batches.
-pub const IGNORE_LABEL: i32 = -100;
+/// The label of an unsupervised position in a [`HostBatch`], in the model's loss encoding (-100, the value of
+/// `hrm_model::LOSS_IGNORE_LABEL`); the dataset encoding is [`DATASET_IGNORE_LABEL`] (0).
+pub const LOSS_IGNORE_LABEL: i32 = -100;
 
-/// One batch of examples, ready to become tensors.
+/// One batch of examples in host memory, ready to become tensors (the trainer turns it into an `hrm_model::Batch`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Batch {
+pub struct HostBatch {
     /// Input tokens, [batch_size * seq_len] row-major.
     pub inputs: Vec<i32>,
-    /// Labels, [batch_size * seq_len]; on-disk label 0 becomes [`IGNORE_LABEL`] (-100).
+    /// Labels, [batch_size * seq_len]; on-disk label 0 becomes [`LOSS_IGNORE_LABEL`] (-100).
     pub labels: Vec<i32>,
     /// Puzzle identifiers, [batch_size].
     pub puzzle_identifiers: Vec<i32>,
@@ -30,9 +31,9 @@ pub struct Batch {
     pub valid: usize,
 }
 
-impl Batch {
+impl HostBatch {
     fn with_capacity(batch_size: usize, seq_len: usize) -> Self {
-        Batch {
+        HostBatch {
             inputs: Vec::with_capacity(batch_size * seq_len),
             labels: Vec::with_capacity(batch_size * seq_len),
             puzzle_identifiers: Vec::with_capacity(batch_size),
@@ -46,8 +47,8 @@ impl Batch {
         self.inputs
             .extend(data.input(example).iter().map(|&t| i32::from(t)));
         self.labels.extend(data.label(example).iter().map(|&t| {
-            if t == 0 {
-                IGNORE_LABEL
+            if t == DATASET_IGNORE_LABEL {
+                LOSS_IGNORE_LABEL
             } else {
                 i32::from(t)
             }
@@ -59,7 +60,7 @@ impl Batch {
     fn pad_to_full(&mut self) {
         let n = self.batch_size * self.seq_len;
         self.inputs.resize(n, 0);
-        self.labels.resize(n, IGNORE_LABEL);
+        self.labels.resize(n, LOSS_IGNORE_LABEL);
         self.puzzle_identifiers.resize(self.batch_size, 0);
     }
 }
@@ -93,7 +94,7 @@ pub struct SamplerState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SampleEvent {
     /// A full training batch.
-    Batch(Batch),
+    Batch(HostBatch),
     /// The iteration ended (its last partial batch was dropped); the next event starts iteration + 1.
     IterationEnd {
         /// The iteration that ended.
@@ -216,7 +217,7 @@ impl TrainSampler {
         self.ensure_order();
         let bs = self.config.global_batch_size;
         let data = Arc::clone(&self.data);
-        let mut batch = Batch::with_capacity(bs, data.seq_len());
+        let mut batch = HostBatch::with_capacity(bs, data.seq_len());
         let seed = self.iteration_seed(self.state.iteration);
         while batch.valid < bs && (self.state.position as usize) < self.order.len() {
             let pos = self.state.position;
@@ -265,7 +266,7 @@ impl TrainSampler {
 
     /// The next batch of the current iteration, or `None` at its end (the sampler then moves on to the
     /// next iteration).
-    pub fn next_batch(&mut self) -> Option<Batch> {
+    pub fn next_batch(&mut self) -> Option<HostBatch> {
         match self.next_event().event {
             SampleEvent::Batch(b) => Some(b),
             SampleEvent::IterationEnd { .. } => None,
@@ -308,14 +309,14 @@ impl EvalBatches {
 }
 
 impl Iterator for EvalBatches {
-    type Item = Batch;
+    type Item = HostBatch;
 
-    fn next(&mut self) -> Option<Batch> {
+    fn next(&mut self) -> Option<HostBatch> {
         let n = self.data.num_examples();
         if self.next >= n {
             return None;
         }
-        let mut b = Batch::with_capacity(self.batch_size, self.data.seq_len());
+        let mut b = HostBatch::with_capacity(self.batch_size, self.data.seq_len());
         let end = (self.next + self.batch_size).min(n);
         for i in self.next..end {
             b.push(&self.data, i, self.example_puzzle[i]);

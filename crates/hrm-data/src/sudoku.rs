@@ -11,9 +11,6 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-/// The vocabulary size of Sudoku datasets (PAD, blank, digits 1..9).
-pub const SUDOKU_VOCAB: u32 = hrm_grid::task::SUDOKU_VOCAB as u32;
-
 /// The default hardness threshold: a puzzle is "hard" when [`solve`] makes at least this many guesses.
 ///
 /// Measured medians of guesses (unique-solution search, seconds in release on 2 cores): puzzles2 2,
@@ -391,11 +388,7 @@ pub struct RatedPuzzle {
 
 /// Solves many puzzles on `threads` threads; results are in input order.
 pub fn solve_all(puzzles: &[SudokuBoard], threads: usize) -> Vec<SolveResult> {
-    let threads = if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
-    };
+    let threads = crate::resolve_threads(threads);
     let chunk = puzzles.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = puzzles
@@ -443,6 +436,27 @@ fn rate_into(
     }
 }
 
+/// Reads the puzzle file `name` of the source folder, records its count and rates it into the pool.
+fn read_and_rate(
+    config: &SudokuBuildConfig,
+    name: &str,
+    seen: &mut HashSet<SudokuBoard>,
+    stats: &mut SudokuBuildStats,
+    pool: &mut Vec<RatedPuzzle>,
+) -> Result<(), DataError> {
+    let puzzles = read_puzzle_file(&config.source_dir.join(name))?;
+    stats.read.push((name.to_string(), puzzles.len()));
+    rate_into(
+        puzzles,
+        config.min_guesses,
+        config.threads,
+        seen,
+        stats,
+        pool,
+    );
+    Ok(())
+}
+
 /// Builds a `sudoku-extreme-1k`-style dataset from tdoku files (see [`SudokuBuildConfig`]).
 ///
 /// The hard pool (unique solution, at least `min_guesses` guesses) is shuffled with
@@ -458,30 +472,12 @@ pub fn build_sudoku(
     let mut pool = Vec::new();
     let need = config.subsample + config.test_size;
     for name in &config.hard_files {
-        let puzzles = read_puzzle_file(&config.source_dir.join(name))?;
-        stats.read.push((name.clone(), puzzles.len()));
-        rate_into(
-            puzzles,
-            config.min_guesses,
-            config.threads,
-            &mut seen,
-            &mut stats,
-            &mut pool,
-        );
+        read_and_rate(config, name, &mut seen, &mut stats, &mut pool)?;
     }
     if pool.len() < need {
         if let Some(name) = &config.fallback_file {
-            let puzzles = read_puzzle_file(&config.source_dir.join(name))?;
-            stats.read.push((name.clone(), puzzles.len()));
             stats.used_fallback = true;
-            rate_into(
-                puzzles,
-                config.min_guesses,
-                config.threads,
-                &mut seen,
-                &mut stats,
-                &mut pool,
-            );
+            read_and_rate(config, name, &mut seen, &mut stats, &mut pool)?;
         }
     }
     stats.hard_pool = pool.len();
@@ -570,6 +566,9 @@ fn write_sudoku(
     stats.train_groups = train.len();
     stats.train_puzzles = train.len() * (1 + num_aug);
     stats.test_puzzles = test.len();
-    w.commit(&[BLANK_IDENTIFIER.to_string()], SUDOKU_VOCAB)?;
+    w.commit(
+        &[BLANK_IDENTIFIER.to_string()],
+        hrm_grid::Task::Sudoku.vocab_size() as u32,
+    )?;
     Ok(())
 }

@@ -167,3 +167,25 @@ fn write_refuses_bad_identifiers_and_leaves_nothing() {
     assert!(e.contains("identifiers.json"), "{e}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn streaming_writer_refuses_tokens_outside_the_vocabulary_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let mut w = hrm_data::layout::DatasetWriter::create(&out, 3).unwrap();
+    let (train, test) = w.splits();
+    train.push_example(&[1, 2, 3], &[1, 0, 7]).unwrap();
+    train.end_puzzle(1);
+    train.end_group();
+    test.push_example(&[1, 2, 3], &[1, 0, 3]).unwrap();
+    test.end_puzzle(1);
+    test.end_group();
+    // Label token 7 of train example 0, position 2, is not below vocab_size 6.
+    let e = w.commit(&ids(2), 6).unwrap_err().to_string();
+    assert!(
+        e.contains("all__labels.npy") && e.contains("token 7"),
+        "{e}"
+    );
+    assert!(e.contains("position 2"), "{e}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -3,7 +3,8 @@
 
 use hrm_data::layout::{SplitBuilder, SplitData};
 use hrm_data::sampler::{
-    EvalBatches, Prefetcher, SampleEvent, SamplerConfig, SamplerState, TrainSampler, IGNORE_LABEL,
+    EvalBatches, Prefetcher, SampleEvent, SamplerConfig, SamplerState, TrainSampler,
+    LOSS_IGNORE_LABEL,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,7 +63,7 @@ fn batches_follow_the_group_rules() {
                 assert_eq!(b.inputs.len(), 8 * S);
                 assert_eq!(b.puzzle_identifiers.len(), 8);
                 for r in 0..8 {
-                    assert_eq!(b.labels[r * S], IGNORE_LABEL);
+                    assert_eq!(b.labels[r * S], LOSS_IGNORE_LABEL);
                     assert_eq!(b.labels[r * S + 1], b.inputs[r * S + 1]);
                     // The row's input belongs to the puzzle it is labelled with.
                     let (g, p) = owner[&vec![b.puzzle_identifiers[r]]];
@@ -176,7 +177,7 @@ fn eval_reader_pads_the_last_batch() {
     assert_eq!(a.puzzle_identifiers, [1, 1, 2, 3]);
     assert_eq!(b.puzzle_identifiers, [3, 3, 0, 0]);
     assert_eq!(&b.inputs[2 * S..], &[0; 2 * S]);
-    assert_eq!(&b.labels[2 * S..], &[IGNORE_LABEL; 2 * S]);
+    assert_eq!(&b.labels[2 * S..], &[LOSS_IGNORE_LABEL; 2 * S]);
     let rows: Vec<i32> = a.inputs[..S].to_vec();
     assert_eq!(
         rows,

@@ -1,16 +1,14 @@
 //! Task-independent metrics: exact accuracy, token accuracy and q_halt accuracy (spec 6.3).
 
+use hrm_data::DATASET_IGNORE_LABEL;
 use serde::{Deserialize, Serialize};
 
 use crate::predictions::Predictions;
 
-/// The label value that marks a position as not supervised (dataset encoding).
-pub const IGNORE_LABEL: u8 = 0;
-
 /// How one row compares with its label.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RowScore {
-    /// The number of supervised positions (label != 0).
+    /// The number of supervised positions (label != [`DATASET_IGNORE_LABEL`]).
     pub supervised: usize,
     /// The number of supervised positions predicted correctly.
     pub correct: usize,
@@ -33,7 +31,7 @@ pub fn score_row(pred: &[u8], label: &[u8]) -> RowScore {
         correct: 0,
     };
     for (&p, &l) in pred.iter().zip(label) {
-        if l != IGNORE_LABEL {
+        if l != DATASET_IGNORE_LABEL {
             score.supervised += 1;
             score.correct += usize::from(p == l);
         }

@@ -9,7 +9,7 @@ use hrm_grid::Grid;
 use serde::{Deserialize, Serialize};
 
 use crate::accuracy::ratio;
-use crate::dataset::{parse_variant, ArcTaskTruth};
+use crate::dataset::{parse_variant, ArcTaskTruth, ArcTestPair};
 use crate::error::EvalError;
 use crate::predictions::{Predictions, PUZZLE_IDENTIFIERS_FILE};
 
@@ -188,125 +188,188 @@ pub fn score_arc(
     ks: &[usize],
     pred_dir: &Path,
 ) -> Result<ArcReport, EvalError> {
-    let by_name: HashMap<&str, usize> = truth
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.as_str(), i))
-        .collect();
-    let mut tallies: Vec<Vec<Tally>> = truth
-        .iter()
-        .map(|t| t.tests.iter().map(|_| Tally::default()).collect())
-        .collect();
+    let mut ballot = Ballot::new(truth);
+    let mut rows = RowCounts::default();
     let mut variants = HashMap::new();
-    let (mut rows_blank, mut rows_unmatched, mut rows_voting, mut rows_invalid) = (0, 0, 0, 0);
     for i in 0..predictions.len() {
         let id = predictions.puzzle_identifiers[i];
         if id == 0 {
-            rows_blank += 1;
+            rows.blank += 1;
             continue;
         }
-        let name = usize::try_from(id)
-            .ok()
-            .and_then(|k| identifiers.get(k))
-            .ok_or_else(|| {
-                EvalError::invalid(
-                    pred_dir.join(PUZZLE_IDENTIFIERS_FILE),
-                    format!(
-                        "row {i} has puzzle id {id}, outside the dataset's identifiers.json \
-                         ({} names)",
-                        identifiers.len()
-                    ),
-                )
-            })?;
+        let name = identifier_name(identifiers, id).ok_or_else(|| {
+            EvalError::invalid(
+                pred_dir.join(PUZZLE_IDENTIFIERS_FILE),
+                format!(
+                    "row {i} has puzzle id {id}, outside the dataset's identifiers.json \
+                     ({} names)",
+                    identifiers.len()
+                ),
+            )
+        })?;
         let (orig, variant) = variants
             .entry(id)
             .or_insert_with(|| parse_variant(name))
             .clone();
-        let Some(&t) = by_name.get(orig.as_str()) else {
-            rows_unmatched += 1;
-            continue;
-        };
         let undo = |g: &Grid| match &variant {
             Some(v) => v.undo_grid(g),
             None => g.clone(),
         };
-        let Answer::Grid(input) = crop_answer(predictions.input(i), undo) else {
-            rows_unmatched += 1;
+        let Some((t, tests)) =
+            ballot.matching_tests(&orig, crop_answer(predictions.input(i), undo))
+        else {
+            rows.unmatched += 1;
             continue;
         };
-        let matches: Vec<usize> = truth[t]
+        let answer = crop_answer(predictions.pred(i), undo);
+        rows.voting += 1;
+        rows.invalid_crop += usize::from(answer == Answer::Invalid);
+        let q = sigmoid(predictions.q_halt_logits[i]);
+        for j in tests {
+            ballot.tallies[t][j].add(&answer, q);
+        }
+    }
+    let num_tasks_predicted = ballot
+        .tallies
+        .iter()
+        .filter(|task| task.iter().any(|t| t.rows > 0))
+        .count();
+    let tasks: Vec<ArcTaskResult> = truth
+        .iter()
+        .zip(ballot.tallies)
+        .map(|(task, tallies)| task_result(task, tallies))
+        .collect();
+    Ok(ArcReport {
+        num_tasks: truth.len(),
+        num_tasks_predicted,
+        rows_voting: rows.voting,
+        rows_blank: rows.blank,
+        rows_unmatched: rows.unmatched,
+        rows_invalid_crop: rows.invalid_crop,
+        pass_at: pass_at(&tasks, ks),
+        tasks,
+    })
+}
+
+/// The name of puzzle id `id` in `identifiers`, when it is in range.
+pub(crate) fn identifier_name(identifiers: &[String], id: i32) -> Option<&str> {
+    usize::try_from(id)
+        .ok()
+        .and_then(|i| identifiers.get(i))
+        .map(String::as_str)
+}
+
+/// How the prediction rows were used.
+#[derive(Default)]
+struct RowCounts {
+    blank: usize,
+    unmatched: usize,
+    voting: usize,
+    invalid_crop: usize,
+}
+
+/// The tallies of every test input of every task, and the task of each original name.
+struct Ballot<'a> {
+    truth: &'a [ArcTaskTruth],
+    by_name: HashMap<&'a str, usize>,
+    tallies: Vec<Vec<Tally>>,
+}
+
+impl<'a> Ballot<'a> {
+    fn new(truth: &'a [ArcTaskTruth]) -> Self {
+        Ballot {
+            truth,
+            by_name: truth
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.name.as_str(), i))
+                .collect(),
+            tallies: truth
+                .iter()
+                .map(|t| t.tests.iter().map(|_| Tally::default()).collect())
+                .collect(),
+        }
+    }
+
+    /// The task named `orig` and the indices of its test inputs equal to the de-augmented `input`;
+    /// `None` when the task is unknown, the input did not crop, or it matches no test input.
+    fn matching_tests(&self, orig: &str, input: Answer) -> Option<(usize, Vec<usize>)> {
+        let &t = self.by_name.get(orig)?;
+        let Answer::Grid(input) = input else {
+            return None;
+        };
+        let tests: Vec<usize> = self.truth[t]
             .tests
             .iter()
             .enumerate()
             .filter(|(_, pair)| pair.input == input)
             .map(|(j, _)| j)
             .collect();
-        if matches.is_empty() {
-            rows_unmatched += 1;
-            continue;
-        }
-        let answer = crop_answer(predictions.pred(i), undo);
-        rows_voting += 1;
-        rows_invalid += usize::from(answer == Answer::Invalid);
-        let q = sigmoid(predictions.q_halt_logits[i]);
-        for j in matches {
-            tallies[t][j].add(&answer, q);
-        }
+        (!tests.is_empty()).then_some((t, tests))
     }
+}
 
-    let mut tasks = Vec::with_capacity(truth.len());
-    let mut num_tasks_predicted = 0;
-    for (task, task_tallies) in truth.iter().zip(tallies) {
-        num_tasks_predicted += usize::from(task_tallies.iter().any(|t| t.rows > 0));
-        let mut tests = Vec::with_capacity(task.tests.len());
-        for (index, (pair, tally)) in task.tests.iter().zip(task_tallies).enumerate() {
-            let num_rows = tally.rows;
-            let ranked = tally.ranked();
-            let is_truth = |a: &Answer| matches!(a, Answer::Grid(g) if *g == pair.output);
-            let rank = ranked
-                .iter()
-                .position(|(a, _, _)| is_truth(a))
-                .map(|p| p + 1);
-            let top = ranked
-                .iter()
-                .take(2)
-                .map(|(a, votes, q)| Attempt {
-                    grid: match a {
-                        Answer::Grid(g) => Some(g.clone()),
-                        Answer::Invalid => None,
-                    },
-                    votes: *votes,
-                    mean_q_halt: *q,
-                    correct: is_truth(a),
-                })
-                .collect();
-            tests.push(ArcTestResult {
-                index,
-                input: pair.input.clone(),
-                truth: pair.output.clone(),
-                num_rows,
-                rank,
-                top,
-                vote_counts: ranked.iter().map(|(_, v, _)| *v).collect(),
-            });
-        }
-        let task_rank = if tests.is_empty() {
-            None
-        } else {
-            tests
-                .iter()
-                .map(|t| t.rank)
-                .collect::<Option<Vec<usize>>>()
-                .and_then(|r| r.into_iter().max())
-        };
-        tasks.push(ArcTaskResult {
-            name: task.name.clone(),
-            task_rank,
-            tests,
-        });
-    }
-    let pass_at = ks
+/// The result of one task from the tallies of its test inputs.
+fn task_result(task: &ArcTaskTruth, tallies: Vec<Tally>) -> ArcTaskResult {
+    let tests: Vec<ArcTestResult> = task
+        .tests
         .iter()
+        .zip(tallies)
+        .enumerate()
+        .map(|(index, (pair, tally))| test_result(index, pair, tally))
+        .collect();
+    let task_rank = if tests.is_empty() {
+        None
+    } else {
+        tests
+            .iter()
+            .map(|t| t.rank)
+            .collect::<Option<Vec<usize>>>()
+            .and_then(|r| r.into_iter().max())
+    };
+    ArcTaskResult {
+        name: task.name.clone(),
+        task_rank,
+        tests,
+    }
+}
+
+/// The ranked answers of one test input, with the rank of the truth and the two best attempts.
+fn test_result(index: usize, pair: &ArcTestPair, tally: Tally) -> ArcTestResult {
+    let num_rows = tally.rows;
+    let ranked = tally.ranked();
+    let is_truth = |a: &Answer| matches!(a, Answer::Grid(g) if *g == pair.output);
+    let rank = ranked
+        .iter()
+        .position(|(a, _, _)| is_truth(a))
+        .map(|p| p + 1);
+    let top = ranked
+        .iter()
+        .take(2)
+        .map(|(a, votes, q)| Attempt {
+            grid: match a {
+                Answer::Grid(g) => Some(g.clone()),
+                Answer::Invalid => None,
+            },
+            votes: *votes,
+            mean_q_halt: *q,
+            correct: is_truth(a),
+        })
+        .collect();
+    ArcTestResult {
+        index,
+        input: pair.input.clone(),
+        truth: pair.output.clone(),
+        num_rows,
+        rank,
+        top,
+        vote_counts: ranked.iter().map(|(_, v, _)| *v).collect(),
+    }
+}
+
+/// pass@K over `tasks` for each K of `ks`.
+fn pass_at(tasks: &[ArcTaskResult], ks: &[usize]) -> Vec<PassAtK> {
+    ks.iter()
         .map(|&k| {
             let solved = tasks.iter().filter(|t| t.solved_at(k)).count();
             PassAtK {
@@ -315,15 +378,5 @@ pub fn score_arc(
                 rate: ratio(solved as f64, tasks.len()),
             }
         })
-        .collect();
-    Ok(ArcReport {
-        num_tasks: truth.len(),
-        num_tasks_predicted,
-        rows_voting,
-        rows_blank,
-        rows_unmatched,
-        rows_invalid_crop: rows_invalid,
-        pass_at,
-        tasks,
-    })
+        .collect()
 }

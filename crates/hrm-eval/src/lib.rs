@@ -33,8 +33,8 @@
 //!   `identifiers.json`.
 //! * Sudoku and Maze: exact rate and validity rate ([`validity`]).
 //!
-//! [`evaluate`] picks the metric by `meta.task`, or by the dataset vocabulary (12 ARC,
-//! 11 Sudoku, 6 Maze) when `meta.json` has no task. [`report`] writes `report.md`,
+//! [`evaluate`] picks the metric by `meta.task`, or by the dataset vocabulary
+//! ([`TaskFamily::from_vocab_size`]: 12 ARC, 11 Sudoku, 6 Maze) when `meta.json` has no task. [`report`] writes `report.md`,
 //! `report.html`, `eval.json` and SVG training curves.
 
 pub mod accuracy;
@@ -50,9 +50,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use error::EvalError;
-pub use predictions::{
-    read_predictions, write_predictions, Predictions, PredictionsWriter, TaskKind,
-};
+pub use hrm_grid::TaskFamily;
+pub use predictions::{read_predictions, write_predictions, Predictions, PredictionsWriter};
 
 use accuracy::AccuracyReport;
 use arc::ArcReport;
@@ -62,7 +61,7 @@ use validity::ValidityReport;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     /// The task the metric was chosen for.
-    pub task: TaskKind,
+    pub task: TaskFamily,
     /// The predictions folder, as given.
     pub predictions_dir: String,
     /// The dataset folder, as given.
@@ -85,7 +84,7 @@ impl EvalReport {
     /// The headline number: pass@2 for ARC, exact accuracy for Sudoku and Maze.
     pub fn headline(&self) -> f64 {
         match (&self.arc, self.task) {
-            (Some(arc), TaskKind::Arc) => arc.pass_at_k(2).unwrap_or(0.0),
+            (Some(arc), TaskFamily::Arc) => arc.pass_at_k(2).unwrap_or(0.0),
             _ => self.accuracy.exact_accuracy,
         }
     }
@@ -98,28 +97,34 @@ impl EvalReport {
 
 /// Chooses the task from `meta.json` and the dataset vocabulary, failing on a contradiction.
 pub fn choose_task(
-    meta_task: Option<TaskKind>,
+    meta_task: Option<TaskFamily>,
     vocab_size: usize,
     dataset_dir: &Path,
-) -> Result<TaskKind, EvalError> {
-    let by_vocab = TaskKind::from_vocab_size(vocab_size);
+) -> Result<TaskFamily, EvalError> {
+    let by_vocab = TaskFamily::from_vocab_size(vocab_size);
     match (meta_task, by_vocab) {
         (Some(t), Some(v)) if t != v => Err(EvalError::Task {
             msg: format!(
                 "meta.json says task \"{}\" but {} has vocab_size {vocab_size} (task \"{}\")",
-                t.name(),
+                t.as_str(),
                 dataset_dir.join("test").join("dataset.json").display(),
-                v.name()
+                v.as_str()
             ),
         }),
         (Some(t), _) | (None, Some(t)) => Ok(t),
-        (None, None) => Err(EvalError::Task {
-            msg: format!(
-                "meta.json has no task and {} has vocab_size {vocab_size}, which is none of \
-                 12 (arc), 11 (sudoku), 6 (maze)",
-                dataset_dir.join("test").join("dataset.json").display()
-            ),
-        }),
+        (None, None) => {
+            let known: Vec<String> = TaskFamily::ALL
+                .iter()
+                .map(|f| format!("{} ({f})", f.vocab_size()))
+                .collect();
+            Err(EvalError::Task {
+                msg: format!(
+                    "meta.json has no task and {} has vocab_size {vocab_size}, which is none of {}",
+                    dataset_dir.join("test").join("dataset.json").display(),
+                    known.join(", ")
+                ),
+            })
+        }
     }
 }
 
@@ -138,8 +143,8 @@ pub fn evaluate_loaded(
     predictions_dir: &Path,
     dataset_dir: &Path,
 ) -> Result<EvalReport, EvalError> {
-    let info = dataset::read_dataset_info(dataset_dir, "test")?;
-    if predictions.seq_len != info.seq_len {
+    let info = hrm_data::layout::load_metadata(dataset_dir, "test")?;
+    if predictions.seq_len != info.seq_len as usize {
         return Err(EvalError::invalid(
             predictions_dir.join(predictions::INPUTS_FILE),
             format!(
@@ -150,7 +155,7 @@ pub fn evaluate_loaded(
             ),
         ));
     }
-    let task = choose_task(predictions.meta.task, info.vocab_size, dataset_dir)?;
+    let task = choose_task(predictions.meta.task, info.vocab_size as usize, dataset_dir)?;
     let mut report = EvalReport {
         task,
         predictions_dir: predictions_dir.display().to_string(),
@@ -162,8 +167,8 @@ pub fn evaluate_loaded(
         validity: None,
     };
     match task {
-        TaskKind::Arc => {
-            let identifiers = dataset::read_identifiers(dataset_dir)?;
+        TaskFamily::Arc => {
+            let identifiers = hrm_data::layout::load_identifiers(dataset_dir)?;
             let truth = dataset::read_arc_truth(dataset_dir, &identifiers)?;
             report.arc = Some(arc::score_arc(
                 predictions,
@@ -173,8 +178,8 @@ pub fn evaluate_loaded(
                 predictions_dir,
             )?);
         }
-        TaskKind::Sudoku => report.validity = Some(validity::judge_sudoku(predictions)),
-        TaskKind::Maze => {
+        TaskFamily::Sudoku => report.validity = Some(validity::judge_sudoku(predictions)),
+        TaskFamily::Maze => {
             let side = maze_side(predictions.seq_len).ok_or_else(|| {
                 EvalError::invalid(
                     predictions_dir.join(predictions::INPUTS_FILE),

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use hrm_data::npy::{read_npy, write_npy, NpyArray, NpyElem, NpyWriter};
+use hrm_grid::TaskFamily;
 use serde::{Deserialize, Serialize};
 
 use crate::error::EvalError;
@@ -26,54 +27,12 @@ pub const SEGMENT_ROWS_FILE: &str = "segment_rows.npy";
 /// File name of the metadata, JSON.
 pub const META_FILE: &str = "meta.json";
 
-/// The three HRM tasks; each has its own vocabulary and metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskKind {
-    /// ARC-AGI (vocabulary 12, 30x30 canvas): pass@K with voting over augmentations.
-    Arc,
-    /// Sudoku-Extreme (vocabulary 11, 81 cells): exact accuracy and validity.
-    Sudoku,
-    /// Maze-Hard (vocabulary 6, 30x30): exact accuracy and shortest-path validity.
-    Maze,
-}
-
-impl TaskKind {
-    /// The task of a dataset vocabulary size: 12 -> ARC, 11 -> Sudoku, 6 -> Maze.
-    pub fn from_vocab_size(vocab_size: usize) -> Option<TaskKind> {
-        match vocab_size {
-            12 => Some(TaskKind::Arc),
-            11 => Some(TaskKind::Sudoku),
-            6 => Some(TaskKind::Maze),
-            _ => None,
-        }
-    }
-
-    /// The vocabulary size of the task's datasets.
-    pub fn vocab_size(self) -> usize {
-        match self {
-            TaskKind::Arc => 12,
-            TaskKind::Sudoku => 11,
-            TaskKind::Maze => 6,
-        }
-    }
-
-    /// The lower-case name used in `meta.json` ("arc", "sudoku" or "maze").
-    pub fn name(self) -> &'static str {
-        match self {
-            TaskKind::Arc => "arc",
-            TaskKind::Sudoku => "sudoku",
-            TaskKind::Maze => "maze",
-        }
-    }
-}
-
 /// The content of `meta.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PredictionsMeta {
     /// The task; `hrm predict` always writes it. When absent, the evaluator uses the dataset vocabulary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task: Option<TaskKind>,
+    pub task: Option<TaskFamily>,
     /// M, the number of segments run (16 for the HRM recipes).
     pub num_segments: usize,
     /// The checkpoint the predictions came from (free text, usually a path).
@@ -183,12 +142,7 @@ impl Predictions {
     pub fn validate(&self, dir: &Path) -> Result<(), EvalError> {
         let n = self.len();
         let s = self.seq_len;
-        if s == 0 {
-            return Err(EvalError::invalid(
-                dir.join(INPUTS_FILE),
-                "sequence length S is 0",
-            ));
-        }
+        check_seq_len(dir, s)?;
         let token_arrays = [
             (INPUTS_FILE, self.inputs.len()),
             (PREDS_FILE, self.preds.len()),
@@ -215,33 +169,55 @@ impl Predictions {
                 ),
             ));
         }
-        if let Some(trace) = &self.segments {
-            let k = trace.rows.len();
-            let m = trace.num_segments;
-            if trace.tokens.len() != k * m * s {
-                return Err(EvalError::invalid(
-                    dir.join(SEGMENTS_FILE),
-                    format!(
-                        "holds {} tokens, expected K x M x S = {k} x {m} x {s}",
-                        trace.tokens.len()
-                    ),
-                ));
-            }
-            if m != self.meta.num_segments {
-                return Err(EvalError::invalid(
-                    dir.join(SEGMENTS_FILE),
-                    format!(
-                        "has M = {m} segments but {META_FILE} says num_segments = {}",
-                        self.meta.num_segments
-                    ),
-                ));
-            }
-            if let Some((k, &row)) = trace.rows.iter().enumerate().find(|(_, &r)| r >= n) {
-                return Err(EvalError::invalid(
-                    dir.join(SEGMENT_ROWS_FILE),
-                    format!("entry {k} is row {row}, but there are only N = {n} rows"),
-                ));
-            }
+        match &self.segments {
+            Some(trace) => trace.validate(dir, n, s, self.meta.num_segments),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Refuses a sequence length of 0; `dir` names the file in the error.
+fn check_seq_len(dir: &Path, seq_len: usize) -> Result<(), EvalError> {
+    if seq_len == 0 {
+        return Err(EvalError::invalid(
+            dir.join(INPUTS_FILE),
+            "sequence length S is 0",
+        ));
+    }
+    Ok(())
+}
+
+impl SegmentTrace {
+    /// Checks the trace against N rows of S tokens and the M of `meta.json`; `dir` names files in errors.
+    fn validate(
+        &self,
+        dir: &Path,
+        n: usize,
+        s: usize,
+        num_segments: usize,
+    ) -> Result<(), EvalError> {
+        let k = self.rows.len();
+        let m = self.num_segments;
+        if self.tokens.len() != k * m * s {
+            return Err(EvalError::invalid(
+                dir.join(SEGMENTS_FILE),
+                format!(
+                    "holds {} tokens, expected K x M x S = {k} x {m} x {s}",
+                    self.tokens.len()
+                ),
+            ));
+        }
+        if m != num_segments {
+            return Err(EvalError::invalid(
+                dir.join(SEGMENTS_FILE),
+                format!("has M = {m} segments but {META_FILE} says num_segments = {num_segments}"),
+            ));
+        }
+        if let Some((k, &row)) = self.rows.iter().enumerate().find(|(_, &r)| r >= n) {
+            return Err(EvalError::invalid(
+                dir.join(SEGMENT_ROWS_FILE),
+                format!("entry {k} is row {row}, but there are only N = {n} rows"),
+            ));
         }
         Ok(())
     }
@@ -296,9 +272,25 @@ pub fn read_predictions(dir: &Path) -> Result<Predictions, EvalError> {
     let q = read_array::<f32>(&q_path)?;
     expect_shape(&q_path, &q.shape, &[n], &like_rows)?;
 
+    let predictions = Predictions {
+        meta,
+        seq_len: s,
+        inputs: inputs.data,
+        preds: preds.data,
+        labels: labels.data,
+        puzzle_identifiers: ids.data,
+        q_halt_logits: q.data,
+        segments: read_trace(dir, s)?,
+    };
+    predictions.validate(dir)?;
+    Ok(predictions)
+}
+
+/// Reads the optional `segments.npy` + `segment_rows.npy` pair (both or neither) of rows of `s` tokens.
+fn read_trace(dir: &Path, s: usize) -> Result<Option<SegmentTrace>, EvalError> {
     let seg_path = dir.join(SEGMENTS_FILE);
     let rows_path = dir.join(SEGMENT_ROWS_FILE);
-    let segments = match (seg_path.exists(), rows_path.exists()) {
+    Ok(match (seg_path.exists(), rows_path.exists()) {
         (false, false) => None,
         (true, false) => {
             return Err(EvalError::invalid(
@@ -344,20 +336,7 @@ pub fn read_predictions(dir: &Path) -> Result<Predictions, EvalError> {
                 tokens: seg.data,
             })
         }
-    };
-
-    let predictions = Predictions {
-        meta,
-        seq_len: s,
-        inputs: inputs.data,
-        preds: preds.data,
-        labels: labels.data,
-        puzzle_identifiers: ids.data,
-        q_halt_logits: q.data,
-        segments,
-    };
-    predictions.validate(dir)?;
-    Ok(predictions)
+    })
 }
 
 /// Writes a predictions folder (creating `dir` if needed); every file is written atomically.
@@ -452,12 +431,7 @@ impl PredictionsWriter {
         seq_len: usize,
         meta: PredictionsMeta,
     ) -> Result<PredictionsWriter, EvalError> {
-        if seq_len == 0 {
-            return Err(EvalError::invalid(
-                dir.join(INPUTS_FILE),
-                "sequence length S is 0",
-            ));
-        }
+        check_seq_len(dir, seq_len)?;
         std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
         remove_if_present(&dir.join(META_FILE))?;
         Ok(PredictionsWriter {
@@ -523,25 +497,7 @@ impl PredictionsWriter {
     /// M must equal `meta.num_segments`) and then `meta.json`; returns N.
     pub fn finish(self, segments: Option<&SegmentTrace>) -> Result<usize, EvalError> {
         if let Some(trace) = segments {
-            let n = self.rows;
-            if let Some((k, &row)) = trace.rows.iter().enumerate().find(|(_, &r)| r >= n) {
-                return Err(EvalError::invalid(
-                    self.dir.join(SEGMENT_ROWS_FILE),
-                    format!("entry {k} is row {row}, but there are only N = {n} rows"),
-                ));
-            }
-            let (k, m) = (trace.rows.len(), trace.num_segments);
-            if m != self.meta.num_segments || trace.tokens.len() != k * m * self.seq_len {
-                return Err(EvalError::invalid(
-                    self.dir.join(SEGMENTS_FILE),
-                    format!(
-                        "holds {} tokens with M = {m}, expected K x M x S = {k} x {} x {}",
-                        trace.tokens.len(),
-                        self.meta.num_segments,
-                        self.seq_len
-                    ),
-                ));
-            }
+            trace.validate(&self.dir, self.rows, self.seq_len, self.meta.num_segments)?;
         }
         self.inputs.finish()?;
         self.preds.finish()?;

@@ -4,9 +4,10 @@
 mod common;
 
 use common::*;
+use hrm_data::layout::load_identifiers;
 use hrm_eval::arc::{score_arc, PASS_AT_K};
-use hrm_eval::dataset::{read_arc_demonstrations, read_arc_truth, read_identifiers};
-use hrm_eval::{evaluate, write_predictions, TaskKind};
+use hrm_eval::dataset::{read_arc_demonstrations, read_arc_truth};
+use hrm_eval::{evaluate, write_predictions, TaskFamily};
 use hrm_grid::codec::encode_arc;
 use hrm_grid::Grid;
 
@@ -132,7 +133,7 @@ fn augmented_variants_really_change_the_answers() {
 #[test]
 fn pass_at_k_follows_the_voting_rules() {
     let w = world();
-    let ids = read_identifiers(&w.dataset).unwrap();
+    let ids = load_identifiers(&w.dataset).unwrap();
     let truth = read_arc_truth(&w.dataset, &ids).unwrap();
     let names: Vec<&str> = truth.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["aaa", "bbb", "bb2", "ccc", "ddd", "eee"]);
@@ -181,7 +182,7 @@ fn pass_at_k_follows_the_voting_rules() {
 fn evaluate_reads_both_folders_and_picks_arc() {
     let w = world();
     let report = evaluate(&w.preds_dir, &w.dataset).unwrap();
-    assert_eq!(report.task, TaskKind::Arc);
+    assert_eq!(report.task, TaskFamily::Arc);
     let arc = report.arc.as_ref().unwrap();
     assert_eq!(arc.pass_at[1].solved, 4);
     assert!((report.headline() - 4.0 / 6.0).abs() < 1e-12);
@@ -215,10 +216,10 @@ fn evaluate_reads_both_folders_and_picks_arc() {
     write_predictions(&w.preds_dir, &p).unwrap();
     assert_eq!(
         evaluate(&w.preds_dir, &w.dataset).unwrap().task,
-        TaskKind::Arc
+        TaskFamily::Arc
     );
     // A contradicting task is an error naming dataset.json.
-    p.meta.task = Some(TaskKind::Sudoku);
+    p.meta.task = Some(TaskFamily::Sudoku);
     write_predictions(&w.preds_dir, &p).unwrap();
     let err = evaluate(&w.preds_dir, &w.dataset).unwrap_err().to_string();
     assert!(

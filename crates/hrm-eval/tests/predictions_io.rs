@@ -6,12 +6,12 @@ mod common;
 use common::*;
 use hrm_data::npy::write_npy;
 use hrm_eval::predictions::{Predictions, PredictionsMeta, SegmentTrace};
-use hrm_eval::{evaluate, read_predictions, write_predictions, TaskKind};
+use hrm_eval::{evaluate, read_predictions, write_predictions, TaskFamily};
 
 fn small(n: usize, s: usize) -> Predictions {
     Predictions {
         meta: PredictionsMeta {
-            task: Some(TaskKind::Sudoku),
+            task: Some(TaskFamily::Sudoku),
             num_segments: 3,
             checkpoint: "ckpt/step_10.safetensors".into(),
             dataset: "data/sudoku".into(),

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use hrm_eval::report::{write_report, Benchmark, ReportOptions};
-use hrm_eval::TaskKind;
+use hrm_eval::TaskFamily;
 
 #[test]
 fn arc_report_files() {
@@ -39,7 +39,7 @@ fn arc_report_files() {
     }
     let json: hrm_eval::EvalReport =
         serde_json::from_str(&std::fs::read_to_string(&files.eval_json).unwrap()).unwrap();
-    assert_eq!(json.task, TaskKind::Arc);
+    assert_eq!(json.task, TaskFamily::Arc);
 
     let html = std::fs::read_to_string(&files.html).unwrap();
     assert!(!html.contains("<script") && !html.contains("src=\"http"));
@@ -70,7 +70,7 @@ fn sudoku_report_shows_examples() {
     wrong[1] = 2;
     let p = hrm_eval::Predictions {
         meta: hrm_eval::predictions::PredictionsMeta {
-            task: Some(TaskKind::Sudoku),
+            task: Some(TaskFamily::Sudoku),
             num_segments: 2,
             checkpoint: "c".into(),
             dataset: "d".into(),
@@ -140,7 +140,7 @@ fn maze_report_shows_examples_and_segments() {
     }
     let p = hrm_eval::Predictions {
         meta: hrm_eval::predictions::PredictionsMeta {
-            task: Some(TaskKind::Maze),
+            task: Some(TaskFamily::Maze),
             num_segments: 3,
             checkpoint: "c".into(),
             dataset: "d".into(),

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use hrm_eval::predictions::{Predictions, PredictionsMeta};
 use hrm_eval::validity::{maze_is_valid, sudoku_is_valid};
-use hrm_eval::{evaluate, write_predictions, TaskKind};
+use hrm_eval::{evaluate, write_predictions, TaskFamily};
 
 const SOLUTION: &str =
     "534678912672195348198342567859761423426853791713924856961537284287419635345286179";
@@ -142,7 +142,7 @@ fn maze_allows_any_shortest_path() {
     assert!(!maze_is_valid(&input, &both, 4));
 }
 
-fn predictions(task: TaskKind, s: usize, rows: &[(Vec<u8>, Vec<u8>, Vec<u8>)]) -> Predictions {
+fn predictions(task: TaskFamily, s: usize, rows: &[(Vec<u8>, Vec<u8>, Vec<u8>)]) -> Predictions {
     Predictions {
         meta: PredictionsMeta {
             task: Some(task),
@@ -171,7 +171,7 @@ fn evaluate_reports_exact_and_valid_rates() {
     let mut wrong = label.clone();
     wrong[2] = 1;
     let p = predictions(
-        TaskKind::Sudoku,
+        TaskFamily::Sudoku,
         81,
         &[
             (input.clone(), label.clone(), label.clone()),
@@ -181,7 +181,7 @@ fn evaluate_reports_exact_and_valid_rates() {
     );
     write_predictions(&preds, &p).unwrap();
     let r = evaluate(&preds, &data).unwrap();
-    assert_eq!(r.task, TaskKind::Sudoku);
+    assert_eq!(r.task, TaskFamily::Sudoku);
     let v = r.validity.unwrap();
     assert_eq!((v.count, v.exact, v.valid, v.valid_not_exact), (3, 1, 2, 1));
     assert!((v.valid_rate - 2.0 / 3.0).abs() < 1e-12);
@@ -193,7 +193,7 @@ fn evaluate_reports_exact_and_valid_rates() {
     let input = maze_tokens(&MAZE);
     let label = with_path(&[(2, 1), (3, 1), (3, 2)]);
     let mut p = predictions(
-        TaskKind::Maze,
+        TaskFamily::Maze,
         49,
         &[
             (input.clone(), label.clone(), label.clone()),
@@ -203,7 +203,7 @@ fn evaluate_reports_exact_and_valid_rates() {
     p.meta.task = None;
     write_predictions(&preds, &p).unwrap();
     let r = evaluate(&preds, &data).unwrap();
-    assert_eq!(r.task, TaskKind::Maze);
+    assert_eq!(r.task, TaskFamily::Maze);
     let v = r.validity.unwrap();
     assert_eq!((v.exact, v.valid), (1, 1));
     assert!(r.accuracy.token_accuracy > 0.9 && r.accuracy.token_accuracy < 1.0);

@@ -11,7 +11,7 @@ pub mod maze;
 pub mod sudoku;
 pub mod task;
 
-pub use task::Task;
+pub use task::{Task, TaskFamily};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

@@ -1,5 +1,7 @@
 //! The task families of both references (`dataset/build_{arc,sudoku,maze}_dataset.py`): one enum for recipes,
 //! builders, the evaluator and `cargo xtask`, with the vocabulary size and sequence length of each family's data.
+//! [`TaskFamily`] is the coarser view the evaluator needs (ARC-1 and ARC-2 share one metric and vocabulary); it is
+//! derived from [`Task`], and every vocabulary size of the workspace is read from here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -55,13 +57,18 @@ impl Task {
         matches!(self, Task::Arc1 | Task::Arc2)
     }
 
+    /// The family the task belongs to (ARC-1 and ARC-2 are both [`TaskFamily::Arc`]).
+    pub fn family(self) -> TaskFamily {
+        match self {
+            Task::Arc1 | Task::Arc2 => TaskFamily::Arc,
+            Task::Sudoku => TaskFamily::Sudoku,
+            Task::Maze => TaskFamily::Maze,
+        }
+    }
+
     /// The vocabulary size of the task's datasets.
     pub fn vocab_size(self) -> usize {
-        match self {
-            Task::Arc1 | Task::Arc2 => ARC_VOCAB,
-            Task::Sudoku => SUDOKU_VOCAB,
-            Task::Maze => MAZE_VOCAB,
-        }
+        self.family().vocab_size()
     }
 
     /// The sequence length of the task's datasets; ARC uses a square canvas of side `canvas` (30 in the papers).
@@ -90,6 +97,55 @@ impl FromStr for Task {
     }
 }
 
+/// A task family as the evaluator sees it: one vocabulary and one metric. Written as `"arc"`, `"sudoku"` or
+/// `"maze"` (the `task` of a predictions folder's `meta.json` and of `eval.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskFamily {
+    /// ARC-AGI-1 and ARC-AGI-2: pass@K with voting over augmentations.
+    Arc,
+    /// Sudoku: exact accuracy and validity.
+    Sudoku,
+    /// Maze: exact accuracy and shortest-path validity.
+    Maze,
+}
+
+impl TaskFamily {
+    /// Every family, in declaration order.
+    pub const ALL: [TaskFamily; 3] = [TaskFamily::Arc, TaskFamily::Sudoku, TaskFamily::Maze];
+
+    /// The lower-case name used in `meta.json` and `eval.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskFamily::Arc => "arc",
+            TaskFamily::Sudoku => "sudoku",
+            TaskFamily::Maze => "maze",
+        }
+    }
+
+    /// The vocabulary size of the family's datasets: [`ARC_VOCAB`], [`SUDOKU_VOCAB`] or [`MAZE_VOCAB`].
+    pub fn vocab_size(self) -> usize {
+        match self {
+            TaskFamily::Arc => ARC_VOCAB,
+            TaskFamily::Sudoku => SUDOKU_VOCAB,
+            TaskFamily::Maze => MAZE_VOCAB,
+        }
+    }
+
+    /// The family whose datasets have `vocab_size` token ids, if any.
+    pub fn from_vocab_size(vocab_size: usize) -> Option<TaskFamily> {
+        TaskFamily::ALL
+            .into_iter()
+            .find(|f| f.vocab_size() == vocab_size)
+    }
+}
+
+impl fmt::Display for TaskFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +165,20 @@ mod tests {
         assert_eq!(Task::Maze.vocab_size(), 6);
         assert_eq!(Task::Arc1.seq_len(10), 100);
         assert_eq!(Task::Maze.seq_len(10), 900);
+    }
+
+    #[test]
+    fn families_group_the_arc_tasks_and_invert_their_vocabularies() {
+        assert_eq!(Task::Arc1.family(), TaskFamily::Arc);
+        assert_eq!(Task::Arc2.family(), TaskFamily::Arc);
+        assert_eq!(Task::Sudoku.family().as_str(), "sudoku");
+        for f in TaskFamily::ALL {
+            assert_eq!(TaskFamily::from_vocab_size(f.vocab_size()), Some(f));
+        }
+        assert_eq!(TaskFamily::from_vocab_size(7), None);
+        assert_eq!(
+            serde_json::to_string(&TaskFamily::Maze).unwrap(),
+            "\"maze\""
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! TOML before it is checked, and the resolved recipe (with the overrides) is what a run folder records.
 
 pub use hrm_arch::{DtypeSetting, LossType, ModelKind, PosEncoding};
+use hrm_grid::codec::ARC_CANVAS;
 pub use hrm_grid::Task;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -368,7 +369,7 @@ impl Recipe {
     pub fn dataset_name(&self) -> String {
         let d = &self.data;
         let mut name = format!("{}-aug-{}", d.task.as_str(), d.num_aug);
-        if d.canvas != 30 {
+        if d.canvas != ARC_CANVAS {
             name.push_str(&format!("-c{}", d.canvas));
         }
         if d.eval_tasks_only {
@@ -423,8 +424,11 @@ impl Recipe {
             return Err(bad("arch.halt_max_steps", "must be at least 1"));
         }
         let d = &self.data;
-        if !(1..=30).contains(&d.canvas) {
-            return Err(bad("data.canvas", "must be within 1..=30"));
+        if !(1..=ARC_CANVAS).contains(&d.canvas) {
+            return Err(bad(
+                "data.canvas",
+                &format!("must be within 1..={ARC_CANVAS}"),
+            ));
         }
         if self.eval.batch_size == 0 {
             return Err(bad("eval.batch_size", "must be at least 1"));

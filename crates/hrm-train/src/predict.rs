@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use hrm_data::{DatasetMetadata, SplitData};
 use hrm_eval::predictions::{PredictionsMeta, SegmentTrace};
-use hrm_eval::{PredictionsWriter, TaskKind};
+use hrm_eval::{PredictionsWriter, TaskFamily};
 use hrm_model::Model;
 use hrm_recipe::Recipe;
 use tch::{Device, Kind, Tensor};
@@ -104,7 +104,7 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
         .unwrap_or_else(|| default_out_dir(&opts.run_dir, &ckpt_name, &opts.split));
     let m = model.config().halt_max_steps as usize;
     let meta_out = PredictionsMeta {
-        task: TaskKind::from_vocab_size(meta.vocab_size as usize),
+        task: TaskFamily::from_vocab_size(meta.vocab_size as usize),
         num_segments: m,
         checkpoint: ckpt.display().to_string(),
         dataset: dataset_dir.display().to_string(),

@@ -495,7 +495,7 @@ pub fn eval_split(
         let s = b.seq_len;
         for r in valid..b.batch_size {
             b.inputs[r * s..(r + 1) * s].fill(0);
-            b.labels[r * s..(r + 1) * s].fill(hrm_data::sampler::IGNORE_LABEL);
+            b.labels[r * s..(r + 1) * s].fill(hrm_data::sampler::LOSS_IGNORE_LABEL);
             b.puzzle_identifiers[r] = 0;
         }
         let batch = hrm_model::Batch::from_vecs(

@@ -188,14 +188,7 @@ impl LineChart {
         let rows = legend_rows(&self.series, w - 80.0);
         let (left, right, top, bottom) = (64.0, 16.0, 40.0 + 15.0 * rows, 46.0);
         let (pw, ph) = (w - left - right, h - top - bottom);
-        let points = self.series.iter().flat_map(|s| s.points.iter());
-        let (mut x_lo, mut x_hi, mut y_lo, mut y_hi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in points {
-            x_lo = x_lo.min(x);
-            x_hi = x_hi.max(x);
-            y_lo = y_lo.min(y);
-            y_hi = y_hi.max(y);
-        }
+        let (x_lo, x_hi, y_lo, y_hi) = self.bounds();
         let mut svg = String::new();
         let _ = write!(
             svg,
@@ -271,7 +264,27 @@ impl LineChart {
             top + ph / 2.0,
             escape(&self.y_label)
         );
-        // The lines.
+        self.svg_lines(&mut svg, &sx, &sy);
+        self.svg_legend(&mut svg, left, pw);
+        svg.push_str("</svg>");
+        svg
+    }
+
+    /// The data range (x_lo, x_hi, y_lo, y_hi) over every series; x_lo > x_hi when there is no point.
+    fn bounds(&self) -> (f64, f64, f64, f64) {
+        let points = self.series.iter().flat_map(|s| s.points.iter());
+        let (mut x_lo, mut x_hi, mut y_lo, mut y_hi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &(x, y) in points {
+            x_lo = x_lo.min(x);
+            x_hi = x_hi.max(x);
+            y_lo = y_lo.min(y);
+            y_hi = y_hi.max(y);
+        }
+        (x_lo, x_hi, y_lo, y_hi)
+    }
+
+    /// The series as polylines (and dots when a series has at most 40 points), scaled by `sx` and `sy`.
+    fn svg_lines(&self, svg: &mut String, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64) -> f64) {
         for (i, s) in self.series.iter().enumerate() {
             let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
             let coords: Vec<String> = s
@@ -297,7 +310,11 @@ impl LineChart {
                 }
             }
         }
-        // The legend: one row of entries between the title and the plot, wrapping when needed.
+    }
+
+    /// The legend: one row of entries between the title and the plot (from `left`, `pw` wide), wrapping
+    /// when needed.
+    fn svg_legend(&self, svg: &mut String, left: f64, pw: f64) {
         let (mut lx, mut ly) = (left, 36.0);
         for (i, s) in self.series.iter().enumerate() {
             let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
@@ -317,8 +334,6 @@ impl LineChart {
             );
             lx += entry;
         }
-        svg.push_str("</svg>");
-        svg
     }
 }
 

@@ -11,7 +11,7 @@ use super::{percent, Benchmark};
 use crate::arc::{Answer, ArcTaskResult, Attempt};
 use crate::dataset::ArcTestPair;
 use crate::validity::{MAZE_GOAL, MAZE_OPEN, MAZE_PATH, MAZE_START, MAZE_WALL};
-use crate::{EvalReport, TaskKind};
+use crate::{EvalReport, TaskFamily};
 
 /// The 10 ARC colours, indexed by colour.
 pub const ARC_COLOURS: [&str; 10] = [
@@ -329,7 +329,7 @@ fn maze_svg(tokens: &[u8], side: usize, label: Option<&[u8]>, cell: usize) -> St
     svg
 }
 
-fn render_example(out: &mut String, task: TaskKind, ex: &ExampleView) {
+fn render_example(out: &mut String, task: TaskFamily, ex: &ExampleView) {
     let _ = write!(
         out,
         r#"<div class="card"><h3>Row {} &nbsp; exact {} &nbsp; valid {}</h3><div class="row">"#,
@@ -339,7 +339,7 @@ fn render_example(out: &mut String, task: TaskKind, ex: &ExampleView) {
     );
     let side = crate::maze_side(ex.input.len()).unwrap_or(1);
     let draw = |tokens: &[u8], label: Option<&[u8]>, small: bool| match task {
-        TaskKind::Sudoku => sudoku_svg(tokens, &ex.input, label, if small { 14 } else { 22 }),
+        TaskFamily::Sudoku => sudoku_svg(tokens, &ex.input, label, if small { 14 } else { 22 }),
         _ => maze_svg(tokens, side, label, if small { 4 } else { 7 }),
     };
     out.push_str(&figure(&draw(&ex.input, None, false), "input", ""));
@@ -406,7 +406,7 @@ pub fn render_html(page: &HtmlPage<'_>) -> String {
     out.push_str("</table><table class=\"summary\">");
     let a = &report.accuracy;
     let rows = [
-        ("task", report.task.name().to_string()),
+        ("task", report.task.as_str().to_string()),
         ("checkpoint", report.checkpoint.clone()),
         ("dataset", report.dataset_dir.clone()),
         ("segments", report.num_segments.to_string()),
@@ -435,7 +435,7 @@ pub fn render_html(page: &HtmlPage<'_>) -> String {
     if !page.examples.is_empty() {
         out.push_str("<h2>Examples</h2>");
         let legend = match report.task {
-            TaskKind::Sudoku => "Grey cells are givens, blue digits were filled in, red cells differ from the label.",
+            TaskFamily::Sudoku => "Grey cells are givens, blue digits were filled in, red cells differ from the label.",
             _ => "Walls dark, open cells white, S green, G red, path blue; in predictions, orange path cells are not on the label path and yellow cells are label path cells that were missed.",
         };
         let _ = write!(out, r#"<div class="label">{legend}</div>"#);

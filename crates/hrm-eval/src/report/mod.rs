@@ -14,11 +14,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::accuracy::AccuracyReport;
+use crate::arc::ArcReport;
 use crate::arc::{crop_answer, Answer};
 use crate::dataset::{self, parse_variant};
 use crate::error::EvalError;
 use crate::predictions::Predictions;
-use crate::{accuracy, validity, EvalReport, TaskKind};
+use crate::validity::ValidityReport;
+use crate::{accuracy, validity, EvalReport, TaskFamily};
 use curves::{charts_from_metrics, read_metrics_jsonl, LineChart};
 use html::{ArcTaskView, ExampleView, HtmlPage, SegmentView};
 
@@ -68,9 +71,9 @@ impl Benchmark {
     /// or the test split has 120 tasks, otherwise ARC-AGI-1; Sudoku and Maze by task.
     pub fn guess(report: &EvalReport) -> Benchmark {
         match report.task {
-            TaskKind::Sudoku => Benchmark::SudokuExtreme,
-            TaskKind::Maze => Benchmark::MazeHard,
-            TaskKind::Arc => {
+            TaskFamily::Sudoku => Benchmark::SudokuExtreme,
+            TaskFamily::Maze => Benchmark::MazeHard,
+            TaskFamily::Arc => {
                 let hint = report.dataset_dir.to_lowercase();
                 let by_name = ["arc-2", "arc2", "arc_2", "agi-2", "agi2"]
                     .iter()
@@ -160,7 +163,7 @@ pub fn render_markdown(
     let mut md = String::new();
     let _ = writeln!(md, "# {title}\n");
     let _ = writeln!(md, "| | |\n|---|---|");
-    let _ = writeln!(md, "| task | {} |", report.task.name());
+    let _ = writeln!(md, "| task | {} |", report.task.as_str());
     let _ = writeln!(md, "| checkpoint | `{}` |", report.checkpoint);
     let _ = writeln!(md, "| dataset | `{}` |", report.dataset_dir);
     let _ = writeln!(md, "| predictions | `{}` |", report.predictions_dir);
@@ -185,51 +188,70 @@ pub fn render_markdown(
          Sudoku-Extreme 55.0% exact, Maze-Hard 74.5% exact.\n"
     );
     if let Some(arc) = &report.arc {
-        let _ = writeln!(md, "### ARC pass@K\n\n| K | solved | rate |\n|---|---|---|");
-        for p in &arc.pass_at {
-            let _ = writeln!(
-                md,
-                "| {} | {}/{} | {} |",
-                p.k,
-                p.solved,
-                arc.num_tasks,
-                percent(p.rate)
-            );
-        }
-        let _ = writeln!(
-            md,
-            "\nTasks with votes: {}/{}. Rows: {} voting, {} unmatched, {} blank, {} invalid crops.\n",
-            arc.num_tasks_predicted,
-            arc.num_tasks,
-            arc.rows_voting,
-            arc.rows_unmatched,
-            arc.rows_blank,
-            arc.rows_invalid_crop
-        );
+        md_arc_pass_at(&mut md, arc);
     }
     if let Some(v) = &report.validity {
-        let _ = writeln!(
-            md,
-            "### Exact and valid\n\n| | count | rate |\n|---|---|---|"
-        );
-        let _ = writeln!(
-            md,
-            "| exact | {}/{} | {} |",
-            v.exact,
-            v.count,
-            percent(v.exact_rate)
-        );
-        let _ = writeln!(
-            md,
-            "| valid | {}/{} | {} |",
-            v.valid,
-            v.count,
-            percent(v.valid_rate)
-        );
-        let _ = writeln!(md, "| valid, not exact | {} | |", v.valid_not_exact);
-        let _ = writeln!(md, "| exact, not valid | {} | |\n", v.exact_not_valid);
+        md_validity(&mut md, v);
     }
-    let a = &report.accuracy;
+    md_accuracy(&mut md, &report.accuracy);
+    if !curve_files.is_empty() {
+        let _ = writeln!(md, "## Training curves\n");
+        for (name, file) in curve_files {
+            let _ = writeln!(md, "![{name}]({file})\n");
+        }
+    }
+    if let Some(arc) = &report.arc {
+        md_arc_tasks(&mut md, arc);
+    }
+    let _ = writeln!(md, "## Notes\n");
+    if note.trim().is_empty() {
+        let _ = writeln!(md, "_(no note yet)_");
+    } else {
+        let _ = writeln!(md, "{}", note.trim_end());
+    }
+    md
+}
+
+/// The pass@K table and row counts of an ARC report.
+fn md_arc_pass_at(md: &mut String, arc: &ArcReport) {
+    let _ = writeln!(md, "### ARC pass@K\n\n| K | solved | rate |\n|---|---|---|");
+    for p in &arc.pass_at {
+        let _ = writeln!(
+            md,
+            "| {} | {}/{} | {} |",
+            p.k,
+            p.solved,
+            arc.num_tasks,
+            percent(p.rate)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nTasks with votes: {}/{}. Rows: {} voting, {} unmatched, {} blank, {} invalid crops.\n",
+        arc.num_tasks_predicted,
+        arc.num_tasks,
+        arc.rows_voting,
+        arc.rows_unmatched,
+        arc.rows_blank,
+        arc.rows_invalid_crop
+    );
+}
+
+/// The exact and valid counts of a Sudoku or Maze report.
+fn md_validity(md: &mut String, v: &ValidityReport) {
+    md.push_str("### Exact and valid\n\n| | count | rate |\n|---|---|---|\n");
+    for (what, n, rate) in [
+        ("exact", v.exact, v.exact_rate),
+        ("valid", v.valid, v.valid_rate),
+    ] {
+        let _ = writeln!(md, "| {what} | {n}/{} | {} |", v.count, percent(rate));
+    }
+    let _ = writeln!(md, "| valid, not exact | {} | |", v.valid_not_exact);
+    let _ = writeln!(md, "| exact, not valid | {} | |\n", v.exact_not_valid);
+}
+
+/// The per-row accuracy table.
+fn md_accuracy(md: &mut String, a: &AccuracyReport) {
     let _ = writeln!(
         md,
         "### Per-row accuracy (final segment)\n\n| metric | value |\n|---|---|"
@@ -243,41 +265,30 @@ pub fn render_markdown(
     );
     let _ = writeln!(md, "| token accuracy | {} |", percent(a.token_accuracy));
     let _ = writeln!(md, "| q_halt accuracy | {} |\n", percent(a.q_halt_accuracy));
-    if !curve_files.is_empty() {
-        let _ = writeln!(md, "## Training curves\n");
-        for (name, file) in curve_files {
-            let _ = writeln!(md, "![{name}]({file})\n");
-        }
-    }
-    if let Some(arc) = &report.arc {
+}
+
+/// One line per ARC task: test inputs, truth ranks and pass@2.
+fn md_arc_tasks(md: &mut String, arc: &ArcReport) {
+    let _ = writeln!(
+        md,
+        "## Tasks\n\n| task | test inputs | truth ranks | pass@2 |\n|---|---|---|---|"
+    );
+    for t in &arc.tasks {
+        let ranks: Vec<String> = t
+            .tests
+            .iter()
+            .map(|x| x.rank.map_or("-".to_string(), |r| r.to_string()))
+            .collect();
         let _ = writeln!(
             md,
-            "## Tasks\n\n| task | test inputs | truth ranks | pass@2 |\n|---|---|---|---|"
+            "| {} | {} | {} | {} |",
+            t.name,
+            t.tests.len(),
+            ranks.join(", "),
+            if t.solved_at(2) { "yes" } else { "no" }
         );
-        for t in &arc.tasks {
-            let ranks: Vec<String> = t
-                .tests
-                .iter()
-                .map(|x| x.rank.map_or("-".to_string(), |r| r.to_string()))
-                .collect();
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} |",
-                t.name,
-                t.tests.len(),
-                ranks.join(", "),
-                if t.solved_at(2) { "yes" } else { "no" }
-            );
-        }
-        md.push('\n');
     }
-    let _ = writeln!(md, "## Notes\n");
-    if note.trim().is_empty() {
-        let _ = writeln!(md, "_(no note yet)_");
-    } else {
-        let _ = writeln!(md, "{}", note.trim_end());
-    }
-    md
+    md.push('\n');
 }
 
 /// Builds the ARC task views: traced tasks first, then split order, up to `max_tasks`.
@@ -290,7 +301,7 @@ fn arc_views(
     let Some(arc) = &report.arc else {
         return Ok(Vec::new());
     };
-    let identifiers = dataset::read_identifiers(dataset_dir)?;
+    let identifiers = hrm_data::layout::load_identifiers(dataset_dir)?;
     let task_index: HashMap<&str, usize> = arc
         .tasks
         .iter()
@@ -398,7 +409,7 @@ fn example_views(report: &EvalReport, predictions: &Predictions, max: usize) -> 
                 predictions.label(r),
             );
             let valid = match report.task {
-                TaskKind::Sudoku => validity::sudoku_is_valid(input, pred),
+                TaskFamily::Sudoku => validity::sudoku_is_valid(input, pred),
                 _ => validity::maze_is_valid(input, pred, side),
             };
             let segments = match (k, &predictions.segments) {
@@ -464,7 +475,7 @@ pub fn write_report(
     hrm_data::write_atomic(&markdown, md.as_bytes())?;
 
     let arc_tasks = arc_views(&report, &predictions, dataset_dir, options.max_tasks)?;
-    let examples = if report.task == TaskKind::Arc {
+    let examples = if report.task == TaskFamily::Arc {
         Vec::new()
     } else {
         example_views(&report, &predictions, options.max_examples)

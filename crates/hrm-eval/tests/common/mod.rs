@@ -9,7 +9,7 @@ use hrm_augment::colour::ColourMap;
 use hrm_augment::variant::ArcVariant;
 use hrm_data::npy::write_npy;
 use hrm_eval::predictions::{Predictions, PredictionsMeta, SegmentTrace};
-use hrm_eval::TaskKind;
+use hrm_eval::TaskFamily;
 use hrm_grid::codec::{encode_arc, ARC_SEQ_LEN};
 use hrm_grid::Grid;
 
@@ -166,7 +166,7 @@ pub struct Row {
 pub fn arc_predictions(tasks: &[FixtureTask], fixture: &ArcFixture, rows: &[Row]) -> Predictions {
     let mut p = Predictions {
         meta: PredictionsMeta {
-            task: Some(TaskKind::Arc),
+            task: Some(TaskFamily::Arc),
             num_segments: 2,
             checkpoint: "fixture.safetensors".into(),
             dataset: "fixture".into(),

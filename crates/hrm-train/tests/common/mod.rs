@@ -3,25 +3,11 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use tch::{Kind, Tensor};
 
-/// The golden folder: `HRM_GOLDEN_DIR`, else `<CARGO_MANIFEST_DIR>/../../../shared/golden`.
-///
-/// Panics (failing the test) with a clear message when the folder does not exist.
-pub fn golden_dir() -> PathBuf {
-    let dir = match std::env::var_os("HRM_GOLDEN_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"),
-    };
-    assert!(
-        dir.is_dir(),
-        "golden vector folder {} does not exist: set HRM_GOLDEN_DIR to the folder holding tiny_optim.safetensors",
-        dir.display()
-    );
-    dir
-}
+/// The golden folder, located by the one lookup of the workspace ([`hrm_testkit::golden_dir`]).
+pub use hrm_testkit::golden_dir;
 
 /// Reads every tensor of a golden safetensors file into a map, failing the test if it cannot.
 pub fn read_golden(file: &str) -> HashMap<String, Tensor> {
