@@ -1,6 +1,6 @@
 //! The architecture rules among the workspace crates, checked on the dependency graph of `cargo metadata`.
 //!
-//! The rules are the table [`RULES`]: a crate may depend (normally or at build time) only on workspace crates of
+//! The rules are the table [`LAYERS`]: a crate may depend (normally or at build time) only on workspace crates of
 //! a lower layer (grid <- augment <- data <- eval <- train <- cli, with the tensor-free config crates `hrm-arch`
 //! and `hrm-recipe` just above grid and `hrm-model` below train); `hrm-testkit` is a dev-dependency only; a
 //! tensor-free crate reaches neither `tch` nor `torch-sys`, through normal and build dependencies or its own
@@ -9,45 +9,43 @@
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-/// One row of the architecture table.
-#[derive(Debug, Clone, Copy)]
-pub struct Rule {
-    /// The package name.
-    pub krate: &'static str,
-    /// Its layer: it may depend only on workspace crates of a strictly lower layer.
-    pub layer: u8,
-    /// Whether it must build and test without libtorch.
-    pub tensor_free: bool,
-}
+/// The architecture table, lowest layer first: a crate may depend (normally or at build time) only on workspace
+/// crates of a lower layer. Every workspace crate is listed; a new one fails the check until it is placed here.
+pub const LAYERS: &[&[&str]] = &[
+    // Leaves: the grid types, test support (a dev-dependency only) and the build-script helper of the tch crates.
+    &["hrm-grid", "hrm-testkit", "hrm-tch-link"],
+    // The tensor-free config crates, usable by anyone above grid.
+    &["hrm-arch"],
+    &["hrm-recipe"],
+    // The model sits below the training loop and beside augment; it must not know datasets or evaluation.
+    &["hrm-augment", "hrm-model"],
+    &["hrm-data"],
+    &["hrm-eval"],
+    &["hrm-train"],
+    &["hrm-cli"],
+    // Orchestration: runs `hrm` as a child process and never links libtorch.
+    &["xtask"],
+];
 
-const fn rule(krate: &'static str, layer: u8, tensor_free: bool) -> Rule {
-    Rule {
-        krate,
-        layer,
-        tensor_free,
-    }
-}
+/// The crates allowed to reach libtorch; every other crate of [`LAYERS`] is tensor-free.
+pub const USES_LIBTORCH: &[&str] = &["hrm-model", "hrm-train", "hrm-cli"];
 
-/// The crates that only tch crates may reach.
+/// The crates that only the [`USES_LIBTORCH`] crates may reach.
 const LIBTORCH: &[&str] = &["tch", "torch-sys"];
 /// The crate that may only be a dev-dependency.
 const DEV_ONLY: &str = "hrm-testkit";
 
-/// The architecture table: every workspace crate, its layer and whether it is tensor-free.
-pub const RULES: &[Rule] = &[
-    rule("hrm-testkit", 0, true),
-    rule("hrm-tch-link", 0, true),
-    rule("hrm-grid", 0, true),
-    rule("hrm-arch", 1, true),
-    rule("hrm-recipe", 2, true),
-    rule("hrm-augment", 3, true),
-    rule("hrm-model", 3, false),
-    rule("hrm-data", 4, true),
-    rule("hrm-eval", 5, true),
-    rule("hrm-train", 6, false),
-    rule("hrm-cli", 7, false),
-    rule("xtask", 8, true),
-];
+/// The layer of a workspace crate, `None` when the table does not list it.
+fn layer(krate: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&krate))
+}
+
+fn tensor_free() -> impl Iterator<Item = &'static str> {
+    LAYERS
+        .iter()
+        .flat_map(|l| l.iter().copied())
+        .filter(|k| !USES_LIBTORCH.contains(k))
+}
 
 /// How a dependency is declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,9 +162,8 @@ impl Graph {
     }
 }
 
-/// Every broken rule of `graph` under the table `rules`.
-pub fn violations(graph: &Graph, rules: &[Rule]) -> Vec<Violation> {
-    let find = |name: &str| rules.iter().find(|r| r.krate == name);
+/// Every broken rule of `graph` under the table [`LAYERS`].
+pub fn violations(graph: &Graph) -> Vec<Violation> {
     let members: BTreeSet<&str> = graph.members.iter().map(String::as_str).collect();
     let mut out = Vec::new();
     let mut say = |tensor_free_rule, text: String| {
@@ -175,32 +172,26 @@ pub fn violations(graph: &Graph, rules: &[Rule]) -> Vec<Violation> {
             text,
         })
     };
-    for m in &members {
-        match find(m) {
-            None => say(
+    for &m in &members {
+        if layer(m).is_none() {
+            say(
                 false,
-                format!("`{m}` is not in the architecture table (xtask/src/arch.rs RULES)"),
-            ),
-            Some(r) if r.tensor_free => {
-                if let Some(path) = graph.path_to_libtorch(m) {
-                    say(
-                        true,
-                        format!(
-                            "`{m}` must stay tensor-free but reaches libtorch: {}",
-                            path.join(" -> ")
-                        ),
-                    );
-                }
+                format!("`{m}` is not in the architecture table (LAYERS in xtask/src/arch.rs)"),
+            );
+        } else if !USES_LIBTORCH.contains(&m) {
+            if let Some(path) = graph.path_to_libtorch(m) {
+                say(
+                    true,
+                    format!(
+                        "`{m}` must stay tensor-free but reaches libtorch: {}",
+                        path.join(" -> ")
+                    ),
+                );
             }
-            Some(_) => {}
         }
     }
-    for e in graph
-        .edges
-        .iter()
-        .filter(|e| e.kind != Kind::Dev && members.contains(e.to.as_str()))
-    {
-        let (Some(from), Some(to)) = (find(&e.from), find(&e.to)) else {
+    for e in graph.edges.iter().filter(|e| e.kind != Kind::Dev) {
+        let (Some(from), Some(to)) = (layer(&e.from), layer(&e.to)) else {
             continue;
         };
         if e.to == DEV_ONLY {
@@ -211,12 +202,12 @@ pub fn violations(graph: &Graph, rules: &[Rule]) -> Vec<Violation> {
                     e.from, e.to
                 ),
             );
-        } else if to.layer >= from.layer {
+        } else if to >= from {
             say(
                 false,
                 format!(
-                    "{} -> {} ({:?}) goes against the layers: {} is layer {}, {} layer {}",
-                    e.from, e.to, e.kind, e.to, to.layer, e.from, from.layer
+                    "{} -> {} ({:?}) goes against the layers: {} is layer {to}, {} layer {from}",
+                    e.from, e.to, e.kind, e.to, e.from
                 ),
             );
         }
@@ -226,20 +217,11 @@ pub fn violations(graph: &Graph, rules: &[Rule]) -> Vec<Violation> {
 
 /// Reads the workspace graph and fails listing every broken rule in `scope`.
 pub fn check(scope: Scope) -> Result<()> {
-    let out = crate::cargo()
-        .args(["metadata", "--format-version", "1"])
-        .output()
-        .context("could not start cargo metadata")?;
-    if !out.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let meta: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
+    let mut metadata = crate::cargo();
+    metadata.args(["metadata", "--format-version", "1"]);
+    let meta = crate::json_output(&mut metadata, "cargo metadata")?;
     let graph = Graph::from_metadata(&meta)?;
-    let broken: Vec<String> = violations(&graph, RULES)
+    let broken: Vec<String> = violations(&graph)
         .into_iter()
         .filter(|v| scope == Scope::All || v.tensor_free_rule)
         .map(|v| v.text)
@@ -251,11 +233,7 @@ pub fn check(scope: Scope) -> Result<()> {
             broken.join("\n  ")
         );
     }
-    let free: Vec<&str> = RULES
-        .iter()
-        .filter(|r| r.tensor_free)
-        .map(|r| r.krate)
-        .collect();
+    let free: Vec<&str> = tensor_free().collect();
     eprintln!("tensor-free crates ok: {}", free.join(", "));
     if scope == Scope::All {
         eprintln!(
@@ -272,7 +250,10 @@ mod tests {
     use super::*;
 
     fn graph(edges: &[(&str, &str, Kind)]) -> Graph {
-        let members = RULES.iter().map(|r| r.krate.to_string()).collect();
+        let members = LAYERS
+            .iter()
+            .flat_map(|l| l.iter().map(|k| k.to_string()))
+            .collect();
         let edges = edges
             .iter()
             .map(|&(from, to, kind)| Edge {
@@ -292,10 +273,8 @@ mod tests {
             ("hrm-data", "hrm-testkit", Dev),
             ("hrm-model", "tch", Normal),
             ("hrm-model", "hrm-tch-link", Build),
-            ("hrm-cli", "hrm-train", Normal),
-            ("hrm-grid", "hrm-eval", Dev),
         ]);
-        assert_eq!(violations(&clean, RULES), vec![]);
+        assert_eq!(violations(&clean), vec![]);
 
         let bad = graph(&[
             ("hrm-grid", "hrm-data", Normal),
@@ -305,7 +284,7 @@ mod tests {
             ("hrm-data", "hrm-model", Dev),
             ("hrm-model", "tch", Normal),
         ]);
-        let found = violations(&bad, RULES);
+        let found = violations(&bad);
         let texts: Vec<&str> = found.iter().map(|v| v.text.as_str()).collect();
         assert_eq!(found.len(), 4, "{texts:#?}");
         assert!(
@@ -322,7 +301,7 @@ mod tests {
 
         let mut unlisted = graph(&[]);
         unlisted.members.push("hrm-new".into());
-        assert!(violations(&unlisted, RULES)[0]
+        assert!(violations(&unlisted)[0]
             .text
             .contains("`hrm-new` is not in the architecture table"));
     }

@@ -83,6 +83,18 @@ pub fn cargo() -> std::process::Command {
     c
 }
 
+/// Runs `cmd` and parses its standard output as JSON (`what` names it in errors).
+pub fn json_output(cmd: &mut std::process::Command, what: &str) -> Result<serde_json::Value> {
+    use anyhow::Context;
+    let out = cmd
+        .output()
+        .with_context(|| format!("could not start {what}"))?;
+    if !out.status.success() {
+        anyhow::bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| format!("parsing the output of {what}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

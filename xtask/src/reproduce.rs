@@ -143,19 +143,11 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
 }
 
 fn cuda_available(hrm: &Path) -> Result<bool> {
-    let out = Command::new(hrm)
-        .args(["info", "--json"])
-        .output()
-        .context("running `hrm info --json`")?;
-    if !out.status.success() {
-        bail!(
-            "`hrm info` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("parsing `hrm info --json`")?;
-    Ok(v["cuda_available"].as_bool().unwrap_or(false))
+    let info = crate::json_output(
+        Command::new(hrm).args(["info", "--json"]),
+        "`hrm info --json`",
+    )?;
+    Ok(info["cuda_available"].as_bool().unwrap_or(false))
 }
 
 /// Step 1: libtorch and the `hrm` binary (printed as the plan's first two steps on a dry run).
