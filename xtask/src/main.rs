@@ -14,7 +14,11 @@ use std::path::PathBuf;
 
 /// Set-up, the test gate and the end-to-end pipelines of hrm-rs (`cargo xtask <verb>`).
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", arg_required_else_help = true)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    arg_required_else_help = true
+)]
 struct Cli {
     #[command(subcommand)]
     verb: Verb,
