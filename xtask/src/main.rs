@@ -59,7 +59,7 @@ enum Verb {
 fn main() -> Result<()> {
     match Cli::parse().verb {
         Verb::Setup { no_chromium } => setup::run(!no_chromium).map(|_| ()),
-        Verb::Test { extra } => test::run(&extra),
+        Verb::Test { extra } => test::run(&test_args(std::env::args().skip(1), extra)),
         Verb::CheckTensorFree => arch::check(arch::Scope::TensorFree),
         Verb::CheckArch => arch::check(arch::Scope::All),
         Verb::CheckDeps => deps::check_unused(),
@@ -69,6 +69,16 @@ fn main() -> Result<()> {
         Verb::ReproduceSudoku(o) => reproduce::reproduce(Task::Sudoku, &o),
         Verb::ReproduceMaze(o) => reproduce::reproduce(Task::Maze, &o),
     }
+}
+
+/// The arguments for `cargo test`, verbatim: clap drops a `--` that comes first (`cargo xtask test -- --nocapture`),
+/// which cargo test needs to hand `--nocapture` to the test binaries.
+fn test_args(argv: impl Iterator<Item = String>, mut extra: Vec<String>) -> Vec<String> {
+    let mut argv = argv.skip_while(|a| a != "test").skip(1);
+    if argv.next().as_deref() == Some("--") && extra.first().map(String::as_str) != Some("--") {
+        extra.insert(0, "--".into());
+    }
+    extra
 }
 
 /// The workspace root (the parent of this crate's folder).
@@ -114,6 +124,12 @@ mod tests {
             panic!("test verb")
         };
         assert_eq!(extra, ["-p", "hrm-grid", "--", "--nocapture"]);
+        let line = "x test -- --nocapture";
+        let Verb::Test { extra } = parse(line).unwrap() else {
+            panic!("test verb")
+        };
+        let argv = line.split_whitespace().map(String::from);
+        assert_eq!(test_args(argv, extra), ["--", "--nocapture"]);
         for v in ["check-tensor-free", "check-arch", "check-deps", "e2e"] {
             parse(&format!("x {v}")).unwrap();
         }
