@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The torch version that tch 0.24 / torch-sys 0.24 expect (one place for the whole workspace).
+// The torch version that tch 0.24 / torch-sys 0.24 expect, kept in one place for the whole workspace.
 use hrm_arch::LIBTORCH_VERSION as TORCH_VERSION;
 
 /// What `setup` produced: where libtorch lives.
