@@ -1,5 +1,6 @@
 //! Safetensors checkpoints with the reference state-dict names (`inner.H_level.layers.0.self_attn.qkv_proj.weight`,
 //! buffers `inner.H_init`, `inner.L_init`, `inner.puzzle_emb.weights`).
+//! Follows the reference's `models/hrm/hrm_act_v1.py`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! Building blocks of spec 3.2: CastedLinear, RMSNorm, RoPE, non-causal attention, SwiGLU, post-norm blocks and
 //! the H/L reasoning modules with input injection.
+//! Follows the reference's `models/layers.py`.
 
 use rand::Rng;
 use tch::{nn, Kind, Tensor};

@@ -1,5 +1,6 @@
 //! hrm-model: the Hierarchical Reasoning Model on tch — layers, H/L modules, one-step gradient, ACT, losses and
 //! checkpoints with the reference parameter names.
+//! Follows the reference's `models/hrm/hrm_act_v1.py`, `models/layers.py` and `models/losses.py`.
 //!
 //! Entry points: [`ModelConfig`], [`Model::new`], [`Model::initial_carry`], [`Model::forward_train`] /
 //! [`Model::forward_eval`], [`act_loss_head`], [`Model::save_safetensors`] / [`Model::load_safetensors`].

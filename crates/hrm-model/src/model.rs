@@ -1,5 +1,6 @@
 //! The HRM model: input embedding, H/L modules with the one-step gradient (spec 4), heads, and the ACT outer
 //! step with halting and the bootstrapped Q target (spec 5).
+//! Follows the reference's `models/hrm/hrm_act_v1.py`.
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -1,5 +1,6 @@
 //! The training loop of spec 7 driven by a recipe: model config resolution, the run folder, evaluation,
 //! metrics logging, checkpoints every evaluation plus a rolling one, caps, the non-finite guard and exact resume.
+//! Follows the reference's `pretrain.py`.
 //!
 //! A run folder holds `recipe.toml` (the resolved recipe with its overrides), `env.json`, `metrics.jsonl` (one
 //! JSON object per line with `"step"`) and `checkpoints/` (see [`crate::checkpoint`]).
@@ -341,7 +342,7 @@ struct MetricsLog {
 }
 
 impl MetricsLog {
-    /// Opens the log; when `keep_lines` is given, the file is first cut to its first `keep_lines` lines.
+    /// Opens the log; with `restore_from = Some((copy, n))` it restarts as the first `n` lines of `copy`, else empty.
     fn open(path: &Path, restore_from: Option<(&Path, usize)>) -> Result<MetricsLog, RunError> {
         let lines = match restore_from {
             Some((copy, n)) => {

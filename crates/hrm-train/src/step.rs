@@ -1,5 +1,6 @@
 //! One optimizer step of HRM training: a global batch split into micro-batches, each with its own persistent
 //! ACT carry (spec 10.2 pitfall 9), gradients accumulated, then one AdamATan2 and one sign-SGD step.
+//! Follows the reference's `pretrain.py`.
 
 use hrm_model::{act_loss_head, ActMetrics, Batch, Carry, Model};
 use rand::Rng;
