@@ -1,6 +1,8 @@
-//! Fetching the pinned raw data sources (datasets/sources.toml) where the network allows it.
+//! Fetching the pinned git sources of the raw data where the network allows it. The pins are written here, not
+//! read from `datasets/sources.toml`; a test keeps the two in agreement.
 
 use anyhow::{bail, Context, Result};
+use hrm_grid::Task;
 use std::path::Path;
 use std::process::Command;
 
@@ -47,7 +49,7 @@ fn clone(src: &GitSource, raw: &Path) -> Result<()> {
             let _ = std::fs::remove_dir_all(&repo);
             bail!(
                 "could not clone {} (no network access to it from here?). Pass --data DIR or set HRM_DATA_DIR \
-                 to a folder that holds the sources listed in datasets/sources.toml",
+                 to a folder that holds the raw sources (see datasets/README.md)",
                 src.url
             );
         }
@@ -68,23 +70,47 @@ fn clone(src: &GitSource, raw: &Path) -> Result<()> {
 }
 
 /// Fetches the sources of `task` into `raw` (`datasets/raw`, git-ignored).
-pub fn fetch(task: &str, raw: &Path) -> Result<()> {
+pub fn fetch(task: Task, raw: &Path) -> Result<()> {
     let sources = match task {
-        "arc1" => ARC1,
-        "arc2" => ARC2,
-        "sudoku" => bail!(
+        Task::Arc1 => ARC1,
+        Task::Arc2 => ARC2,
+        Task::Sudoku => bail!(
             "the Sudoku puzzle files (tdoku's data.zip) cannot be fetched automatically; put the puzzle files in \
              <data>/sudoku-sources/ (see datasets/README.md) and pass --data <data>"
         ),
-        "maze" => bail!(
+        Task::Maze => bail!(
             "the reference-built Maze-Hard arrays cannot be fetched automatically; put them in \
              <data>/maze-30x30-hard-1k/ (see datasets/README.md) and pass --data <data>"
         ),
-        other => bail!("nothing to fetch for `{other}`"),
     };
     std::fs::create_dir_all(raw)?;
     for s in sources {
         clone(s, raw)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pins_agree_with_datasets_sources_toml() {
+        let path = crate::repo_root().join("datasets").join("sources.toml");
+        let listed = std::fs::read_to_string(&path).unwrap();
+        for src in ARC1.iter().chain(ARC2) {
+            assert!(
+                listed.contains(src.url),
+                "{} is not in {}",
+                src.url,
+                path.display()
+            );
+            assert!(
+                listed.contains(src.commit),
+                "{} is not in {}",
+                src.commit,
+                path.display()
+            );
+        }
+    }
 }

@@ -2,133 +2,111 @@
 //! report, in one command that continues where it stopped when rerun.
 
 use anyhow::{bail, Context, Result};
+use hrm_grid::Task;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// A task that can be reproduced end to end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    /// ARC-AGI-1 with ConceptARC.
-    Arc1,
-    /// ARC-AGI-2.
-    Arc2,
-    /// Sudoku-Extreme-style 1k.
-    Sudoku,
-    /// Maze-Hard 30x30.
-    Maze,
-}
-
-impl Task {
-    fn name(self) -> &'static str {
-        match self {
-            Task::Arc1 => "arc1",
-            Task::Arc2 => "arc2",
-            Task::Sudoku => "sudoku",
-            Task::Maze => "maze",
-        }
-    }
-    /// (recipe with CUDA, recipe on CPU).
-    fn recipes(self) -> (&'static str, &'static str) {
-        match self {
-            Task::Arc1 => ("arc1", "arc1-cpu"),
-            Task::Arc2 => ("arc2", "arc2-cpu"),
-            Task::Sudoku => ("sudoku-extreme-1k", "sudoku-cpu"),
-            Task::Maze => ("maze-30x30-hard-1k", "maze-cpu"),
-        }
-    }
-    /// The raw-data folders the builder reads, relative to the data folder.
-    fn needs(self) -> &'static [&'static str] {
-        match self {
-            Task::Arc1 => &["arc-agi-1", "concept-arc"],
-            Task::Arc2 => &["arc-agi-2"],
-            Task::Sudoku => &["sudoku-sources"],
-            Task::Maze => &["maze-30x30-hard-1k"],
-        }
+/// The recipe `reproduce-<task>` uses with CUDA (the paper's settings).
+fn gpu_recipe(task: Task) -> &'static str {
+    match task {
+        Task::Arc1 => "arc1",
+        Task::Arc2 => "arc2",
+        Task::Sudoku => "sudoku-extreme-1k",
+        Task::Maze => "maze-30x30-hard-1k",
     }
 }
 
-/// Parsed options of a reproduce verb.
-#[derive(Debug, Clone)]
-struct Options {
-    data: Option<PathBuf>,
-    out: Option<PathBuf>,
-    recipe: Option<String>,
-    sets: Vec<String>,
-    dry_run: bool,
-    device: String,
-    debug_build: bool,
-    no_build: bool,
+/// The recipe `reproduce-<task>` uses on CPU (sized for 2 cores; it proves the pipeline, not the numbers).
+fn cpu_recipe(task: Task) -> &'static str {
+    match task {
+        Task::Arc1 => "arc1-cpu",
+        Task::Arc2 => "arc2-cpu",
+        Task::Sudoku => "sudoku-cpu",
+        Task::Maze => "maze-cpu",
+    }
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        data: None,
-        out: None,
-        recipe: None,
-        sets: Vec::new(),
-        dry_run: false,
-        device: "auto".into(),
-        debug_build: false,
-        no_build: false,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |flag: &str| -> Result<String> {
-            it.next()
-                .cloned()
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match a.as_str() {
-            "--data" | "--data-dir" => o.data = Some(PathBuf::from(value(a)?)),
-            "--out" => o.out = Some(PathBuf::from(value(a)?)),
-            "--recipe" => o.recipe = Some(value(a)?),
-            "--set" => o.sets.push(value(a)?),
-            "--device" => o.device = value(a)?,
-            "--dry-run" => o.dry_run = true,
-            "--debug-build" => o.debug_build = true,
-            "--no-build" => o.no_build = true,
-            other => bail!(
-                "unknown option `{other}`\n\noptions: --data DIR  --out DIR  --recipe NAME  --set k=v  --device cpu|cuda|auto  --dry-run  --debug-build  --no-build"
-            ),
-        }
+/// The raw-data folders the task's builder reads, relative to the data folder.
+pub fn raw_folders(task: Task) -> &'static [&'static str] {
+    match task {
+        Task::Arc1 => &["arc-agi-1", "concept-arc"],
+        Task::Arc2 => &["arc-agi-2"],
+        Task::Sudoku => &["sudoku-sources"],
+        Task::Maze => &["maze-30x30-hard-1k"],
     }
-    Ok(o)
+}
+
+/// Where to train: `auto` asks `hrm info` whether CUDA is available.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Device {
+    /// CUDA when `hrm info` finds it, else CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first CUDA device.
+    Cuda,
+}
+
+/// The options of a reproduce verb.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// The raw-data folder (default: `$HRM_DATA_DIR`, `../shared/datasets`, `datasets/raw`).
+    #[arg(long, visible_alias = "data-dir", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The output folder (default: `runs/reproduce-<task>-<recipe>`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The recipe (default: the paper's recipe with CUDA, the `*-cpu` one without).
+    #[arg(long, value_name = "NAME")]
+    pub recipe: Option<String>,
+    /// A recipe override `section.key=value`, passed to build-data and train (repeatable).
+    #[arg(long = "set", value_name = "K=V")]
+    pub sets: Vec<String>,
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    pub device: Device,
+    /// Print the plan; execute nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Use (and build) the debug `hrm` binary instead of the release one.
+    #[arg(long)]
+    pub debug_build: bool,
+    /// Do not build `hrm`; use the binary already in `target/`.
+    #[arg(long)]
+    pub no_build: bool,
 }
 
 /// Finds the raw data: `--data`, `$HRM_DATA_DIR`, `../shared/datasets` beside the clone, or `datasets/raw`
 /// (fetched there where the network allows).
 fn find_data(task: Task, flag: Option<PathBuf>, dry_run: bool) -> Result<PathBuf> {
     let root = crate::repo_root();
-    let has_all = |d: &Path| task.needs().iter().all(|n| d.join(n).is_dir());
-    let mut tried = Vec::new();
-    let candidates: Vec<PathBuf> = [
+    let raw = root.join("datasets").join("raw");
+    let has_all = |d: &Path| raw_folders(task).iter().all(|n| d.join(n).is_dir());
+    let candidates = [
         flag,
         std::env::var_os("HRM_DATA_DIR").map(PathBuf::from),
         Some(root.join("..").join("shared").join("datasets")),
-        Some(root.join("datasets").join("raw")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    for d in candidates {
+        Some(raw.clone()),
+    ];
+    let mut tried = Vec::new();
+    for d in candidates.into_iter().flatten() {
         if has_all(&d) {
             return Ok(d.canonicalize().unwrap_or(d));
         }
         tried.push(d.display().to_string());
     }
-    if dry_run {
-        return Ok(root.join("datasets").join("raw"));
+    if !dry_run {
+        crate::fetch::fetch(task, &raw).with_context(|| {
+            format!(
+                "no data for {task} (needs {}) in any of: {}",
+                raw_folders(task).join(", "),
+                tried.join(", ")
+            )
+        })?;
     }
-    crate::fetch::fetch(task.name(), &root.join("datasets").join("raw")).with_context(|| {
-        format!(
-            "no data for {} (needs {}) in any of: {}",
-            task.name(),
-            task.needs().join(", "),
-            tried.join(", ")
-        )
-    })?;
-    Ok(root.join("datasets").join("raw"))
+    Ok(raw)
 }
 
 fn hrm_binary(debug: bool) -> PathBuf {
@@ -165,173 +143,241 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
 }
 
 fn cuda_available(hrm: &Path) -> Result<bool> {
-    let out = Command::new(hrm)
-        .args(["info", "--json"])
-        .output()
-        .context("running `hrm info --json`")?;
-    if !out.status.success() {
-        bail!(
-            "`hrm info` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("parsing `hrm info --json`")?;
-    Ok(v["cuda_available"].as_bool().unwrap_or(false))
+    let info = crate::json_output(
+        Command::new(hrm).args(["info", "--json"]),
+        "`hrm info --json`",
+    )?;
+    Ok(info["cuda_available"].as_bool().unwrap_or(false))
 }
 
-/// `cargo xtask reproduce-<task> [options]`.
-pub fn reproduce(task: Task, args: &[String]) -> Result<()> {
-    let o = parse(args)?;
-    let started = Instant::now();
-    let root = crate::repo_root();
-    let hrm = hrm_binary(o.debug_build);
-
-    // 1. libtorch and the hrm binary.
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.current_dir(&root).args(["build", "-p", "hrm-cli"]);
+/// Step 1: libtorch and the `hrm` binary (printed as the plan's first two steps on a dry run).
+fn prepare_binary(task: Task, o: &Options, hrm: &Path) -> Result<()> {
+    let mut build = crate::cargo();
+    build.args(["build", "-p", "hrm-cli"]);
     if !o.debug_build {
         build.arg("--release");
     }
     if o.dry_run {
-        println!(
-            "plan for reproduce-{} (dry run: nothing is executed)",
-            task.name()
-        );
+        println!("plan for reproduce-{task} (dry run: nothing is executed)");
         println!(
             "  1. cargo xtask setup  (torch=={} into the cached venv, linked as .libtorch)",
-            crate::setup::TORCH_VERSION
+            hrm_arch::LIBTORCH_VERSION
         );
         println!("  2. {}", show(&build));
-    } else {
-        crate::setup::ensure_libtorch()?;
-        if o.no_build {
-            if !hrm.is_file() {
-                bail!("--no-build was given but {} does not exist", hrm.display());
-            }
-        } else {
-            run(&mut build, "building the hrm binary")?;
-        }
+        return Ok(());
     }
+    crate::setup::ensure_libtorch()?;
+    if !o.no_build {
+        return run(&mut build, "building the hrm binary");
+    }
+    if !hrm.is_file() {
+        bail!("--no-build was given but {} does not exist", hrm.display());
+    }
+    Ok(())
+}
 
-    // 2. Device and recipe.
-    let cuda = match o.device.as_str() {
-        "cpu" => false,
-        "cuda" => true,
-        _ => !o.dry_run && cuda_available(&hrm)?,
-    };
-    let (gpu_recipe, cpu_recipe) = task.recipes();
-    let recipe = o
-        .recipe
-        .clone()
-        .unwrap_or_else(|| if cuda { gpu_recipe } else { cpu_recipe }.to_string());
-    if !cuda && o.recipe.is_none() {
+/// Step 2: the recipe, the paper's with CUDA, the CPU one (said so) without, unless `--recipe` names one.
+fn choose_recipe(task: Task, flag: Option<&str>, cuda: bool) -> String {
+    let (gpu, cpu) = (gpu_recipe(task), cpu_recipe(task));
+    if let Some(r) = flag {
+        return r.to_string();
+    }
+    if !cuda {
         println!(
-            "\nNo CUDA device: running the CPU recipe `{cpu_recipe}` instead of the paper's `{gpu_recipe}`.\n\
+            "\nNo CUDA device: running the CPU recipe `{cpu}` instead of the paper's `{gpu}`.\n\
              It proves the pipeline (build, train, predict, vote, report) in about 30 minutes on 2 cores;\n\
-             it does not reproduce the paper's numbers. Use a CUDA machine for `{gpu_recipe}`."
+             it does not reproduce the paper's numbers. Use a CUDA machine for `{gpu}`."
         );
     }
+    if cuda { gpu } else { cpu }.to_string()
+}
 
-    // 3. Folders.
-    let out = o.out.clone().unwrap_or_else(|| {
-        root.join("runs")
-            .join(format!("reproduce-{}-{recipe}", task.name()))
-    });
-    let run_dir = out.join("run");
-    let dataset_dir = out.join("dataset");
-    let predictions = out.join("predictions");
-    let report = out.join("report");
-    let data = find_data(task, o.data.clone(), o.dry_run)?;
+/// Everything the stages need: the binary, the choices made and the folders.
+struct Plan {
+    task: Task,
+    hrm: PathBuf,
+    recipe: String,
+    cuda: bool,
+    sets: Vec<String>,
+    data: PathBuf,
+    out: PathBuf,
+}
 
-    // 4. The stages; each is skipped when its output is complete, so a rerun continues.
-    let mut stages: Vec<(String, Command, bool)> = Vec::new();
-    let mut cmd = Command::new(&hrm);
-    cmd.args(["build-data", "--recipe", &recipe])
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--out")
-        .arg(&dataset_dir);
-    for s in &o.sets {
-        cmd.args(["--set", s]);
+/// One stage: what it does, its command, and whether its output is already complete (then it is skipped).
+struct Stage {
+    what: &'static str,
+    cmd: Command,
+    done: bool,
+}
+
+impl Plan {
+    fn dir(&self, name: &str) -> PathBuf {
+        self.out.join(name)
     }
-    let built = dataset_dir.join("test").join("dataset.json").is_file();
-    stages.push(("build the dataset".into(), cmd, built));
 
-    let mut cmd = Command::new(&hrm);
-    cmd.args(["train", &recipe])
-        .arg("--dataset")
-        .arg(&dataset_dir);
-    if run_dir.join("checkpoints").join("latest").exists() {
-        cmd.arg("--resume").arg(&run_dir);
-    } else {
-        cmd.arg("--run").arg(&run_dir);
-        for s in &o.sets {
+    fn hrm(&self, verb: &str) -> Command {
+        let mut cmd = Command::new(&self.hrm);
+        cmd.arg(verb);
+        cmd
+    }
+
+    fn with_sets(&self, cmd: &mut Command) {
+        for s in &self.sets {
             cmd.args(["--set", s]);
         }
     }
-    cmd.args(["--device", if cuda { "cuda" } else { "cpu" }]);
-    // Training always runs: `--resume` continues an interrupted run and does nothing for a finished one.
-    stages.push(("train".into(), cmd, false));
 
-    let mut cmd = Command::new(&hrm);
-    cmd.arg("predict")
-        .arg("--run")
-        .arg(&run_dir)
-        .arg("--out")
-        .arg(&predictions);
-    stages.push(("predict the test split".into(), cmd, false));
+    fn build_data(&self) -> Stage {
+        let mut cmd = self.hrm("build-data");
+        cmd.args(["--recipe", &self.recipe])
+            .arg("--data-dir")
+            .arg(&self.data)
+            .arg("--out")
+            .arg(self.dir("dataset"));
+        self.with_sets(&mut cmd);
+        let done = self
+            .dir("dataset")
+            .join("test")
+            .join("dataset.json")
+            .is_file();
+        Stage {
+            what: "build the dataset",
+            cmd,
+            done,
+        }
+    }
 
-    let note = format!(
-        "Made by `cargo xtask reproduce-{}` with recipe `{recipe}` on {}.{}",
-        task.name(),
-        if cuda { "CUDA" } else { "CPU" },
-        if cuda {
-            ""
+    /// Training always runs: `--resume` continues an interrupted run and does nothing for a finished one.
+    fn train(&self) -> Stage {
+        let mut cmd = self.hrm("train");
+        cmd.arg(&self.recipe)
+            .arg("--dataset")
+            .arg(self.dir("dataset"));
+        let run = self.dir("run");
+        if run.join("checkpoints").join("latest").exists() {
+            cmd.arg("--resume").arg(&run);
         } else {
-            " This CPU run proves the pipeline (build, train, predict, vote, report); it is far too small to reach the paper's numbers, which need the paper recipe on GPUs."
+            cmd.arg("--run").arg(&run);
+            self.with_sets(&mut cmd);
         }
-    );
-    let mut cmd = Command::new(&hrm);
-    cmd.arg("report")
-        .arg(&predictions)
-        .arg("--dataset")
-        .arg(&dataset_dir)
-        .arg("--out")
-        .arg(&report)
-        .arg("--metrics")
-        .arg(run_dir.join("metrics.jsonl"))
-        .arg("--note")
-        .arg(&note);
-    stages.push(("evaluate and report".into(), cmd, false));
+        cmd.args(["--device", if self.cuda { "cuda" } else { "cpu" }]);
+        Stage {
+            what: "train",
+            cmd,
+            done: false,
+        }
+    }
 
-    if o.dry_run {
-        for (i, (what, cmd, done)) in stages.iter().enumerate() {
-            println!(
-                "  {}. {what}{}\n     {}",
-                i + 3,
-                if *done { " (done; skipped)" } else { "" },
-                show(cmd)
-            );
+    fn predict(&self) -> Stage {
+        let mut cmd = self.hrm("predict");
+        cmd.arg("--run")
+            .arg(self.dir("run"))
+            .arg("--out")
+            .arg(self.dir("predictions"));
+        Stage {
+            what: "predict the test split",
+            cmd,
+            done: false,
         }
-        println!(
-            "  data folder: {}\n  output: {}",
-            data.display(),
-            out.display()
+    }
+
+    fn report(&self) -> Stage {
+        let cpu_note = " This CPU run proves the pipeline (build, train, predict, vote, report); it is far too \
+                        small to reach the paper's numbers, which need the paper recipe on GPUs.";
+        let note = format!(
+            "Made by `cargo xtask reproduce-{}` with recipe `{}` on {}.{}",
+            self.task,
+            self.recipe,
+            if self.cuda { "CUDA" } else { "CPU" },
+            if self.cuda { "" } else { cpu_note }
         );
+        let mut cmd = self.hrm("report");
+        cmd.arg(self.dir("predictions"))
+            .arg("--dataset")
+            .arg(self.dir("dataset"))
+            .arg("--out")
+            .arg(self.dir("report"))
+            .arg("--metrics")
+            .arg(self.dir("run").join("metrics.jsonl"))
+            .arg("--note")
+            .arg(&note);
+        Stage {
+            what: "evaluate and report",
+            cmd,
+            done: false,
+        }
+    }
+
+    fn stages(&self) -> Vec<Stage> {
+        vec![
+            self.build_data(),
+            self.train(),
+            self.predict(),
+            self.report(),
+        ]
+    }
+}
+
+fn print_plan(plan: &Plan, stages: &[Stage]) {
+    for (i, s) in stages.iter().enumerate() {
+        let skipped = if s.done { " (done; skipped)" } else { "" };
+        println!("  {}. {}{skipped}\n     {}", i + 3, s.what, show(&s.cmd));
+    }
+    println!(
+        "  data folder: {}\n  output: {}",
+        plan.data.display(),
+        plan.out.display()
+    );
+}
+
+/// `cargo xtask reproduce-<task> [options]`.
+pub fn reproduce(task: Task, o: &Options) -> Result<()> {
+    let started = Instant::now();
+    let hrm = hrm_binary(o.debug_build);
+    prepare_binary(task, o, &hrm)?;
+    let cuda = match o.device {
+        Device::Cpu => false,
+        Device::Cuda => true,
+        Device::Auto => !o.dry_run && cuda_available(&hrm)?,
+    };
+    let recipe = choose_recipe(task, o.recipe.as_deref(), cuda);
+    let out = o.out.clone().unwrap_or_else(|| {
+        crate::repo_root()
+            .join("runs")
+            .join(format!("reproduce-{task}-{recipe}"))
+    });
+    let data = find_data(task, o.data.clone(), o.dry_run)?;
+    let plan = Plan {
+        task,
+        hrm,
+        recipe,
+        cuda,
+        sets: o.sets.clone(),
+        data,
+        out,
+    };
+    let stages = plan.stages();
+    if o.dry_run {
+        print_plan(&plan, &stages);
         return Ok(());
     }
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    for (what, mut cmd, done) in stages {
+    std::fs::create_dir_all(&plan.out)
+        .with_context(|| format!("creating {}", plan.out.display()))?;
+    for Stage {
+        what,
+        mut cmd,
+        done,
+    } in stages
+    {
         if done {
             eprintln!("\n==> {what}: already done, skipped");
             continue;
         }
-        run(&mut cmd, &what)?;
+        run(&mut cmd, what)?;
     }
+    let report = plan.dir("report");
     println!(
-        "\nreproduce-{} finished in {:.1} min\n  report: {}\n  page:   {}",
-        task.name(),
+        "\nreproduce-{task} finished in {:.1} min\n  report: {}\n  page:   {}",
         started.elapsed().as_secs_f64() / 60.0,
         report.join("report.md").display(),
         report.join("report.html").display()

@@ -1,11 +1,12 @@
-//! `cargo xtask setup`: an idempotent libtorch install (torch==2.11.0 from PyPI) linked into the clone.
+//! `cargo xtask setup`: an idempotent libtorch install (`torch==hrm_arch::LIBTORCH_VERSION` from PyPI) linked
+//! into the clone.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The torch version that tch 0.24 / torch-sys 0.24 expect.
-pub const TORCH_VERSION: &str = "2.11.0";
+// The torch version that tch 0.24 / torch-sys 0.24 expect, kept in one place for the whole workspace.
+use hrm_arch::LIBTORCH_VERSION as TORCH_VERSION;
 
 /// What `setup` produced: where libtorch lives.
 #[derive(Debug, Clone)]
@@ -175,9 +176,9 @@ pub fn ensure_chromium() -> Result<()> {
 }
 
 /// `cargo xtask setup [--no-chromium]`.
-pub fn run(args: &[String]) -> Result<Libtorch> {
+pub fn run(chromium: bool) -> Result<Libtorch> {
     let lt = ensure_libtorch()?;
-    if !args.iter().any(|a| a == "--no-chromium") {
+    if chromium {
         ensure_chromium()?;
     }
     eprintln!("setup: libtorch ready at {}", lt.lib_dir().display());

@@ -1,24 +1,9 @@
-//! `cargo xtask test`: the gate CI runs (fmt, clippy, tests, the tensor-free dependency check).
+//! `cargo xtask test`: the gate CI runs (fmt, the architecture and unused-dependency checks, clippy, tests, e2e).
 
 use anyhow::{bail, Context, Result};
 use std::process::Command;
 
-/// Crates that must build without libtorch.
-pub const TENSOR_FREE: &[&str] = &[
-    "hrm-grid",
-    "hrm-augment",
-    "hrm-data",
-    "hrm-eval",
-    "hrm-recipe",
-    "hrm-testkit",
-    "xtask",
-];
-
-fn cargo() -> Command {
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.current_dir(crate::repo_root());
-    c
-}
+use crate::cargo;
 
 fn step(name: &str, cmd: &mut Command) -> Result<()> {
     eprintln!("\n==> {name}");
@@ -31,49 +16,17 @@ fn step(name: &str, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Asserts that no tensor-free crate pulls in tch or torch-sys (normal and build dependencies).
-pub fn check_tensor_free() -> Result<()> {
-    for krate in TENSOR_FREE {
-        let out = cargo()
-            .args([
-                "tree",
-                "-p",
-                krate,
-                "-e",
-                "normal,build",
-                "--prefix",
-                "none",
-                "--format",
-                "{p}",
-            ])
-            .output()
-            .with_context(|| format!("cargo tree -p {krate}"))?;
-        if !out.status.success() {
-            bail!(
-                "cargo tree -p {krate} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let tree = String::from_utf8_lossy(&out.stdout);
-        if let Some(line) = tree
-            .lines()
-            .find(|l| l.starts_with("tch ") || l.starts_with("torch-sys "))
-        {
-            bail!("{krate} must not depend on libtorch, but its tree contains `{line}`");
-        }
-    }
-    eprintln!("tensor-free crates ok: {}", TENSOR_FREE.join(", "));
-    Ok(())
-}
-
 /// `cargo xtask test [extra args for cargo test]`.
 pub fn run(extra: &[String]) -> Result<()> {
-    crate::setup::run(&[])?;
+    crate::setup::run(true)?;
     step(
         "cargo fmt --check",
         cargo().args(["fmt", "--all", "--", "--check"]),
     )?;
-    step("tensor-free check", &mut Command::new("true")).and_then(|_| check_tensor_free())?;
+    eprintln!("\n==> architecture rules");
+    crate::arch::check(crate::arch::Scope::All)?;
+    eprintln!("\n==> unused dependencies");
+    crate::deps::check_unused()?;
     step(
         "cargo clippy -D warnings",
         cargo().args([
@@ -147,20 +100,15 @@ pub fn e2e_smoke() -> Result<()> {
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
     }
-    let args: Vec<String> = [
-        "--recipe",
-        "tiny",
-        "--debug-build",
-        "--no-build",
-        "--device",
-        "cpu",
-        "--out",
-        &out.to_string_lossy(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    crate::reproduce::reproduce(crate::reproduce::Task::Arc1, &args)?;
+    let options = crate::reproduce::Options {
+        recipe: Some("tiny".into()),
+        debug_build: true,
+        no_build: true,
+        device: crate::reproduce::Device::Cpu,
+        out: Some(out.clone()),
+        ..Default::default()
+    };
+    crate::reproduce::reproduce(hrm_grid::Task::Arc1, &options)?;
     for f in [
         "run/metrics.jsonl",
         "run/checkpoints/latest",

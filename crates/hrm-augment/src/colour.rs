@@ -1,4 +1,5 @@
 //! Colour permutations of ARC grids: 0 (background) fixed, 1..=9 permuted (spec 1.4, 2).
+//! Follows the reference's `dataset/build_arc_dataset.py`.
 
 use hrm_grid::{codec, Grid};
 use rand::seq::SliceRandom;

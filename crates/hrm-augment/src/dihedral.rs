@@ -1,5 +1,6 @@
 //! The 8 dihedral maps of spec 2 (reference id order; rot90 is counter-clockwise),
 //! their inverses and their composition table.
+//! Follows the reference's `dataset/common.py`.
 
 use hrm_grid::Grid;
 

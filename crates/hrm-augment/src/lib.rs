@@ -1,4 +1,5 @@
 //! hrm-augment: the augmentations of HRM's dataset builders, each with its inverse.
+//! Follows the reference's `dataset/{common,build_arc_dataset,build_sudoku_dataset,build_maze_dataset}.py`.
 //!
 //! * [`dihedral`]: the 8 maps of the dihedral group D4 in the reference id order (spec 2).
 //! * [`colour`]: colour permutations that fix 0 (spec 1.4 and 2).

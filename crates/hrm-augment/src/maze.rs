@@ -1,4 +1,5 @@
 //! Dihedral maps of mazes (spec 1.6's optional augmentation, off by default).
+//! Follows the reference's `dataset/build_maze_dataset.py`.
 
 use hrm_grid::maze::Maze;
 

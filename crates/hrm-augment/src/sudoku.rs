@@ -1,5 +1,6 @@
 //! The Sudoku shuffle of spec 1.5: digit map, optional transpose, band/row and
 //! stack/column permutations, applied identically to puzzle and solution; and its inverse.
+//! Follows the reference's `dataset/build_sudoku_dataset.py`.
 
 use hrm_grid::sudoku::SudokuBoard;
 use rand::seq::SliceRandom;

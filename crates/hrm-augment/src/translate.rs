@@ -1,4 +1,5 @@
 //! ARC translation offsets (spec 1.2).
+//! Follows the reference's `dataset/build_arc_dataset.py`.
 
 use hrm_grid::{codec, Grid};
 use rand::Rng;

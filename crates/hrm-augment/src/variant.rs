@@ -1,4 +1,5 @@
 //! ARC variants (dihedral x colour map) and their names `<orig>_t<t>_<10 digits>` (spec 1.4).
+//! Follows the reference's `dataset/build_arc_dataset.py`.
 
 use hrm_grid::Grid;
 use rand::Rng;

@@ -1,4 +1,5 @@
 //! `hrm build-data`: build arc1, arc2, sudoku or maze datasets in HRM's on-disk layout.
+//! Follows the reference's `dataset/build_{arc,sudoku,maze}_dataset.py`.
 
 use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser;

@@ -1,4 +1,5 @@
 //! `hrm predict`: run a split through a run's checkpoint and write a predictions folder for `hrm eval`.
+//! Follows the reference's `evaluate.py`.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,5 @@
 //! `hrm train`: train a recipe on its dataset into a run folder, or resume a run after an interruption.
+//! Follows the reference's `pretrain.py`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

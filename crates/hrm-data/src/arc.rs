@@ -1,5 +1,6 @@
 //! The ARC dataset builder (spec 1.2-1.4): task discovery, split rule, dihedral x colour augmentation
 //! with canonical-hash de-duplication, translation of train examples, identifiers and parallel writing.
+//! Follows the reference's `dataset/build_arc_dataset.py`.
 
 use crate::error::DataError;
 use crate::layout::{DatasetWriter, BLANK_IDENTIFIER};

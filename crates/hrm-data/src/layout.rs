@@ -1,5 +1,6 @@
 //! HRM's on-disk dataset layout (spec 1.1): `identifiers.json`, `{train,test}/dataset.json` and the five
 //! `all__*.npy` arrays; in-memory split data, an atomic dataset writer and a validating loader.
+//! Follows the reference's `dataset/common.py`.
 
 use crate::error::DataError;
 use crate::npy::{read_npy, NpyWriter};

@@ -1,4 +1,5 @@
 //! hrm-data: HRM's on-disk dataset layout, the ARC, Sudoku and Maze builders, the group sampler and prefetching.
+//! Follows the reference's `dataset/*.py` and `puzzle_dataset.py`.
 //!
 //! * [`npy`]: `.npy` reading and (atomic, streaming) writing.
 //! * [`layout`]: `identifiers.json`, `{train,test}/dataset.json`, the five `all__*.npy` arrays; the

@@ -1,5 +1,6 @@
 //! Maze-Hard 30x30 (spec 1.6): copying and validating the reference-built set, a seeded generator of new
 //! mazes with breadth-first shortest paths, a shortest-path validator and optional dihedral augmentation.
+//! Follows the reference's `dataset/build_maze_dataset.py`.
 
 use crate::error::DataError;
 use crate::layout::{load_split, DatasetWriter, SplitData, BLANK_IDENTIFIER};

@@ -1,5 +1,6 @@
 //! Batching (spec 7.4): the training group sampler with exactly resumable state, the sequential padded
 //! evaluation reader, and a background prefetcher that yields the same sequence.
+//! Follows the reference's `puzzle_dataset.py`.
 
 use crate::error::DataError;
 use crate::layout::{SplitData, DATASET_IGNORE_LABEL};

@@ -1,5 +1,6 @@
 //! Sudoku: tdoku puzzle-file and reference-CSV readers, an exact bitmask solver that counts solutions and
 //! measures search effort, and the `sudoku-extreme-1k`-style builder (spec 1.5).
+//! Follows the reference's `dataset/build_sudoku_dataset.py`.
 
 use crate::error::DataError;
 use crate::layout::{DatasetWriter, BLANK_IDENTIFIER};

@@ -1,4 +1,5 @@
 //! Task-independent metrics: exact accuracy, token accuracy and q_halt accuracy (spec 6.3).
+//! Follows the reference's `models/losses.py`.
 
 use hrm_data::DATASET_IGNORE_LABEL;
 use serde::{Deserialize, Serialize};

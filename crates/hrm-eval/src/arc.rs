@@ -1,5 +1,6 @@
 //! ARC pass@K (spec 8.2): crop, de-augment, vote per test input by count with ties broken by
 //! mean sigmoid(q_halt), and count a task only when all of its test inputs are solved.
+//! Follows the reference's `evaluate.py` and `arc_eval.ipynb`.
 
 use std::collections::HashMap;
 use std::path::Path;

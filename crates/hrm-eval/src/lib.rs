@@ -1,5 +1,6 @@
 //! hrm-eval: scores HRM predictions (exact and token accuracy, ARC pass@K with
 //! de-augmentation and voting, Sudoku and Maze validity) and writes reports.
+//! Follows the reference's `evaluate.py` and `arc_eval.ipynb`.
 //!
 //! This crate is tensor-free: it reads a predictions folder and a dataset folder and never
 //! links libtorch.

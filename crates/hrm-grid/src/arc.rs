@@ -1,4 +1,5 @@
 //! ARC task JSON loading with errors that name the file, task, section, pair and field.
+//! Follows the reference's `dataset/build_arc_dataset.py`.
 
 use std::path::{Path, PathBuf};
 

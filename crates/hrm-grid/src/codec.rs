@@ -1,5 +1,6 @@
 //! Token codecs: the ARC 30x30 canvas with EOS row and column (spec 1.2), its crop
 //! (spec 8.2 step 2), and the token maps of Sudoku (spec 1.5) and Maze (spec 1.6).
+//! Follows the reference's `dataset/build_arc_dataset.py` and `arc_eval.ipynb`.
 
 use thiserror::Error;
 

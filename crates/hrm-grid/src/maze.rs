@@ -1,4 +1,5 @@
 //! Mazes of spec 1.6: cells wall/open/start/goal/path with tokens 1..=5.
+//! Follows the reference's `dataset/build_maze_dataset.py`.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

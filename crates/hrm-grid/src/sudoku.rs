@@ -1,5 +1,6 @@
 //! Sudoku boards: parsing the dataset's 81-character lines, validity and solution checks,
 //! and the token map of spec 1.5 (blank -> 1, digit d -> d + 1).
+//! Follows the reference's `dataset/build_sudoku_dataset.py`.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

@@ -1,4 +1,5 @@
 //! `Batch` (inputs, labels, puzzle identifiers as tensors) and the ACT `Carry` of spec 5.1.
+//! Follows the reference's `models/hrm/hrm_act_v1.py`.
 
 use std::collections::HashMap;
 

@@ -2,6 +2,7 @@
 //! buffers `inner.H_init`, `inner.L_init`, `inner.puzzle_emb.weights`). A TRM checkpoint has the keys of the
 //! reference `trm.py`: no `inner.H_level.*`, its network under `inner.L_level.layers.i.*` with `self_attn` or, with
 //! `mlp_t`, `mlp_t.{gate_up_proj,down_proj}.weight`.
+//! Follows the reference's `models/hrm/hrm_act_v1.py`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
 //! `ModelConfig`: the reference `HierarchicalReasoningModel_ACTV1Config` fields plus the loss type, with derived sizes.
+//! Follows the reference's `models/hrm/hrm_act_v1.py`.
 
 use std::path::Path;
 

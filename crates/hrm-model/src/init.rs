@@ -1,4 +1,5 @@
 //! JAX-style truncated-normal initialisation (spec 3.7) drawn from an explicit RNG.
+//! Follows the reference's `models/common.py`.
 
 use rand::Rng;
 use tch::{Kind, Tensor};

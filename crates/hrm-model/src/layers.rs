@@ -1,6 +1,7 @@
 //! Building blocks of spec 3.2: CastedLinear, RMSNorm, RoPE, non-causal attention, SwiGLU, post-norm blocks and
 //! the H/L reasoning modules with input injection; TRM's `mlp_t` token mixer (`models/recursive_reasoning/trm.py`,
 //! `TinyRecursiveReasoningModel_ACTV1Block`).
+//! Follows the reference's `models/layers.py`.
 
 use rand::Rng;
 use tch::{nn, Kind, Tensor};

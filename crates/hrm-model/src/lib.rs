@@ -6,6 +6,7 @@
 //! paper architecture, [`ModelConfig::trm`] TRM's). TRM reads the config fields `puzzle_emb_len` (prefix tokens,
 //! see [`ModelConfig::prefix_len`]), `mlp_t` (a SwiGLU across the sequence axis instead of attention) and
 //! `no_ACT_continue` (halt on `q_halt > 0` without the Q-target pass); HRM ignores them.
+//! Follows the reference's `models/hrm/hrm_act_v1.py`, `models/layers.py` and `models/losses.py`.
 //!
 //! Entry points: [`ModelConfig`], [`Model::new`], [`Model::initial_carry`], [`Model::forward_train`] /
 //! [`Model::forward_eval`], [`act_loss_head`], [`Model::save_safetensors`] / [`Model::load_safetensors`].

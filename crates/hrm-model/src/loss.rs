@@ -1,4 +1,5 @@
 //! Losses and metrics of spec 6: stablemax / softmax cross-entropy and the ACT loss head.
+//! Follows the reference's `models/losses.py`.
 
 use tch::{Kind, Reduction, Tensor};
 

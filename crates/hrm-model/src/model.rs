@@ -2,6 +2,7 @@
 //! the recursion (HRM: H/L modules with the one-step gradient, hrm-spec 4; TRM: one network with full
 //! backpropagation through the last cycle, trm-spec 2, in `trm.rs`), heads, and the ACT outer step with
 //! halting and the bootstrapped Q target (hrm-spec 5, trm-spec 3).
+//! Follows the reference's `models/hrm/hrm_act_v1.py`.
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;

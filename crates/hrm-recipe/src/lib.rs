@@ -1,4 +1,5 @@
 //! Experiment recipes: one TOML file is one experiment (data, architecture, training, evaluation).
+//! Follows the reference's `config/cfg_pretrain.yaml` and `config/arch/hrm_v1.yaml`.
 //!
 //! Presets live in `recipes/*.toml` at the workspace root and are compiled in, so `hrm train arc1` works from
 //! anywhere; a path to a `.toml` file works too. `--set section.key=value` overrides are applied to the raw
@@ -438,7 +439,8 @@ impl Recipe {
 }
 
 /// Applies `section.key=value` to the raw table. The value is read as TOML (numbers, booleans, quoted
-/// strings), falling back to a bare string. The key must already exist, so typos are caught.
+/// strings), falling back to a bare string. Its section must exist; a missing key is added (optional fields), and a
+/// misspelt one is then refused by the recipe's `deny_unknown_fields` parse.
 pub fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), RecipeError> {
     let err = |message: String| RecipeError::Override {
         spec: spec.to_string(),

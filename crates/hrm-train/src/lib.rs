@@ -1,4 +1,5 @@
 //! hrm-train: AdamATan2 and sign-SGD optimizers, the LR schedule, the micro-batched training step and a step benchmark.
+//! Follows the reference's `pretrain.py`, `models/sparse_embedding.py` and the `adam-atan2` package.
 //!
 //! Entry points: [`optim::AdamATan2`], [`optim::SignSgd`], [`schedule::lr_at`], [`schedule::total_steps`],
 //! [`step::Trainer::train_step`] and [`bench::train_step_bench`]; the recipe-driven training loop with checkpoints

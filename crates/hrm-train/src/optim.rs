@@ -1,5 +1,6 @@
 //! The two optimizers of HRM: AdamATan2 for every trainable parameter (spec 7.1) and
 //! sign-SGD with decoupled decay for the sparse puzzle-embedding table (spec 7.2).
+//! Follows the `adam-atan2` package and the reference's `models/sparse_embedding.py`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

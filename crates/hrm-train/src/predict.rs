@@ -1,6 +1,7 @@
 //! Inference from a run's checkpoint: a split through `forward_eval` for `halt_max_steps` segments, written as a
 //! predictions folder (hrm-eval's format) with the per-segment trace of a few rows. A run trained with
 //! `train.ema` predicts with the checkpoint's EMA weights (`ema.safetensors`), as its evaluations did.
+//! Follows the reference's `evaluate.py`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

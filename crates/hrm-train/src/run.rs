@@ -1,5 +1,6 @@
 //! The training loop of spec 7 driven by a recipe: model config resolution, the run folder, evaluation,
 //! metrics logging, checkpoints every evaluation plus a rolling one, caps, the non-finite guard and exact resume.
+//! Follows the reference's `pretrain.py`.
 //!
 //! A run folder holds:
 //! * `recipe.toml`: the resolved recipe with its overrides (a resume must match it);

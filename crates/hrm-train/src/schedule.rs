@@ -1,5 +1,6 @@
 //! The learning-rate schedule (spec 7.3): linear warmup, then cosine decay to a minimum ratio,
 //! and the nominal total step count computed from the dataset metadata.
+//! Follows the reference's `pretrain.py`.
 
 /// The learning rate at optimizer step `step` (counted from 1: the first update uses `step = 1`).
 ///

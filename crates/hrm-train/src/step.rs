@@ -2,6 +2,7 @@
 //! ACT carry (spec 10.2 pitfall 9), gradients accumulated, then one AdamATan2 and one sign-SGD step, and the EMA
 //! update when one is kept (trm-spec 4). With [`Trainable::PuzzleTableOnly`] (`train.freeze_weights`) only the
 //! sign-SGD step runs.
+//! Follows the reference's `pretrain.py`.
 
 use hrm_model::{act_loss_head, ActMetrics, Batch, Carry, Model};
 use rand::Rng;
