@@ -92,16 +92,29 @@ fn cargo_test(extra: &[String]) -> Result<(u64, u64, u64)> {
     Ok(counts)
 }
 
-/// The end-to-end smoke run: the `tiny` recipe through build, train (with checkpoints), predict, evaluate and
+/// The end-to-end smoke runs: the `tiny` (HRM) and `trm-tiny` (TRM with EMA) recipes through build, train (with checkpoints), predict, evaluate and
 /// report, using the debug `hrm` binary the tests just built.
 pub fn e2e_smoke() -> Result<()> {
-    eprintln!("\n==> end-to-end smoke run (recipe `tiny`)");
-    let out = crate::repo_root().join("target").join("e2e-tiny");
+    for recipe in E2E_RECIPES {
+        e2e_run(recipe)?;
+    }
+    Ok(())
+}
+
+/// The end-to-end recipes: the HRM smoke run and its TRM twin (with EMA).
+const E2E_RECIPES: [&str; 2] = ["tiny", "trm-tiny"];
+
+/// Builds, trains, predicts and reports one small recipe through `reproduce`, checking every output exists.
+fn e2e_run(recipe: &str) -> Result<()> {
+    eprintln!("\n==> end-to-end smoke run (recipe `{recipe}`)");
+    let out = crate::repo_root()
+        .join("target")
+        .join(format!("e2e-{recipe}"));
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
     }
     let options = crate::reproduce::Options {
-        recipe: Some("tiny".into()),
+        recipe: Some(recipe.into()),
         debug_build: true,
         no_build: true,
         device: crate::reproduce::Device::Cpu,

@@ -288,6 +288,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     ("maze-cpu", include_str!("../../../recipes/maze-cpu.toml")),
     ("tiny", include_str!("../../../recipes/tiny.toml")),
+    ("trm-tiny", include_str!("../../../recipes/trm-tiny.toml")),
     ("trm-arc1", include_str!("../../../recipes/trm-arc1.toml")),
     ("trm-arc2", include_str!("../../../recipes/trm-arc2.toml")),
     (
