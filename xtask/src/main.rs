@@ -97,6 +97,18 @@ pub fn cargo() -> std::process::Command {
     c
 }
 
+/// Runs `cmd` to completion, failing with `what` and the exit status unless it succeeds (the one command runner
+/// of the verbs; the caller prints what it announces).
+pub fn run_step(cmd: &mut std::process::Command, what: &str) -> Result<()> {
+    let status = cmd
+        .status()
+        .map_err(|e| anyhow::anyhow!("could not start {what}: {e}"))?;
+    if !status.success() {
+        anyhow::bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
 /// Runs `cmd` and parses its standard output as JSON (`what` names it in errors).
 pub fn json_output(cmd: &mut std::process::Command, what: &str) -> Result<serde_json::Value> {
     use anyhow::Context;

@@ -132,14 +132,13 @@ fn show(cmd: &Command) -> String {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    eprintln!("\n==> {what}\n    {}", show(cmd));
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start: {what}"))?;
-    if !status.success() {
-        bail!("{what} failed ({status})");
-    }
-    Ok(())
+    eprintln!(
+        "
+==> {what}
+    {}",
+        show(cmd)
+    );
+    crate::run_step(cmd, what)
 }
 
 fn cuda_available(hrm: &Path) -> Result<bool> {

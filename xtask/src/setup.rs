@@ -55,16 +55,6 @@ fn installed_torch_version(venv: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start: {what}"))?;
-    if !status.success() {
-        bail!("failed ({status}): {what}");
-    }
-    Ok(())
-}
-
 /// Installs torch if needed and links `<repo>/.libtorch` to the venv's site-packages.
 pub fn ensure_libtorch() -> Result<Libtorch> {
     let venv = venv_dir()?;
@@ -85,13 +75,13 @@ pub fn ensure_libtorch() -> Result<Libtorch> {
             );
             if !python_in(&venv).exists() {
                 std::fs::create_dir_all(venv.parent().unwrap_or(Path::new(".")))?;
-                run_checked(
+                crate::run_step(
                     Command::new("python3").args(["-m", "venv"]).arg(&venv),
                     "python3 -m venv",
                 )
                 .context("python3 with the venv module is required")?;
             }
-            run_checked(
+            crate::run_step(
                 Command::new(python_in(&venv)).args([
                     "-m",
                     "pip",
@@ -163,7 +153,7 @@ pub fn ensure_chromium() -> Result<()> {
         let mut all: Vec<&str> = sudo.to_vec();
         all.push("apt-get");
         all.extend_from_slice(args);
-        run_checked(
+        crate::run_step(
             Command::new(all[0])
                 .args(&all[1..])
                 .env("DEBIAN_FRONTEND", "noninteractive"),

@@ -6,14 +6,11 @@ use std::process::Command;
 use crate::cargo;
 
 fn step(name: &str, cmd: &mut Command) -> Result<()> {
-    eprintln!("\n==> {name}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start {name}"))?;
-    if !status.success() {
-        bail!("{name} failed ({status})");
-    }
-    Ok(())
+    eprintln!(
+        "
+==> {name}"
+    );
+    crate::run_step(cmd, name)
 }
 
 /// `cargo xtask test [extra args for cargo test]`.

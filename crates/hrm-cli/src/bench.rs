@@ -91,63 +91,73 @@ fn train_step(a: TrainStepArgs) -> Result<()> {
     let arch: ModelKind = a.arch.parse()?;
     let list: Vec<&str> = a.cycles.split(',').map(str::trim).collect();
     if list.len() > 1 {
-        // One process per configuration, so each peak-memory figure is its own.
-        let exe = std::env::current_exe().context("locating the hrm binary")?;
-        if !a.json {
-            println!(
-                "{:>8} {:>10} {:>12} {:>14}",
-                "cycles", "ms/step", "samples/s", "peak MiB"
+        return train_step_each(&a, arch, &list);
+    }
+    train_step_one(&a, arch)
+}
+
+/// Runs one child process per cycles configuration, so each peak-memory figure is its own, and prints a
+/// table (or the children's JSON lines).
+fn train_step_each(a: &TrainStepArgs, arch: ModelKind, list: &[&str]) -> Result<()> {
+    let exe = std::env::current_exe().context("locating the hrm binary")?;
+    if !a.json {
+        println!(
+            "{:>8} {:>10} {:>12} {:>14}",
+            "cycles", "ms/step", "samples/s", "peak MiB"
+        );
+    }
+    for &c in list {
+        let out = Command::new(&exe)
+            .args([
+                "bench",
+                "train-step",
+                "--json",
+                "--cycles",
+                c,
+                "--arch",
+                arch.as_str(),
+            ])
+            .args([
+                "--hidden",
+                &a.hidden.to_string(),
+                "--seq",
+                &a.seq.to_string(),
+            ])
+            .args([
+                "--batch",
+                &a.batch.to_string(),
+                "--layers",
+                &a.layers.to_string(),
+            ])
+            .args(["--steps", &a.steps.to_string(), "--device", &a.device])
+            .args(["--dtype", &a.dtype, "--threads", &a.threads.to_string()])
+            .output()
+            .context("running a bench child process")?;
+        if !out.status.success() {
+            bail!(
+                "bench for cycles {c} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
             );
         }
-        for c in list {
-            let out = Command::new(&exe)
-                .args([
-                    "bench",
-                    "train-step",
-                    "--json",
-                    "--cycles",
-                    c,
-                    "--arch",
-                    arch.as_str(),
-                ])
-                .args([
-                    "--hidden",
-                    &a.hidden.to_string(),
-                    "--seq",
-                    &a.seq.to_string(),
-                ])
-                .args([
-                    "--batch",
-                    &a.batch.to_string(),
-                    "--layers",
-                    &a.layers.to_string(),
-                ])
-                .args(["--steps", &a.steps.to_string(), "--device", &a.device])
-                .args(["--dtype", &a.dtype, "--threads", &a.threads.to_string()])
-                .output()
-                .context("running a bench child process")?;
-            if !out.status.success() {
-                bail!(
-                    "bench for cycles {c} failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if a.json {
-                println!("{line}");
-            } else {
-                let v: serde_json::Value = serde_json::from_str(&line)?;
-                println!(
-                    "{:>8} {:>10.1} {:>12.2} {:>14.1}",
-                    c,
-                    v["ms_per_step"].as_f64().unwrap_or(f64::NAN),
-                    v["samples_per_sec"].as_f64().unwrap_or(f64::NAN),
-                    v["peak_memory_mib"].as_f64().unwrap_or(f64::NAN)
-                );
-            }
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if a.json {
+            println!("{line}");
+        } else {
+            let v: serde_json::Value = serde_json::from_str(&line)?;
+            println!(
+                "{:>8} {:>10.1} {:>12.2} {:>14.1}",
+                c,
+                v["ms_per_step"].as_f64().unwrap_or(f64::NAN),
+                v["samples_per_sec"].as_f64().unwrap_or(f64::NAN),
+                v["peak_memory_mib"].as_f64().unwrap_or(f64::NAN)
+            );
         }
-        return Ok(());
     }
+    Ok(())
+}
+
+/// Measures one cycles configuration in this process.
+fn train_step_one(a: &TrainStepArgs, arch: ModelKind) -> Result<()> {
     if a.threads > 0 {
         tch::set_num_threads(a.threads);
     }

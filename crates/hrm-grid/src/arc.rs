@@ -38,6 +38,17 @@ pub enum Section {
     Test,
 }
 
+/// `Display` as the JSON key (`key()`), for the small key enums of this module.
+macro_rules! display_as_key {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.key())
+            }
+        }
+    };
+}
+
 impl Section {
     /// The JSON key.
     pub fn key(self) -> &'static str {
@@ -48,11 +59,7 @@ impl Section {
     }
 }
 
-impl std::fmt::Display for Section {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.key())
-    }
-}
+display_as_key!(Section);
 
 /// A grid field of an ARC pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,11 +80,7 @@ impl Field {
     }
 }
 
-impl std::fmt::Display for Field {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.key())
-    }
-}
+display_as_key!(Field);
 
 /// Why an ARC task file could not be loaded. Every message names the file and task id,
 /// and where it applies the section ("train"/"test"), the 0-based pair index and the

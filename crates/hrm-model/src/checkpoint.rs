@@ -128,6 +128,14 @@ impl Model {
                     ),
                 });
             }
+            let count = non_finite_count(src);
+            if count > 0 {
+                return Err(ModelError::NonFiniteTensor {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                    count,
+                });
+            }
         }
         let device = self.device();
         tch::no_grad(|| {
@@ -150,6 +158,17 @@ impl Model {
         model.load_safetensors(path)?;
         Ok(model)
     }
+}
+
+/// How many values of a float tensor are NaN or infinite (0 for a finite tensor; checkpoints are refused
+/// otherwise, so a corrupt file never passes for a good one).
+pub fn non_finite_count(t: &Tensor) -> i64 {
+    tch::no_grad(|| {
+        t.isfinite()
+            .logical_not()
+            .sum(tch::Kind::Int64)
+            .int64_value(&[])
+    })
 }
 
 #[cfg(test)]

@@ -45,6 +45,16 @@ pub enum ModelError {
         /// The reference state-dict name.
         name: String,
     },
+    /// A checkpoint tensor holds a NaN or an infinity (a corrupt or diverged checkpoint).
+    #[error("checkpoint {path}: tensor `{name}` holds {count} non-finite values (NaN or infinity); the checkpoint is refused")]
+    NonFiniteTensor {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The reference state-dict name.
+        name: String,
+        /// How many of its values are not finite.
+        count: i64,
+    },
     /// A checkpoint tensor has a different shape than the model's.
     #[error("checkpoint {path}: tensor `{name}` has shape {found:?}, expected {expected:?}")]
     ShapeMismatch {

@@ -157,22 +157,12 @@ impl Model {
             }
             PosEncoding::None => (None, None),
         };
-        let h_level = (config.name == ModelKind::Hrm).then(|| {
-            ReasoningModule::new(
-                &(&inner / "H_level"),
-                config.h_layers,
-                config,
-                rng,
-                &mut names,
-            )
-        });
-        let l_level = ReasoningModule::new(
-            &(&inner / "L_level"),
-            config.l_layers,
-            config,
-            rng,
-            &mut names,
-        );
+        let module = |name: &str, layers: i64, rng: &mut ChaCha8Rng, names: &mut Vec<String>| {
+            ReasoningModule::new(&(&inner / name), layers, config, rng, names)
+        };
+        let h_level = (config.name == ModelKind::Hrm)
+            .then(|| module("H_level", config.h_layers, &mut *rng, &mut names));
+        let l_level = module("L_level", config.l_layers, rng, &mut names);
         let kind = config.forward_dtype.kind();
         let h_init = trunc_normal(&[d], 1.0, rng).to_kind(kind).to_device(device);
         let l_init = trunc_normal(&[d], 1.0, rng).to_kind(kind).to_device(device);

@@ -119,6 +119,15 @@ impl Ema {
                     format!("shape {:?}, the model has {:?}", t.size(), s.size()),
                 ));
             }
+            let count = hrm_model::checkpoint::non_finite_count(t);
+            if count > 0 {
+                return Err(bad(
+                    name,
+                    format!(
+                        "{count} non-finite values (NaN or infinity); the EMA weights are refused"
+                    ),
+                ));
+            }
             loaded.push(t.to_kind(s.kind()).to_device(s.device()));
         }
         for ((_, s), t) in self.shadow.iter_mut().zip(loaded) {

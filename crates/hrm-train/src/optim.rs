@@ -280,10 +280,14 @@ impl AdamATan2 {
 
 /// Checks that a loaded moment is fp32.
 fn check_moment(t: &Tensor) -> Result<(), String> {
-    if t.kind() == Kind::Float {
-        Ok(())
-    } else {
-        Err(format!("expected f32, got {:?}", t.kind()))
+    if t.kind() != Kind::Float {
+        return Err(format!("expected f32, got {:?}", t.kind()));
+    }
+    match hrm_model::checkpoint::non_finite_count(t) {
+        0 => Ok(()),
+        n => Err(format!(
+            "{n} non-finite values (NaN or infinity); the state is refused"
+        )),
     }
 }
 

@@ -33,7 +33,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{
     load_checkpoint, resolve_checkpoint, save_checkpoint, CheckpointState, RngState,
-    CHECKPOINTS_DIR, METRICS_FILE,
+    CHECKPOINTS_DIR, METRICS_FILE, STATE_FILE,
 };
 use crate::optim::AdamATan2Config;
 use crate::progress::{self, Display};
@@ -646,6 +646,17 @@ impl Plan {
                 ),
             ));
         }
+        check_order_size(t, groups)?;
+        if total > MAX_TOTAL_STEPS {
+            return Err(RunError::config(
+                "train.epochs",
+                format!(
+                    "{} epochs plan {total} steps, more than {MAX_TOTAL_STEPS} (over 30 years at 1,000 steps \
+                     per second); lower train.epochs",
+                    t.epochs
+                ),
+            ));
+        }
         let cap = match t.max_steps {
             0 => total,
             m => total.min(m as u64),
@@ -657,6 +668,32 @@ impl Plan {
             max_secs: t.max_minutes * 60.0,
         })
     }
+}
+
+/// The most steps a run may plan (`train.max_steps` caps a run; `train.epochs` is refused above this).
+pub const MAX_TOTAL_STEPS: u64 = 1_000_000_000_000;
+
+/// The most group visits one sampler iteration may hold (`train.eval_interval` epochs x groups, 4 bytes each:
+/// 1 GiB). The paper's ARC recipe needs 9.6 million.
+pub const MAX_ORDER_ENTRIES: u64 = 1 << 28;
+
+/// Refuses an iteration whose group order would not fit in memory (`train.eval_interval` epochs of the groups
+/// are shuffled into one array), with the numbers, before anything is allocated.
+fn check_order_size(t: &TrainSection, groups: u32) -> Result<(), RunError> {
+    let entries = (t.eval_interval as u64).saturating_mul(u64::from(groups));
+    if entries > MAX_ORDER_ENTRIES {
+        return Err(RunError::config(
+            "train.eval_interval",
+            format!(
+                "{} epochs per iteration x {groups} groups = {entries} group visits in one sampler \
+                 iteration ({:.1} GiB of memory); the limit is {MAX_ORDER_ENTRIES} (1 GiB). Lower \
+                 train.eval_interval (and train.epochs with it)",
+                t.eval_interval,
+                entries as f64 * 4.0 / f64::from(1u32 << 30),
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What a run reads before it touches its folder: the model config, both splits and the plan.
@@ -739,7 +776,7 @@ fn open_run(opts: &RunOptions, inputs: &Inputs) -> Result<Opening, RunError> {
 /// Creates the run folder with `recipe.toml`, `env.json` and an empty `metrics.jsonl`.
 fn start_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Start, RunError> {
     let run_dir = &opts.run_dir;
-    if run_dir.join(CHECKPOINTS_DIR).exists() {
+    if !complete_checkpoints(run_dir)?.is_empty() {
         return Err(RunError::config(
             "--run",
             format!(
@@ -748,6 +785,11 @@ fn start_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Sta
                 run_dir.display()
             ),
         ));
+    }
+    let litter = run_dir.join(CHECKPOINTS_DIR);
+    if litter.exists() {
+        // Only unfinished `step_<N>.tmp` folders (a first checkpoint that failed or was killed): start afresh.
+        std::fs::remove_dir_all(&litter).map_err(RunError::io(&litter))?;
     }
     std::fs::create_dir_all(run_dir).map_err(RunError::io(run_dir))?;
     hrm_data::write_atomic(&run_dir.join(RECIPE_FILE), opts.recipe.to_toml().as_bytes())?;
@@ -783,11 +825,7 @@ fn new_env(opts: &RunOptions, config: &ModelConfig) -> RunEnv {
 
 /// Loads the `latest` checkpoint into `trainer`, restores the sampler, the RNG and the metrics log as they were
 /// at that checkpoint, and records the resume in `env.json`.
-fn resume_run(
-    opts: &RunOptions,
-    inputs: &Inputs,
-    mut trainer: Trainer,
-) -> Result<Opening, RunError> {
+fn resume_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Opening, RunError> {
     let run_dir = &opts.run_dir;
     let stored = load_run_recipe(run_dir)?;
     if stored.to_toml() != opts.recipe.to_toml() {
@@ -799,8 +837,14 @@ fn resume_run(
             "a different recipe (resume with the stored one: omit the recipe and --set)",
         ));
     }
-    let dir = resolve_checkpoint(run_dir, None)?;
-    let state = load_checkpoint(&dir, &mut trainer)?;
+    let Some((dir, state, trainer)) = load_newest_valid(opts, inputs, trainer)? else {
+        eprintln!(
+            "{} holds no complete checkpoint (the first one never finished); starting the run again from step 0",
+            run_dir.display()
+        );
+        return start_run(opts, inputs, trainer_or_new(None, opts, inputs)?)
+            .map(|s| Opening::Start(Box::new(s)));
+    };
     if state.finished {
         return Ok(Opening::Finished(RunSummary {
             step: state.step,
@@ -834,6 +878,148 @@ fn resume_run(
         log,
         last_checkpoint: Some(dir),
     })))
+}
+
+/// `trainer`, or a fresh step-0 trainer when it was used up by a failed load.
+fn trainer_or_new(
+    trainer: Option<Trainer>,
+    opts: &RunOptions,
+    inputs: &Inputs,
+) -> Result<Trainer, RunError> {
+    match trainer {
+        Some(t) => Ok(t),
+        None => inputs.trainer(opts),
+    }
+}
+
+/// Loads the newest checkpoint of the run that loads and is finite: `latest` first, then the other complete
+/// checkpoints newest first, each into a fresh trainer. A refused checkpoint is reported with its reason and
+/// the one used instead. `None` when the run has no complete checkpoint; an error listing every refusal when
+/// none loads.
+fn load_newest_valid(
+    opts: &RunOptions,
+    inputs: &Inputs,
+    trainer: Trainer,
+) -> Result<Option<(PathBuf, CheckpointState, Trainer)>, RunError> {
+    let mut trainer = Some(trainer);
+    let mut refused: Vec<(PathBuf, RunError)> = Vec::new();
+    for dir in complete_checkpoints(&opts.run_dir)? {
+        let mut t = trainer_or_new(trainer.take(), opts, inputs)?;
+        match load_checkpoint(&dir, &mut t) {
+            Ok(state) => {
+                for (bad, why) in &refused {
+                    eprintln!(
+                        "checkpoint {} refused: {why}\n  resuming from the newest valid earlier checkpoint, {}",
+                        bad.display(),
+                        dir.display()
+                    );
+                }
+                return Ok(Some((dir, state, t)));
+            }
+            Err(e) => refused.push((dir, e)),
+        }
+    }
+    if refused.is_empty() {
+        return Ok(None);
+    }
+    let list: Vec<String> = refused
+        .iter()
+        .map(|(d, e)| format!("  {}: {e}", d.display()))
+        .collect();
+    Err(RunError::config(
+        "checkpoint",
+        format!(
+            "no checkpoint of {} can be resumed:\n{}",
+            opts.run_dir.display(),
+            list.join("\n")
+        ),
+    ))
+}
+
+/// The complete checkpoint folders of a run (`step_<N>` with a state file; never `*.tmp`), newest first: the one
+/// `latest` names and those before it (all of them when `latest` is missing).
+pub fn complete_checkpoints(run_dir: &Path) -> Result<Vec<PathBuf>, RunError> {
+    let root = run_dir.join(CHECKPOINTS_DIR);
+    if !root.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut found: Vec<(u64, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(&root)
+        .map_err(RunError::io(&root))?
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let step = name
+            .strip_prefix("step_")
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(step) = step {
+            if entry.path().join(STATE_FILE).is_file() {
+                found.push((step, entry.path()));
+            }
+        }
+    }
+    found.sort_by_key(|(step, _)| std::cmp::Reverse(*step));
+    // With a `latest`, only it and the checkpoints before it: a newer folder is not part of this history.
+    if let Ok(latest) = resolve_checkpoint(run_dir, None) {
+        if let Some(&(latest_step, _)) = found.iter().find(|(_, d)| *d == latest) {
+            found.retain(|(s, d)| *s < latest_step || *d == latest);
+        }
+    }
+    Ok(found.into_iter().map(|(_, d)| d).collect())
+}
+
+/// The lock file of a run folder: one `hrm train` at a time writes into a run folder.
+pub const LOCK_FILE: &str = "train.lock";
+
+/// An exclusive lock on a run folder, held while the value lives.
+///
+/// An advisory `flock` on `<run>/train.lock`, which holds the holder's PID and command line for the error a second
+/// process gets. The kernel drops the lock when its process ends, however it ends, so a lock left by a killed
+/// process is never in the way (the PID in the file is only reported).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    /// Takes the lock of `run_dir` (creating the folder), or fails naming the process that holds it.
+    pub fn acquire(run_dir: &Path) -> Result<RunLock, RunError> {
+        std::fs::create_dir_all(run_dir).map_err(RunError::io(run_dir))?;
+        let path = run_dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(RunError::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                return Err(RunError::config(
+                    "--run",
+                    format!(
+                        "{} is in use by another `hrm train` ({}); wait for it to finish or stop it first",
+                        run_dir.display(),
+                        holder.trim()
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(RunError::io(&path)(e)),
+        }
+        let me = format!(
+            "pid {} on {}, since unix time {}",
+            std::process::id(),
+            hostname().unwrap_or_else(|| "this host".into()),
+            unix_now()
+        );
+        file.set_len(0)
+            .and_then(|_| file.write_all(me.as_bytes()))
+            .and_then(|_| file.flush())
+            .map_err(RunError::io(&path))?;
+        Ok(RunLock { _file: file })
+    }
 }
 
 /// The kind of a checkpoint the loop writes.
@@ -1045,6 +1231,7 @@ impl<'a> Run<'a> {
 /// with [`RunError::NonFinite`], leaving the last good checkpoint in place.
 pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
     let inputs = Inputs::load(opts)?;
+    let _lock = RunLock::acquire(&opts.run_dir)?;
     let start = match open_run(opts, &inputs)? {
         Opening::Start(start) => *start,
         Opening::Finished(summary) => return Ok(summary),

@@ -361,25 +361,25 @@ fn a_batch_larger_than_the_data_is_refused() {
     );
 }
 
-#[test]
-fn a_poisoned_weight_stops_the_resumed_run_and_keeps_the_checkpoint() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(tmp.path());
-    let run = tmp.path().join("run");
-    train(&options(&data, &run, &[])).expect("training");
-    let mut steps: Vec<u64> = checkpoint_names(&run)
-        .iter()
-        .filter_map(|n| n.strip_prefix("step_")?.parse().ok())
-        .collect();
-    steps.sort();
-    let ckpt = hrm_train::checkpoint::checkpoint_dir(&run, steps[0]);
-    std::fs::write(
-        run.join(CHECKPOINTS_DIR).join(LATEST_FILE),
-        format!("step_{}\n", steps[0]),
-    )
-    .unwrap();
+fn predict_options(run: &Path, out: &Path, checkpoint: &str) -> PredictOptions {
+    PredictOptions {
+        run_dir: run.to_path_buf(),
+        checkpoint: Some(checkpoint.into()),
+        split: "test".into(),
+        dataset_dir: None,
+        out_dir: Some(out.to_path_buf()),
+        max_examples: 0,
+        refinement_examples: None,
+        batch_size: None,
+        device: Device::Cpu,
+        progress: false,
+    }
+}
+
+/// Fills the lm_head weight of a checkpoint's `model.safetensors` with NaN.
+fn poison(ckpt: &Path) {
     let weights = ckpt.join(hrm_train::checkpoint::MODEL_FILE);
-    let config = hrm_train::checkpoint::load_model_config(&ckpt).unwrap();
+    let config = hrm_train::checkpoint::load_model_config(ckpt).unwrap();
     let model = hrm_model::Model::from_safetensors(&config, Device::Cpu, &weights).unwrap();
     let (_, head) = model
         .named_parameters()
@@ -389,24 +389,135 @@ fn a_poisoned_weight_stops_the_resumed_run_and_keeps_the_checkpoint() {
         let _ = head.shallow_clone().fill_(f64::NAN);
     });
     model.save_safetensors(&weights).unwrap();
+}
+
+#[test]
+fn a_poisoned_checkpoint_is_refused_and_resume_falls_back_to_an_earlier_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let full = tmp.path().join("full");
+    train(&options(&data, &full, &[])).expect("training");
+    let mut steps: Vec<u64> = checkpoint_names(&full)
+        .iter()
+        .filter_map(|n| n.strip_prefix("step_")?.parse().ok())
+        .collect();
+    steps.sort();
+    assert_eq!(steps.len(), 2, "two kept checkpoints");
+
+    // The newest (latest) checkpoint is corrupt: resume falls back to the earlier one and ends as the
+    // uninterrupted run did.
+    let run = tmp.path().join("run");
+    copy_dir(&full, &run);
+    let last = hrm_train::checkpoint::checkpoint_dir(&run, steps[1]);
+    poison(&last);
+    // `hrm predict` refuses a corrupt checkpoint instead of writing all-zero predictions.
+    let out = tmp.path().join("pred");
+    let msg = predict(&predict_options(&run, &out, &format!("step_{}", steps[1])))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("non-finite") && msg.contains("lm_head"),
+        "{msg}"
+    );
+    assert!(!out.exists(), "nothing written: {msg}");
 
     let mut opts = options(&data, &run, &[]);
     opts.resume = true;
-    let err = train(&opts).unwrap_err();
-    let msg = err.to_string();
-    let RunError::NonFinite {
-        step,
-        metric,
-        last_checkpoint,
-        ..
-    } = err
-    else {
-        panic!("expected a non-finite error, got {msg}");
-    };
-    assert_eq!(step, steps[0] + 1, "{msg}");
-    assert!(metric.starts_with("train/"), "{msg}");
-    assert_eq!(last_checkpoint.as_deref(), Some(ckpt.as_path()), "{msg}");
-    assert_eq!(resolve_checkpoint(&run, None).unwrap(), ckpt);
+    let s = train(&opts).expect("resume from the earlier checkpoint");
+    assert_eq!(s.steps_this_session, steps[1] - steps[0]);
+    assert_eq!(metrics(&run), metrics(&full));
+
+    // The only checkpoint before `latest` is corrupt: resume refuses, naming it, and nothing is called good.
+    let corrupt = tmp.path().join("only");
+    copy_dir(&full, &corrupt);
+    let first = hrm_train::checkpoint::checkpoint_dir(&corrupt, steps[0]);
+    std::fs::write(
+        corrupt.join(CHECKPOINTS_DIR).join(LATEST_FILE),
+        format!("step_{}\n", steps[0]),
+    )
+    .unwrap();
+    poison(&first);
+    let mut opts = options(&data, &corrupt, &[]);
+    opts.resume = true;
+    let msg = train(&opts).unwrap_err().to_string();
+    assert!(
+        msg.contains("no checkpoint") && msg.contains(&first.display().to_string()),
+        "{msg}"
+    );
+    assert!(msg.contains("non-finite"), "{msg}");
+}
+
+#[test]
+fn a_run_whose_first_checkpoint_never_finished_restarts_or_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let full = tmp.path().join("full");
+    train(&options(&data, &full, &[])).expect("training");
+    for resume in [false, true] {
+        // A run folder as a failed first checkpoint leaves it: the recipe, env and a `step_N.tmp` only.
+        let run = tmp.path().join(format!("stuck-{resume}"));
+        train(&options(&data, &run, &[])).expect("training");
+        let ckpts = run.join(CHECKPOINTS_DIR);
+        std::fs::remove_dir_all(&ckpts).unwrap();
+        std::fs::create_dir_all(ckpts.join("step_4.tmp")).unwrap();
+        std::fs::write(ckpts.join("step_4.tmp").join("model.safetensors"), b"half").unwrap();
+        let mut opts = options(&data, &run, &[]);
+        opts.resume = resume;
+        train(&opts).unwrap_or_else(|e| panic!("resume={resume}: {e}"));
+        assert_eq!(metrics(&run), metrics(&full), "resume={resume}");
+        assert!(!ckpts.join("step_4.tmp").exists(), "resume={resume}");
+    }
+}
+
+#[test]
+fn a_second_trainer_on_one_run_folder_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let run = tmp.path().join("run");
+    let held = hrm_train::run::RunLock::acquire(&run).expect("the first lock");
+    let msg = train(&options(&data, &run, &[])).unwrap_err().to_string();
+    assert!(
+        msg.contains("in use") && msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
+    assert!(
+        !run.join(CHECKPOINTS_DIR).exists(),
+        "nothing written: {msg}"
+    );
+    drop(held);
+    train(&options(&data, &run, &[])).expect("the lock is free again");
+}
+
+#[test]
+fn absurd_epochs_are_refused_up_front_with_the_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let run = tmp.path().join("run");
+    let msg = train(&options(
+        &data,
+        &run,
+        &[
+            "train.epochs=9200000000000000000",
+            "train.eval_interval=9200000000000000000",
+        ],
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("eval_interval") && msg.contains("GiB"),
+        "{msg}"
+    );
+    let msg = train(&options(
+        &data,
+        &run,
+        &["train.epochs=9200000000000000000", "train.eval_interval=1"],
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("train.epochs") && msg.contains("steps"),
+        "{msg}"
+    );
 }
 
 #[test]
