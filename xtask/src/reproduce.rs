@@ -7,24 +7,42 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// The recipe `reproduce-<task>` uses with CUDA (the paper's settings).
-fn gpu_recipe(task: Task) -> &'static str {
-    match task {
-        Task::Arc1 => "arc1",
-        Task::Arc2 => "arc2",
-        Task::Sudoku => "sudoku-extreme-1k",
-        Task::Maze => "maze-30x30-hard-1k",
+/// The recipe `reproduce-<task>` uses with CUDA (the papers' settings).
+fn gpu_recipe(task: Task, arch: Arch) -> &'static str {
+    match (arch, task) {
+        (Arch::Hrm, Task::Arc1) => "arc1",
+        (Arch::Hrm, Task::Arc2) => "arc2",
+        (Arch::Hrm, Task::Sudoku) => "sudoku-extreme-1k",
+        (Arch::Hrm, Task::Maze) => "maze-30x30-hard-1k",
+        (Arch::Trm, Task::Arc1) => "trm-arc1",
+        (Arch::Trm, Task::Arc2) => "trm-arc2",
+        (Arch::Trm, Task::Sudoku) => "trm-sudoku-mlp",
+        (Arch::Trm, Task::Maze) => "trm-maze",
     }
 }
 
 /// The recipe `reproduce-<task>` uses on CPU (sized for 2 cores; it proves the pipeline, not the numbers).
-fn cpu_recipe(task: Task) -> &'static str {
-    match task {
-        Task::Arc1 => "arc1-cpu",
-        Task::Arc2 => "arc2-cpu",
-        Task::Sudoku => "sudoku-cpu",
-        Task::Maze => "maze-cpu",
+fn cpu_recipe(task: Task, arch: Arch) -> &'static str {
+    match (arch, task) {
+        (Arch::Hrm, Task::Arc1) => "arc1-cpu",
+        (Arch::Hrm, Task::Arc2) => "arc2-cpu",
+        (Arch::Hrm, Task::Sudoku) => "sudoku-cpu",
+        (Arch::Hrm, Task::Maze) => "maze-cpu",
+        (Arch::Trm, Task::Arc1) => "trm-arc1-cpu",
+        (Arch::Trm, Task::Arc2) => "trm-arc2-cpu",
+        (Arch::Trm, Task::Sudoku) => "trm-sudoku-cpu",
+        (Arch::Trm, Task::Maze) => "trm-maze-cpu",
     }
+}
+
+/// Which model the default recipes train.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    /// The Hierarchical Reasoning Model (the paper's recipes).
+    #[default]
+    Hrm,
+    /// The Tiny Recursive Model (the `trm-*` recipes).
+    Trm,
 }
 
 /// The raw-data folders the task's builder reads, relative to the data folder.
@@ -67,6 +85,9 @@ pub struct Options {
     /// Where to train.
     #[arg(long, value_enum, default_value_t = Device::Auto)]
     pub device: Device,
+    /// The model of the default recipe: `trm` picks `trm-<task>` with CUDA and `trm-<task>-cpu` without.
+    #[arg(long, value_enum, default_value_t = Arch::Hrm, conflicts_with = "recipe")]
+    pub arch: Arch,
     /// Print the plan; execute nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -176,8 +197,8 @@ fn prepare_binary(task: Task, o: &Options, hrm: &Path) -> Result<()> {
 }
 
 /// Step 2: the recipe, the paper's with CUDA, the CPU one (said so) without, unless `--recipe` names one.
-fn choose_recipe(task: Task, flag: Option<&str>, cuda: bool) -> String {
-    let (gpu, cpu) = (gpu_recipe(task), cpu_recipe(task));
+fn choose_recipe(task: Task, arch: Arch, flag: Option<&str>, cuda: bool) -> String {
+    let (gpu, cpu) = (gpu_recipe(task, arch), cpu_recipe(task, arch));
     if let Some(r) = flag {
         return r.to_string();
     }
@@ -339,7 +360,7 @@ pub fn reproduce(task: Task, o: &Options) -> Result<()> {
         Device::Cuda => true,
         Device::Auto => !o.dry_run && cuda_available(&hrm)?,
     };
-    let recipe = choose_recipe(task, o.recipe.as_deref(), cuda);
+    let recipe = choose_recipe(task, o.arch, o.recipe.as_deref(), cuda);
     let out = o.out.clone().unwrap_or_else(|| {
         crate::repo_root()
             .join("runs")
@@ -382,4 +403,25 @@ pub fn reproduce(task: Task, o: &Options) -> Result<()> {
         report.join("report.html").display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_recipe_is_a_preset_of_its_task_and_model() {
+        for task in [Task::Arc1, Task::Arc2, Task::Sudoku, Task::Maze] {
+            for (arch, kind) in [
+                (Arch::Hrm, hrm_arch::ModelKind::Hrm),
+                (Arch::Trm, hrm_arch::ModelKind::Trm),
+            ] {
+                for name in [gpu_recipe(task, arch), cpu_recipe(task, arch)] {
+                    let r = hrm_recipe::Recipe::load(name, &[]).expect(name);
+                    assert_eq!(r.data.task, task, "{name}");
+                    assert_eq!(r.arch.name, kind, "{name}");
+                }
+            }
+        }
+    }
 }

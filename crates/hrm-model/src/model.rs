@@ -343,32 +343,34 @@ impl Model {
         )
         .to_device(Device::Cpu);
         let v = Vec::<i64>::try_from(&stats)?;
-        if v[0] < 0 || v[1] >= c.vocab_size {
-            return Err(ModelError::Batch {
-                field: "inputs",
-                reason: format!(
+        let checks = [
+            (
+                "inputs",
+                v[0] < 0 || v[1] >= c.vocab_size,
+                format!(
                     "token ids span [{}, {}], vocab_size is {}",
                     v[0], v[1], c.vocab_size
                 ),
-            });
-        }
-        if v[2] > 0 {
-            return Err(ModelError::Batch {
-                field: "labels",
-                reason: format!(
+            ),
+            (
+                "labels",
+                v[2] > 0,
+                format!(
                     "{} labels are neither −100 nor in [0, {})",
                     v[2], c.vocab_size
                 ),
-            });
-        }
-        if v[3] < 0 || v[4] >= c.num_puzzle_identifiers {
-            return Err(ModelError::Batch {
-                field: "puzzle_identifiers",
-                reason: format!(
+            ),
+            (
+                "puzzle_identifiers",
+                v[3] < 0 || v[4] >= c.num_puzzle_identifiers,
+                format!(
                     "ids span [{}, {}], num_puzzle_identifiers is {}",
                     v[3], v[4], c.num_puzzle_identifiers
                 ),
-            });
+            ),
+        ];
+        if let Some((field, _, reason)) = checks.into_iter().find(|(_, bad, _)| *bad) {
+            return Err(ModelError::Batch { field, reason });
         }
         Ok(())
     }

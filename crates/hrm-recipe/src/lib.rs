@@ -289,6 +289,22 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("maze-cpu", include_str!("../../../recipes/maze-cpu.toml")),
     ("tiny", include_str!("../../../recipes/tiny.toml")),
     ("trm-tiny", include_str!("../../../recipes/trm-tiny.toml")),
+    (
+        "trm-arc1-cpu",
+        include_str!("../../../recipes/trm-arc1-cpu.toml"),
+    ),
+    (
+        "trm-arc2-cpu",
+        include_str!("../../../recipes/trm-arc2-cpu.toml"),
+    ),
+    (
+        "trm-sudoku-cpu",
+        include_str!("../../../recipes/trm-sudoku-cpu.toml"),
+    ),
+    (
+        "trm-maze-cpu",
+        include_str!("../../../recipes/trm-maze-cpu.toml"),
+    ),
     ("trm-arc1", include_str!("../../../recipes/trm-arc1.toml")),
     ("trm-arc2", include_str!("../../../recipes/trm-arc2.toml")),
     (

@@ -115,34 +115,28 @@ pub fn check_dataset(
 ) -> Result<(), RunError> {
     let train_file = dataset_dir.join("train/dataset.json").display().to_string();
     let test_file = dataset_dir.join("test/dataset.json").display().to_string();
-    let want = task_vocab_size(recipe.data.task);
-    if train.vocab_size != want {
-        return Err(RunError::mismatch(
+    let task = recipe.data.task.as_str();
+    let from_recipe = [
+        (
             "vocab_size",
-            format!(
-                "recipe `{}` (task {})",
-                recipe.name,
-                recipe.data.task.as_str()
-            ),
-            want,
-            train_file,
+            task_vocab_size(recipe.data.task),
             train.vocab_size,
-        ));
-    }
-    let want_len = task_seq_len(recipe);
-    if train.seq_len != want_len {
-        return Err(RunError::mismatch(
+            format!("recipe `{}` (task {task})", recipe.name),
+        ),
+        (
             "seq_len",
-            format!(
-                "recipe `{}` (task {}, data.canvas {})",
-                recipe.name,
-                recipe.data.task.as_str(),
-                recipe.data.canvas
-            ),
-            want_len,
-            &train_file,
+            task_seq_len(recipe),
             train.seq_len,
-        ));
+            format!(
+                "recipe `{}` (task {task}, data.canvas {})",
+                recipe.name, recipe.data.canvas
+            ),
+        ),
+    ];
+    for (what, want, got, source) in from_recipe {
+        if want != got {
+            return Err(RunError::mismatch(what, source, want, &train_file, got));
+        }
     }
     let pairs = [
         ("vocab_size", train.vocab_size, test.vocab_size),
