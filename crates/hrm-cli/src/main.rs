@@ -36,8 +36,23 @@ enum Command {
     Info(info::Args),
 }
 
+/// SIGINT and SIGTERM request a graceful stop ([`hrm_train::stop`]: `hrm train` finishes its step and writes a
+/// checkpoint, `hrm predict` discards its unfinished output); a second signal ends the process at once (exit 130).
+fn install_stop_handler() -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = hrm_train::stop::flag();
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, std::sync::Arc::clone(&flag))?;
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&flag))?;
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Train(_) | Command::Predict(_)) {
+        install_stop_handler()?;
+    }
     match cli.command {
         Command::BuildData(a) => build_data::run(a),
         Command::Train(a) => train::run(a),

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hrm_recipe::Recipe;
-use hrm_train::run::{load_env, load_run_recipe, parse_device, train, RunOptions, RunSummary};
+use hrm_train::run::{
+    load_env, load_run_recipe, parse_device, train, RunOptions, RunSummary, StopReason,
+};
 
 /// Arguments of `hrm train`.
 #[derive(Debug, clap::Args)]
@@ -154,7 +156,16 @@ pub fn run(args: Args) -> Result<()> {
         progress: !args.quiet,
         throttle: Duration::from_millis(args.throttle_ms),
     };
-    print_summary(&train(&opts)?);
+    let summary = train(&opts)?;
+    print_summary(&summary);
+    if summary.stop == StopReason::Interrupted {
+        eprintln!(
+            "interrupted: the step finished and checkpoint {} was written. Continue with:\n  hrm train --resume {}",
+            summary.checkpoint.display(),
+            opts.run_dir.display()
+        );
+        std::process::exit(130);
+    }
     Ok(())
 }
 

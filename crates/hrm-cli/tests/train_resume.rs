@@ -255,3 +255,60 @@ fn hrm_ok(args: &[&str]) -> std::process::Output {
     );
     out
 }
+
+/// Sends `signal` (`INT`, `TERM`) to a process with the `kill` command.
+fn send_signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("running kill")
+        .success();
+    assert!(ok, "kill -{signal} {pid}");
+}
+
+#[test]
+fn sigint_stops_after_the_step_with_a_checkpoint_and_resume_is_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let (data_s, recipe_s) = (data.to_str().unwrap(), recipe.to_str().unwrap());
+    let full = tmp.path().join("full");
+    hrm_ok(&train_args(recipe_s, data_s, full.to_str().unwrap()));
+
+    for signal in ["INT", "TERM"] {
+        let part = tmp.path().join(format!("part-{signal}"));
+        let mut args = train_args(recipe_s, data_s, part.to_str().unwrap());
+        args.extend(["--throttle-ms", "40"]);
+        let child = Command::new(HRM)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning hrm train");
+        // Wait for a few logged steps (not a checkpoint: the stop must write its own), then signal.
+        let start = Instant::now();
+        while std::fs::read_to_string(part.join("metrics.jsonl")).map_or(0, |t| t.lines().count())
+            < 3
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "no metrics appeared"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        send_signal(child.id(), signal);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{stderr}");
+        assert!(
+            stderr.contains(&format!("hrm train --resume {}", part.display())),
+            "{stderr}"
+        );
+        let stopped_at = latest_step(&part).expect("a checkpoint written at the stop");
+        assert!(
+            lines(&part).len() < lines(&full).len(),
+            "stopped at {stopped_at}"
+        );
+        resume(&part);
+        assert_eq!(lines(&part), lines(&full), "{signal} at step {stopped_at}");
+    }
+}

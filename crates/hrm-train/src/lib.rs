@@ -17,6 +17,7 @@ pub mod run;
 pub mod run_error;
 pub mod schedule;
 pub mod step;
+pub mod stop;
 pub mod synthetic;
 
 pub use error::TrainError;

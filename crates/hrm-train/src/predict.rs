@@ -123,6 +123,13 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
     let bar = progress::bar(n as u64, "rows", Display::shown_if(opts.progress));
     let mut trace: Option<SegmentTrace> = None;
     eval_split(&model, &data, batch_size, n, k, |r| {
+        if crate::stop::requested() {
+            return Err(RunError::Interrupted(format!(
+                "stopped after {} of {n} rows; the unfinished predictions were discarded and {} is unchanged",
+                r.first_row,
+                out_dir.display()
+            )));
+        }
         write_batch(&mut writer, &data, r)?;
         if !r.segment_preds.is_empty() {
             trace = Some(segment_trace(&r.segment_preds)?);

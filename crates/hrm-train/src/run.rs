@@ -314,6 +314,9 @@ pub enum StopReason {
     MaxMinutes,
     /// The resumed checkpoint was already final.
     AlreadyFinished,
+    /// A graceful stop was requested ([`crate::stop`], e.g. SIGINT): the current step finished and a checkpoint
+    /// was written; `--resume` continues exactly.
+    Interrupted,
 }
 
 /// What a finished run reports.
@@ -1088,9 +1091,11 @@ impl<'a> Run<'a> {
     }
 
     /// Why the run stops before the next sampler event, if it does: all iterations done, the step cap, the
-    /// time cap (checked in this order).
+    /// time cap (checked in this order); a requested stop comes first.
     fn stop_condition(&self) -> Option<StopReason> {
-        if self.iterations_done >= self.plan.total_iters {
+        if crate::stop::requested() {
+            Some(StopReason::Interrupted)
+        } else if self.iterations_done >= self.plan.total_iters {
             Some(StopReason::Completed)
         } else if self.trainer.step_count() >= self.plan.cap {
             Some(StopReason::MaxSteps)
@@ -1186,12 +1191,19 @@ impl<'a> Run<'a> {
     }
 
     /// After the loop: an evaluation at the last step (unless one ran there) and the final checkpoint (unless
-    /// the last iteration wrote it); then the summary.
+    /// the last iteration wrote it); after a requested stop, only a resumable checkpoint; then the summary.
     fn finish(mut self, stop: StopReason) -> Result<RunSummary, RunError> {
         let step = self.trainer.step_count();
         let already_final =
             stop == StopReason::Completed && self.final_checkpoint_step == Some(step);
-        if !already_final {
+        let already_saved = self.last_checkpoint.as_deref()
+            == Some(crate::checkpoint::checkpoint_dir(&self.opts.run_dir, step).as_path());
+        if stop == StopReason::Interrupted {
+            // No evaluation: a checkpoint of exactly this state, which `--resume` continues.
+            if !already_saved {
+                self.checkpoint(CheckpointKind::Rolling)?;
+            }
+        } else if !already_final {
             if self.last_eval.as_ref().map(|(s, _)| *s) != Some(step) {
                 self.evaluate()?;
             }

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 /// Everything that can go wrong while setting up, running, checkpointing, resuming or predicting.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// A stop was requested (SIGINT or SIGTERM) while `hrm predict` was running; nothing was written.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// The optimizer step or an optimizer state file failed.
     #[error(transparent)]
     Train(#[from] crate::TrainError),
