@@ -86,10 +86,6 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
         Some(d) => d.clone(),
         None => load_env(&opts.run_dir)?.dataset,
     };
-    let fingerprint = hrm_data::layout::dataset_fingerprint(&dataset_dir)?;
-    if opts.dataset_dir.is_some() {
-        check_trained_dataset(&opts.run_dir, &dataset_dir, &fingerprint)?;
-    }
     let meta = hrm_data::layout::load_metadata(&dataset_dir, &opts.split)?;
     let (model, weights) = open_model(
         &recipe,
@@ -99,6 +95,11 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
         &dataset_dir,
         &opts.split,
     )?;
+    // After the shape checks, whose messages are more specific: a dataset of the same shapes but other content.
+    let fingerprint = hrm_data::layout::dataset_fingerprint(&dataset_dir)?;
+    if opts.dataset_dir.is_some() {
+        check_trained_dataset(&opts.run_dir, &dataset_dir, &fingerprint)?;
+    }
     let data = Arc::new(hrm_data::load_split(&dataset_dir, &opts.split)?);
     let ckpt_name = ckpt
         .file_name()
