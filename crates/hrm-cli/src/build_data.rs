@@ -69,7 +69,8 @@ pub struct Args {
     /// Worker threads (0 = all cores); the output does not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Replace the output folder if it exists.
+    /// Replace the output folder if it exists (only once the new dataset is complete: a failed or
+    /// killed build leaves the old one intact).
     #[arg(long)]
     force: bool,
 }
@@ -98,15 +99,25 @@ pub fn spinner(msg: &str) -> ProgressBar {
     hrm_train::progress::spinner(msg, hrm_train::progress::Display::Shown)
 }
 
+/// Checks the output folder before a build: an existing one is refused without `--force`. With
+/// `--force` nothing is removed here: every builder writes into a hidden sibling and swaps it in only
+/// when the new dataset is complete (`hrm_data::layout::DatasetWriter`), so a failed or killed build
+/// leaves the old dataset as it was.
 fn prepare_out(out: &Path, force: bool) -> Result<()> {
     if out.exists() {
         if !force {
             bail!(
-                "{} already exists; pass --force to replace it",
+                "{} already exists; pass --force to replace it (the old dataset stays until the new one \
+                 is complete)",
                 out.display()
             );
         }
-        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
+        if !out.is_dir() {
+            bail!(
+                "{} exists and is not a folder; refusing to replace it with a dataset",
+                out.display()
+            );
+        }
     }
     if let Some(parent) = out.parent() {
         if !parent.as_os_str().is_empty() {

@@ -25,7 +25,8 @@ pub struct ReportArgs {
     /// The dataset folder.
     #[arg(long)]
     dataset: PathBuf,
-    /// Where to write eval.json, report.md, report.html and curves/.
+    /// Where to write eval.json, report.md, report.html and curves/ (an existing report folder is replaced
+    /// only once the new report is complete; a folder holding other files is refused).
     #[arg(long)]
     out: PathBuf,
     /// A metrics.jsonl to draw training curves from.
@@ -49,6 +50,9 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         )
     })?;
     if args.json {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
         println!("{}", report.to_json());
         return Ok(());
     }
@@ -57,6 +61,9 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
 }
 
 fn print_summary(report: &hrm_eval::EvalReport) {
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     let a = &report.accuracy;
     println!("task            {}", report.task);
     println!("rows            {} ({} with labels)", a.rows, a.count);

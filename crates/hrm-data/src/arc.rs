@@ -204,6 +204,24 @@ pub fn select_tasks(config: &ArcBuildConfig) -> Result<Vec<ArcTaskFile>, DataErr
     Ok(files)
 }
 
+/// The planned size of an ARC build: every pair of every task, once per variant (an upper bound: de-duplication
+/// and the split rule only lower it).
+fn plan_arc(
+    files: &[ArcTaskFile],
+    num_aug: usize,
+    seq_len: usize,
+) -> Result<crate::budget::BuildPlan, DataError> {
+    let mut pairs = 0u128;
+    for f in files {
+        let task = hrm_grid::arc::load_task(&f.path)?;
+        pairs += (task.train.len() + task.test.len()) as u128;
+    }
+    Ok(crate::budget::BuildPlan {
+        rows: pairs.saturating_mul(1 + num_aug as u128),
+        seq_len,
+    })
+}
+
 /// An (input, output) pair of one variant.
 type Pair = (Grid, Grid);
 /// The (train, test) pairs of one variant of a task.
@@ -491,6 +509,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
             format!("{canvas} is outside 1..={ARC_CANVAS}"),
         ));
     }
+    crate::budget::check_num_aug(config.num_aug)?;
     let files = select_tasks(config)?;
     let seq_len = canvas * canvas;
     if files.is_empty() {
@@ -499,6 +518,7 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
             format!("no task files found under {:?}", config.sources),
         ));
     }
+    crate::budget::check_disk_space(out_dir, &plan_arc(&files, config.num_aug, seq_len)?)?;
     let threads = crate::resolve_threads(config.threads).min(files.len());
 
     let mut writer = DatasetWriter::create(out_dir, seq_len)?;

@@ -416,12 +416,18 @@ pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, 
 }
 
 /// Reads `<dir>/<split>/dataset.json`.
+///
+/// Refuses a folder named like a build's temporary folder (see [`temp_folder_owner`]).
 pub fn load_metadata(dir: &Path, split: &str) -> Result<DatasetMetadata, DataError> {
+    check_not_temp_folder(dir)?;
     read_json(&dir.join(split).join("dataset.json"))
 }
 
 /// Reads `<dir>/identifiers.json` (index 0 is `"<blank>"`).
+///
+/// Refuses a folder named like a build's temporary folder (see [`temp_folder_owner`]).
 pub fn load_identifiers(dir: &Path) -> Result<Vec<String>, DataError> {
+    check_not_temp_folder(dir)?;
     let path = dir.join("identifiers.json");
     let ids: Vec<String> = read_json(&path)?;
     if ids.first().map(String::as_str) != Some(BLANK_IDENTIFIER) {
@@ -491,7 +497,76 @@ pub fn load_split(dir: &Path, split: &str) -> Result<SplitData, DataError> {
         group_indices,
     };
     data.validate(&sdir)?;
+    check_identifier_count(dir, split, &data.metadata)?;
     Ok(data)
+}
+
+/// Checks that `num_puzzle_identifiers` of `<dir>/<split>/dataset.json` is the length of
+/// `<dir>/identifiers.json` (the builders write both from one list; a disagreement means the folder
+/// was assembled from two datasets or edited by hand).
+fn check_identifier_count(
+    dir: &Path,
+    split: &str,
+    meta: &DatasetMetadata,
+) -> Result<(), DataError> {
+    let ids = load_identifiers(dir)?;
+    if ids.len() != meta.num_puzzle_identifiers as usize {
+        let json = dir.join(split).join("dataset.json");
+        return Err(DataError::invalid(
+            &json,
+            "num_puzzle_identifiers",
+            format!(
+                "{} in {}, but {} holds {} names",
+                meta.num_puzzle_identifiers,
+                json.display(),
+                dir.join("identifiers.json").display(),
+                ids.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The files a dataset fingerprint covers, relative to the dataset folder, in hashing order.
+pub fn fingerprint_files() -> Vec<PathBuf> {
+    let mut files = vec![
+        PathBuf::from("identifiers.json"),
+        PathBuf::from("test/dataset.json"),
+    ];
+    for name in ARRAY_NAMES {
+        files.push(Path::new("test").join(format!("{SET_NAME}__{name}.npy")));
+    }
+    files
+}
+
+/// The fingerprint of a dataset folder: `sha256:` and the hex SHA-256 of `identifiers.json`, the test
+/// split's `dataset.json` and its five arrays (each file's relative path, byte length and bytes, in the
+/// order of [`fingerprint_files`]). Predictions record it so that they are scored only against the
+/// dataset they were made on. The files are streamed, never held whole.
+pub fn dataset_fingerprint(dir: &Path) -> Result<String, DataError> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    check_not_temp_folder(dir)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for rel in fingerprint_files() {
+        let path = dir.join(&rel);
+        let mut f = std::fs::File::open(&path).map_err(|e| DataError::io(&path, e))?;
+        let len = f.metadata().map_err(|e| DataError::io(&path, e))?.len();
+        hasher.update(rel.to_string_lossy().as_bytes());
+        hasher.update([0u8]);
+        hasher.update(len.to_le_bytes());
+        loop {
+            let n = f.read(&mut buf).map_err(|e| DataError::io(&path, e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("sha256:{hex}"))
 }
 
 /// Reads the 1-D int32 array `name` of a split folder, of length `len` when given.
@@ -522,6 +597,7 @@ impl PuzzleIndex {
 /// offsets start at 0, never decrease and end at the example count of `all__inputs.npy`), leaving the token
 /// arrays on disk.
 pub fn load_puzzle_index(dir: &Path, split: &str) -> Result<PuzzleIndex, DataError> {
+    check_not_temp_folder(dir)?;
     let sdir = dir.join(split);
     let puzzle_identifiers = load_i32(&sdir, "puzzle_identifiers", None)?;
     let puzzle_indices = load_i32(&sdir, "puzzle_indices", Some(puzzle_identifiers.len() + 1))?;
@@ -687,6 +763,79 @@ pub struct DatasetWriter {
     test: Option<SplitWriter>,
 }
 
+/// A folder written in a hidden sibling of its destination and swapped into place only when complete:
+/// the one replace-on-commit path of the workspace (datasets, predictions folders, reports).
+///
+/// [`StagedDir::create`] removes the litter of dead processes next to `out` (see
+/// [`remove_stale_temp_folders`]) and creates `.<name>.building-<pid>`; [`StagedDir::commit`] moves it to
+/// `out`, replacing an existing folder there (moved aside to `.<name>.old-<pid>`, then deleted; moved back
+/// if the swap fails). Dropping it uncommitted removes the staging folder, so an existing `out` is left
+/// untouched by a failed write.
+#[derive(Debug)]
+pub struct StagedDir {
+    out: PathBuf,
+    tmp: PathBuf,
+    committed: bool,
+}
+
+impl StagedDir {
+    /// Creates the staging folder of `out` (and `out`'s parent if needed).
+    pub fn create(out: &Path) -> Result<Self, DataError> {
+        let name = out
+            .file_name()
+            .ok_or_else(|| {
+                DataError::config("out_dir", format!("{} has no folder name", out.display()))
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| DataError::io(&parent, e))?;
+        remove_stale_temp_folders(&parent, &name)?;
+        let tmp = parent.join(temp_folder_name(
+            &name,
+            TempKind::Building,
+            std::process::id(),
+        ));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+        Ok(StagedDir {
+            out: out.to_path_buf(),
+            tmp,
+            committed: false,
+        })
+    }
+
+    /// The staging folder to write into.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The destination.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// Swaps the staging folder into place.
+    pub fn commit(mut self) -> Result<(), DataError> {
+        replace_dir(&self.tmp, &self.out)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
 impl DatasetWriter {
     /// Creates the temporary folder and the two split writers for sequences of `seq_len` tokens.
     pub fn create(out_dir: &Path, seq_len: usize) -> Result<Self, DataError> {
@@ -705,7 +854,12 @@ impl DatasetWriter {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(|e| DataError::io(&parent, e))?;
-        let tmp_dir = parent.join(format!(".{name}.building-{}", std::process::id()));
+        remove_stale_temp_folders(&parent, &name)?;
+        let tmp_dir = parent.join(temp_folder_name(
+            &name,
+            TempKind::Building,
+            std::process::id(),
+        ));
         if tmp_dir.exists() {
             std::fs::remove_dir_all(&tmp_dir).map_err(|e| DataError::io(&tmp_dir, e))?;
         }
@@ -773,6 +927,10 @@ impl Drop for DatasetWriter {
 }
 
 /// Moves `tmp` to `out`, replacing an existing `out` (which is first moved aside, then deleted).
+///
+/// The old folder is moved back when the new one cannot be moved into place, so `out` always holds
+/// either the old content or the new one; an old folder that cannot be deleted is left as
+/// `.<name>.old-<pid>`, which the next build into the same parent removes.
 fn replace_dir(tmp: &Path, out: &Path) -> Result<(), DataError> {
     if out.exists() {
         let name = out
@@ -780,9 +938,12 @@ fn replace_dir(tmp: &Path, out: &Path) -> Result<(), DataError> {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        let old = out.with_file_name(format!(".{name}.old-{}", std::process::id()));
+        let old = out.with_file_name(temp_folder_name(&name, TempKind::Old, std::process::id()));
         std::fs::rename(out, &old).map_err(|e| DataError::io(out, e))?;
-        std::fs::rename(tmp, out).map_err(|e| DataError::io(out, e))?;
+        if let Err(e) = std::fs::rename(tmp, out) {
+            let _ = std::fs::rename(&old, out);
+            return Err(DataError::io(out, e));
+        }
         std::fs::remove_dir_all(&old).map_err(|e| DataError::io(&old, e))?;
     } else {
         std::fs::rename(tmp, out).map_err(|e| DataError::io(out, e))?;
@@ -827,4 +988,110 @@ pub fn write_dataset(
     }
     w.commit(identifiers, train.metadata.vocab_size)?;
     Ok(())
+}
+
+/// The two kinds of temporary sibling a dataset build makes next to its output folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TempKind {
+    /// `.<name>.building-<pid>`: the dataset being written.
+    Building,
+    /// `.<name>.old-<pid>`: the replaced dataset, moved aside just before it is deleted.
+    Old,
+}
+
+impl TempKind {
+    fn tag(self) -> &'static str {
+        match self {
+            TempKind::Building => "building",
+            TempKind::Old => "old",
+        }
+    }
+}
+
+/// The name of a build's temporary sibling of the output folder `name`, owned by process `pid`.
+pub fn temp_folder_name(name: &str, kind: TempKind, pid: u32) -> String {
+    format!(".{name}.{}-{pid}", kind.tag())
+}
+
+/// When `file_name` is a build's temporary folder name (`.<name>.building-<pid>` or `.<name>.old-<pid>`),
+/// returns the output name, the kind and the owning process id.
+pub fn temp_folder_owner(file_name: &str) -> Option<(&str, TempKind, u32)> {
+    let rest = file_name.strip_prefix('.')?;
+    let (name, tail) = rest.rsplit_once('.')?;
+    if name.is_empty() {
+        return None;
+    }
+    for kind in [TempKind::Building, TempKind::Old] {
+        if let Some(pid) = tail
+            .strip_prefix(kind.tag())
+            .and_then(|t| t.strip_prefix('-'))
+        {
+            if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                return pid.parse().ok().map(|pid| (name, kind, pid));
+            }
+        }
+    }
+    None
+}
+
+/// Whether process `pid` may still be running: `/proc/<pid>` exists. Where there is no `/proc` (not
+/// Linux) nothing can be told, and every process counts as alive, so nothing is ever removed.
+pub fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return true;
+    }
+    proc.join(pid.to_string()).exists()
+}
+
+/// Removes the temporary siblings of output folder `name` in `parent` (`.<name>.building-<pid>`,
+/// `.<name>.old-<pid>`) whose process is no longer alive: the litter of a killed build. Folders of
+/// a live process (a build running now) are kept. Returns the removed folders.
+pub fn remove_stale_temp_folders(parent: &Path, name: &str) -> Result<Vec<PathBuf>, DataError> {
+    let mut removed = Vec::new();
+    let entries = match std::fs::read_dir(parent) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(DataError::io(parent, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| DataError::io(parent, e))?;
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        let Some((owner, _, pid)) = temp_folder_owner(file_name) else {
+            continue;
+        };
+        if owner != name || process_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        std::fs::remove_dir_all(&path).map_err(|e| DataError::io(&path, e))?;
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
+/// Refuses a dataset path whose folder name is a build's temporary folder: such a folder is being
+/// written, or was left by a killed build, and is never a complete dataset.
+fn check_not_temp_folder(dir: &Path) -> Result<(), DataError> {
+    let Some(file_name) = dir.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    match temp_folder_owner(file_name) {
+        Some((name, kind, pid)) => Err(DataError::invalid(
+            dir,
+            "folder name",
+            format!(
+                "is the temporary folder of a dataset build (`{name}`, {} by process {pid}), not a \
+                 dataset: use the finished folder `{name}` next to it, or rebuild it",
+                match kind {
+                    TempKind::Building => "being written",
+                    TempKind::Old => "an old copy being deleted",
+                }
+            ),
+        )),
+        None => Ok(()),
+    }
 }

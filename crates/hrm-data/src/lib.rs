@@ -7,11 +7,13 @@
 //! * [`arc`]: the ARC builder ([`build_arc`]), spec 1.2-1.4.
 //! * [`sudoku`]: puzzle readers, the exact solver and the Sudoku builder, spec 1.5.
 //! * [`maze`]: maze validation, generation and the maze builder, spec 1.6.
+//! * [`budget`]: build sizes checked up front (the `num_aug` cap, planned bytes against free disk space).
 //! * [`sampler`]: the training sampler of spec 7.4, the evaluation reader and the prefetcher.
 //!
 //! No tensors here: batches ([`HostBatch`]) are plain `Vec<i32>`s that the trainer turns into tensors.
 
 pub mod arc;
+pub mod budget;
 pub mod error;
 mod fsutil;
 pub mod layout;

@@ -368,6 +368,14 @@ pub fn build_maze(config: &MazeBuildConfig, out_dir: &Path) -> Result<MazeBuildS
         stats.path_cells_min = stats.path_cells_min.min(n);
         stats.path_cells_max = stats.path_cells_max.max(n);
     }
+    let copies = if config.dihedral_aug { 8 } else { 1 };
+    crate::budget::check_disk_space(
+        out_dir,
+        &crate::budget::BuildPlan {
+            rows: (train.len() * copies + test.len()) as u128,
+            seq_len: MAZE_SEQ_LEN,
+        },
+    )?;
     let mut w = DatasetWriter::create(out_dir, MAZE_SEQ_LEN)?;
     let (tw, sw) = w.splits();
     for (i, l) in &train {

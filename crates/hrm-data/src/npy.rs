@@ -224,9 +224,21 @@ fn read_header_from<R: Read>(r: &mut R, path: &Path) -> Result<NpyHeader, DataEr
             format!("unsupported format version {major}.{minor}"),
         ));
     }
-    let mut text = vec![0u8; header_len];
-    r.read_exact(&mut text)
-        .map_err(|_| npy_err(path, "truncated header"))?;
+    // Read through `take` so that a header length beyond the file allocates nothing it cannot fill.
+    let mut text = Vec::new();
+    r.take(header_len as u64)
+        .read_to_end(&mut text)
+        .map_err(|e| DataError::io(path, e))?;
+    if text.len() != header_len {
+        return Err(npy_err(
+            path,
+            format!(
+                "truncated header: {} bytes announced, {} present",
+                header_len,
+                text.len()
+            ),
+        ));
+    }
     let text = if major == 3 {
         String::from_utf8(text).map_err(|_| npy_err(path, "header is not UTF-8"))?
     } else {
@@ -234,6 +246,11 @@ fn read_header_from<R: Read>(r: &mut R, path: &Path) -> Result<NpyHeader, DataEr
         text.iter().map(|&b| b as char).collect()
     };
     parse_header_dict(&text, path, 8 + len_bytes + header_len)
+}
+
+/// The data bytes of an array of `shape` with elements of `size` bytes; `None` when it overflows.
+fn data_bytes(shape: &[usize], size: usize) -> Option<usize> {
+    shape.iter().try_fold(size, |acc, &d| acc.checked_mul(d))
 }
 
 /// Reads only the header of a `.npy` file (dtype, order, shape, data offset).
@@ -263,11 +280,9 @@ pub fn read_npy<T: NpyElem>(path: &Path) -> Result<NpyArray<T>, DataError> {
             "Fortran order is not supported (expected C order)",
         ));
     }
-    let count: usize = h.shape.iter().product();
-    let nbytes = count
-        .checked_mul(T::SIZE)
-        .ok_or_else(|| npy_err(path, "shape is too large"))?;
-    if file_len != h.data_offset + nbytes {
+    let nbytes = data_bytes(&h.shape, T::SIZE)
+        .ok_or_else(|| npy_err(path, format!("shape {:?} is too large to address", h.shape)))?;
+    if Some(file_len) != h.data_offset.checked_add(nbytes) {
         return Err(npy_err(
             path,
             format!(
@@ -316,9 +331,25 @@ impl<T: NpyElem> NpyRowReader<T> {
                 ),
             ));
         }
+        // The file must hold exactly the announced rows, so that no row read allocates or seeks past it.
+        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+        let nbytes = data_bytes(&h.shape, T::SIZE).and_then(|n| n.checked_add(h.data_offset));
+        if nbytes.map(|n| n as u64) != Some(file_len) {
+            return Err(npy_err(
+                path,
+                format!(
+                    "file has {file_len} bytes, but shape {:?} of '{}' after a {}-byte header needs {}",
+                    h.shape,
+                    h.descr,
+                    h.data_offset,
+                    nbytes.map_or("more than can be addressed".to_string(), |n| n.to_string())
+                ),
+            ));
+        }
         Ok(NpyRowReader {
             path: path.to_path_buf(),
-            file: File::open(path).map_err(|e| DataError::io(path, e))?,
+            file,
             data_offset: h.data_offset as u64,
             rows: h.shape[0],
             cols: h.shape[1],

@@ -468,6 +468,8 @@ pub fn build_sudoku(
     config: &SudokuBuildConfig,
     out_dir: &Path,
 ) -> Result<SudokuBuildStats, DataError> {
+    crate::budget::check_num_aug(config.num_aug)?;
+    check_sudoku_size(out_dir, config.subsample, config.num_aug, config.test_size)?;
     let mut stats = SudokuBuildStats::default();
     let mut seen = HashSet::new();
     let mut pool = Vec::new();
@@ -512,6 +514,7 @@ pub fn build_sudoku_csv(
     seed: u64,
     out_dir: &Path,
 ) -> Result<SudokuBuildStats, DataError> {
+    crate::budget::check_num_aug(num_aug)?;
     let mut train: Vec<(SudokuBoard, SudokuBoard)> = read_sudoku_csv(train_csv)?
         .into_iter()
         .map(|r| (r.puzzle, r.solution))
@@ -534,9 +537,30 @@ pub fn build_sudoku_csv(
     if test_limit > 0 {
         test.truncate(test_limit);
     }
+    check_sudoku_size(out_dir, train.len(), num_aug, test.len())?;
     let mut stats = SudokuBuildStats::default();
     write_sudoku(out_dir, &train, &test, num_aug, &mut rng, &mut stats)?;
     Ok(stats)
+}
+
+/// Refuses a Sudoku build of `train` puzzles with `num_aug` shuffles each and `test` puzzles that does not
+/// fit the free disk space of `out_dir`.
+fn check_sudoku_size(
+    out_dir: &Path,
+    train: usize,
+    num_aug: usize,
+    test: usize,
+) -> Result<(), DataError> {
+    let rows = (train as u128)
+        .saturating_mul(1 + num_aug as u128)
+        .saturating_add(test as u128);
+    crate::budget::check_disk_space(
+        out_dir,
+        &crate::budget::BuildPlan {
+            rows,
+            seq_len: SUDOKU_CELLS,
+        },
+    )
 }
 
 fn write_sudoku(

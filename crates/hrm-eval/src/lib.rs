@@ -79,6 +79,9 @@ pub struct EvalReport {
     /// Exact and validity rates (Sudoku and Maze only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validity: Option<ValidityReport>,
+    /// What could not be checked (e.g. a `meta.json` without a dataset fingerprint); `hrm eval` prints them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl EvalReport {
@@ -156,6 +159,7 @@ pub fn evaluate_loaded(
             ),
         ));
     }
+    let warnings = check_dataset(predictions, predictions_dir, dataset_dir)?;
     let task = choose_task(predictions.meta.task, info.vocab_size as usize, dataset_dir)?;
     let mut report = EvalReport {
         task,
@@ -166,6 +170,7 @@ pub fn evaluate_loaded(
         accuracy: accuracy::accuracy(predictions),
         arc: None,
         validity: None,
+        warnings,
     };
     match task {
         TaskFamily::Arc => {
@@ -194,6 +199,100 @@ pub fn evaluate_loaded(
         }
     }
     Ok(report)
+}
+
+/// Ties predictions to the dataset they are scored against; returns warnings for what it could not check.
+///
+/// * `meta.json`'s `dataset_fingerprint` must equal the dataset's ([`hrm_data::layout::dataset_fingerprint`]);
+///   a folder without one (written before fingerprints) gets a warning asking to re-run `hrm predict`.
+/// * Every row (puzzle id, input, labels) must be a row of the dataset's test split: a row that matches
+///   none is an error naming it, never silently dropped.
+pub fn check_dataset(
+    predictions: &Predictions,
+    predictions_dir: &Path,
+    dataset_dir: &Path,
+) -> Result<Vec<String>, EvalError> {
+    let mut warnings = Vec::new();
+    let meta_path = predictions_dir.join(predictions::META_FILE);
+    match &predictions.meta.dataset_fingerprint {
+        Some(recorded) => {
+            let actual = hrm_data::layout::dataset_fingerprint(dataset_dir)?;
+            if *recorded != actual {
+                return Err(EvalError::invalid(
+                    &meta_path,
+                    format!(
+                        "field `dataset_fingerprint`: the predictions were made on a dataset with fingerprint \
+                         {recorded} (folder `{}`), but {} has fingerprint {actual}; score them against the \
+                         dataset they were made on, or re-run `hrm predict --dataset {}`",
+                        predictions.meta.dataset,
+                        dataset_dir.display(),
+                        dataset_dir.display()
+                    ),
+                ));
+            }
+        }
+        None => warnings.push(format!(
+            "{} has no `dataset_fingerprint` (written by an older `hrm predict`): it cannot be proven to come \
+             from {}; re-run `hrm predict` to record it",
+            meta_path.display(),
+            dataset_dir.display()
+        )),
+    }
+    let test = dataset_dir.join("test");
+    if !hrm_data::layout::array_path(&test, "inputs").exists() {
+        if predictions.meta.dataset_fingerprint.is_none() {
+            warnings.push(format!(
+                "{} has no token arrays: the prediction rows were not checked against it",
+                test.display()
+            ));
+        }
+        return Ok(warnings);
+    }
+    check_rows(predictions, predictions_dir, dataset_dir)?;
+    Ok(warnings)
+}
+
+/// A row's key: its puzzle id, input and label tokens.
+fn row_key(id: i32, input: &[u8], label: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(id.to_le_bytes());
+    h.update(input);
+    h.update(label);
+    h.finalize().into()
+}
+
+/// Checks that every prediction row is a row of the test split (see [`check_dataset`]).
+fn check_rows(
+    predictions: &Predictions,
+    predictions_dir: &Path,
+    dataset_dir: &Path,
+) -> Result<(), EvalError> {
+    use hrm_data::npy::NpyRowReader;
+    let index = hrm_data::layout::load_puzzle_index(dataset_dir, "test")?;
+    let test = dataset_dir.join("test");
+    let mut inputs = NpyRowReader::<u8>::open(&hrm_data::layout::array_path(&test, "inputs"))?;
+    let mut labels = NpyRowReader::<u8>::open(&hrm_data::layout::array_path(&test, "labels"))?;
+    let mut keys = std::collections::HashSet::new();
+    for (p, &id) in index.puzzle_identifiers.iter().enumerate() {
+        for r in index.puzzle_examples(p) {
+            keys.insert(row_key(id, &inputs.row(r)?, &labels.row(r)?));
+        }
+    }
+    for i in 0..predictions.len() {
+        let id = predictions.puzzle_identifiers[i];
+        if !keys.contains(&row_key(id, predictions.input(i), predictions.label(i))) {
+            return Err(EvalError::invalid(
+                predictions_dir,
+                format!(
+                    "row {i} (puzzle id {id}) matches no row of {} (same puzzle id, input and labels): \
+                     the predictions were made on another dataset",
+                    test.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The side of a square board of `cells` cells, when `cells` is a square.

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use hrm_data::layout::StagedDir;
 use hrm_data::npy::{read_npy, write_npy, NpyArray, NpyElem, NpyWriter};
 use hrm_grid::TaskFamily;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,11 @@ pub struct PredictionsMeta {
     /// The dataset folder the predictions were made on (free text, usually a path).
     #[serde(default)]
     pub dataset: String,
+    /// The fingerprint of that dataset ([`hrm_data::layout::dataset_fingerprint`]); the evaluator
+    /// refuses a dataset whose fingerprint differs. Absent in folders written before fingerprints
+    /// existed: those are scored with a warning (and their rows are still checked against the dataset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_fingerprint: Option<String>,
 }
 
 /// The optional refinement view: predicted tokens after each segment for K chosen rows.
@@ -343,11 +349,11 @@ fn read_trace(dir: &Path, s: usize) -> Result<Option<SegmentTrace>, EvalError> {
 ///
 /// `meta.json` is written last, so a folder with a `meta.json` is complete. A stale
 /// `segments.npy` / `segment_rows.npy` pair is removed when `predictions.segments` is `None`.
-pub fn write_predictions(dir: &Path, predictions: &Predictions) -> Result<(), EvalError> {
-    predictions.validate(dir)?;
-    std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
-    // Without meta.json the folder reads as incomplete until everything is in place.
-    remove_if_present(&dir.join(META_FILE))?;
+pub fn write_predictions(out: &Path, predictions: &Predictions) -> Result<(), EvalError> {
+    predictions.validate(out)?;
+    check_replaceable(out)?;
+    let staged = StagedDir::create(out)?;
+    let dir = staged.path();
     let n = predictions.len();
     let s = predictions.seq_len;
     write_npy(&dir.join(INPUTS_FILE), &[n, s], &predictions.inputs)?;
@@ -363,7 +369,50 @@ pub fn write_predictions(dir: &Path, predictions: &Predictions) -> Result<(), Ev
         &[n],
         &predictions.q_halt_logits,
     )?;
-    write_trace_and_meta(dir, s, &predictions.meta, predictions.segments.as_ref())
+    write_trace_and_meta(dir, s, &predictions.meta, predictions.segments.as_ref())?;
+    staged.commit()?;
+    Ok(())
+}
+
+/// The files a predictions folder may hold.
+const KNOWN_FILES: [&str; 8] = [
+    INPUTS_FILE,
+    PREDS_FILE,
+    LABELS_FILE,
+    PUZZLE_IDENTIFIERS_FILE,
+    Q_HALT_LOGITS_FILE,
+    SEGMENTS_FILE,
+    SEGMENT_ROWS_FILE,
+    META_FILE,
+];
+
+/// Refuses to replace `out` when it exists and holds anything that is not part of a predictions folder
+/// (a mistyped `--out` must not delete unrelated files).
+fn check_replaceable(out: &Path) -> Result<(), EvalError> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(EvalError::invalid(
+            out,
+            "exists and is not a folder; refusing to replace it with predictions",
+        ));
+    }
+    for entry in std::fs::read_dir(out).map_err(|e| EvalError::io(out, e))? {
+        let entry = entry.map_err(|e| EvalError::io(out, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !KNOWN_FILES.contains(&name.as_ref()) {
+            return Err(EvalError::invalid(
+                out,
+                format!(
+                    "holds `{name}`, which is not part of a predictions folder; refusing to replace \
+                     the folder (choose another --out or move it away)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes (or removes) the segment trace, then `meta.json`.
@@ -409,10 +458,12 @@ fn write_trace_and_meta(
 
 /// Streams a predictions folder batch by batch, so the trainer never holds all N rows.
 ///
-/// Each array goes to a temporary file renamed into place by [`PredictionsWriter::finish`],
-/// which then writes the optional trace and, last, `meta.json`. A stale `meta.json` is
-/// removed by [`PredictionsWriter::create`], so an unfinished folder never reads as complete.
+/// Everything is written into a hidden sibling of the folder (`.<name>.building-<pid>`, see
+/// [`StagedDir`]); [`PredictionsWriter::finish`] writes the optional trace and `meta.json` there and
+/// then swaps it into place. An existing folder stays as it was until then: a failed or killed
+/// prediction leaves the old predictions readable.
 pub struct PredictionsWriter {
+    staged: StagedDir,
     dir: PathBuf,
     seq_len: usize,
     meta: PredictionsMeta,
@@ -432,8 +483,10 @@ impl PredictionsWriter {
         meta: PredictionsMeta,
     ) -> Result<PredictionsWriter, EvalError> {
         check_seq_len(dir, seq_len)?;
-        std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
-        remove_if_present(&dir.join(META_FILE))?;
+        check_replaceable(dir)?;
+        let staged = StagedDir::create(dir)?;
+        let dir = staged.path().to_path_buf();
+        let dir = dir.as_path();
         Ok(PredictionsWriter {
             dir: dir.to_path_buf(),
             seq_len,
@@ -444,6 +497,7 @@ impl PredictionsWriter {
             puzzle_identifiers: NpyWriter::create(&dir.join(PUZZLE_IDENTIFIERS_FILE), &[])?,
             q_halt_logits: NpyWriter::create(&dir.join(Q_HALT_LOGITS_FILE), &[])?,
             rows: 0,
+            staged,
         })
     }
 
@@ -505,6 +559,7 @@ impl PredictionsWriter {
         self.puzzle_identifiers.finish()?;
         self.q_halt_logits.finish()?;
         write_trace_and_meta(&self.dir, self.seq_len, &self.meta, segments)?;
+        self.staged.commit()?;
         Ok(self.rows)
     }
 }

@@ -178,17 +178,47 @@ fn pass_at_k_follows_the_voting_rules() {
     assert!((r.pass_at_k(2).unwrap() - 4.0 / 6.0).abs() < 1e-12);
 }
 
+/// The world's predictions without rows 15 (unmatched) and 16 (blank), which `evaluate` refuses.
+fn matched_rows(p: &hrm_eval::Predictions) -> hrm_eval::Predictions {
+    let mut p = p.clone();
+    let (n, s) = (15, p.seq_len);
+    p.inputs.truncate(n * s);
+    p.preds.truncate(n * s);
+    p.labels.truncate(n * s);
+    p.puzzle_identifiers.truncate(n);
+    p.q_halt_logits.truncate(n);
+    p
+}
+
+#[test]
+fn evaluate_refuses_rows_that_match_no_dataset_row() {
+    let w = world();
+    // Row 15's input is no test input of the dataset: an error naming the row, not a silent drop.
+    let err = evaluate(&w.preds_dir, &w.dataset).unwrap_err().to_string();
+    assert!(
+        err.contains("row 15") && err.contains("matches no row"),
+        "{err}"
+    );
+    // A blank row (puzzle id 0) is no row of the test split either.
+    let mut p = matched_rows(&w.predictions);
+    p.puzzle_identifiers[3] = 0;
+    write_predictions(&w.preds_dir, &p).unwrap();
+    let err = evaluate(&w.preds_dir, &w.dataset).unwrap_err().to_string();
+    assert!(err.contains("row 3 (puzzle id 0)"), "{err}");
+}
+
 #[test]
 fn evaluate_reads_both_folders_and_picks_arc() {
     let w = world();
+    write_predictions(&w.preds_dir, &matched_rows(&w.predictions)).unwrap();
     let report = evaluate(&w.preds_dir, &w.dataset).unwrap();
     assert_eq!(report.task, TaskFamily::Arc);
     let arc = report.arc.as_ref().unwrap();
     assert_eq!(arc.pass_at[1].solved, 4);
     assert!((report.headline() - 4.0 / 6.0).abs() < 1e-12);
-    // Per-row exactness: 17 rows, all labelled; exact rows are those predicting their own truth.
-    assert_eq!(report.accuracy.count, 17);
-    assert_eq!(report.accuracy.exact_count, 8 + 1);
+    // Per-row exactness: 15 rows, all labelled; exact rows are those predicting their own truth.
+    assert_eq!(report.accuracy.count, 15);
+    assert_eq!(report.accuracy.exact_count, 7);
     let json = report.to_json();
     // The JSON reads back into an EvalReport carrying the same content.
     let back: hrm_eval::EvalReport = serde_json::from_str(&json).unwrap();
@@ -211,7 +241,7 @@ fn evaluate_reads_both_folders_and_picks_arc() {
     }
 
     // Without a task in meta.json the vocabulary (12) chooses ARC.
-    let mut p = w.predictions.clone();
+    let mut p = matched_rows(&w.predictions);
     p.meta.task = None;
     write_predictions(&w.preds_dir, &p).unwrap();
     assert_eq!(

@@ -11,6 +11,7 @@ use hrm_eval::{evaluate, read_predictions, write_predictions, TaskFamily};
 fn small(n: usize, s: usize) -> Predictions {
     Predictions {
         meta: PredictionsMeta {
+            dataset_fingerprint: None,
             task: Some(TaskFamily::Sudoku),
             num_segments: 3,
             checkpoint: "ckpt/step_10.safetensors".into(),
@@ -162,10 +163,11 @@ fn streaming_writer_matches_the_one_shot_writer() {
     assert_eq!(w.finish(p.segments.as_ref()).unwrap(), 5);
     assert_eq!(read_predictions(&streamed).unwrap(), p);
 
-    // A trace naming a row past N is refused.
+    // A trace naming a row past N is refused. While the new folder is written, and after it fails,
+    // the old predictions stay complete and readable.
     let mut w =
         hrm_eval::predictions::PredictionsWriter::create(&streamed, 81, p.meta.clone()).unwrap();
-    assert!(!streamed.join("meta.json").exists());
+    assert_eq!(read_predictions(&streamed).unwrap(), p);
     w.push_batch(
         &p.inputs[..81],
         &p.preds[..81],
@@ -176,4 +178,28 @@ fn streaming_writer_matches_the_one_shot_writer() {
     .unwrap();
     let err = w.finish(p.segments.as_ref()).unwrap_err().to_string();
     assert!(err.contains("segment_rows.npy"), "{err}");
+    assert_eq!(read_predictions(&streamed).unwrap(), p);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["streamed"], "no staging folder is left behind");
+}
+
+#[test]
+fn a_folder_with_foreign_files_is_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = small(2, 81);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let err = write_predictions(&out, &p).unwrap_err().to_string();
+    assert!(
+        err.contains("notes.txt") && err.contains("refusing"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
 }

@@ -57,7 +57,6 @@ fn arc_report_files() {
 fn sudoku_report_shows_examples() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    write_meta_only_dataset(&data, 11, 81);
     let solution =
         "534678912672195348198342567859761423426853791713924856961537284287419635345286179";
     let label: Vec<u8> = solution.bytes().map(|b| b - b'0' + 1).collect();
@@ -70,6 +69,7 @@ fn sudoku_report_shows_examples() {
     wrong[1] = 2;
     let p = hrm_eval::Predictions {
         meta: hrm_eval::predictions::PredictionsMeta {
+            dataset_fingerprint: None,
             task: Some(TaskFamily::Sudoku),
             num_segments: 2,
             checkpoint: "c".into(),
@@ -83,6 +83,7 @@ fn sudoku_report_shows_examples() {
         q_halt_logits: vec![1.0, -1.0],
         segments: None,
     };
+    write_dataset_of(&data, 11, &p);
     let preds = dir.path().join("preds");
     hrm_eval::write_predictions(&preds, &p).unwrap();
     let out = dir.path().join("out");
@@ -113,7 +114,6 @@ fn keep(html: &std::path::Path, name: &str) {
 fn maze_report_shows_examples_and_segments() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    write_meta_only_dataset(&data, 6, 900);
     // A 30x30 maze: walls around, a wall row with a gap, S top-left, G bottom-right.
     let mut input = vec![2u8; 900];
     for i in 0..30 {
@@ -140,6 +140,7 @@ fn maze_report_shows_examples_and_segments() {
     }
     let p = hrm_eval::Predictions {
         meta: hrm_eval::predictions::PredictionsMeta {
+            dataset_fingerprint: None,
             task: Some(TaskFamily::Maze),
             num_segments: 3,
             checkpoint: "c".into(),
@@ -157,6 +158,7 @@ fn maze_report_shows_examples_and_segments() {
             tokens: [input.clone(), half, label.clone()].concat(),
         }),
     };
+    write_dataset_of(&data, 6, &p);
     let preds = dir.path().join("preds");
     hrm_eval::write_predictions(&preds, &p).unwrap();
     let out = dir.path().join("out");

@@ -145,6 +145,7 @@ fn maze_allows_any_shortest_path() {
 fn predictions(task: TaskFamily, s: usize, rows: &[(Vec<u8>, Vec<u8>, Vec<u8>)]) -> Predictions {
     Predictions {
         meta: PredictionsMeta {
+            dataset_fingerprint: None,
             task: Some(task),
             num_segments: 16,
             checkpoint: String::new(),
@@ -166,7 +167,6 @@ fn evaluate_reports_exact_and_valid_rates() {
     let (data, preds) = (dir.path().join("data"), dir.path().join("preds"));
 
     // Sudoku: exact, valid-not-exact, invalid.
-    write_meta_only_dataset(&data, 11, 81);
     let (input, label) = (tokens(&puzzle()), tokens(SOLUTION));
     let mut wrong = label.clone();
     wrong[2] = 1;
@@ -179,6 +179,7 @@ fn evaluate_reports_exact_and_valid_rates() {
             (input.clone(), wrong, label.clone()),
         ],
     );
+    write_dataset_of(&data, 11, &p);
     write_predictions(&preds, &p).unwrap();
     let r = evaluate(&preds, &data).unwrap();
     assert_eq!(r.task, TaskFamily::Sudoku);
@@ -189,7 +190,6 @@ fn evaluate_reports_exact_and_valid_rates() {
 
     // Maze, chosen by vocabulary (6) because meta.json has no task.
     let data = dir.path().join("maze-data");
-    write_meta_only_dataset(&data, 6, 49);
     let input = maze_tokens(&MAZE);
     let label = with_path(&[(2, 1), (3, 1), (3, 2)]);
     let mut p = predictions(
@@ -201,6 +201,7 @@ fn evaluate_reports_exact_and_valid_rates() {
         ],
     );
     p.meta.task = None;
+    write_dataset_of(&data, 6, &p);
     write_predictions(&preds, &p).unwrap();
     let r = evaluate(&preds, &data).unwrap();
     assert_eq!(r.task, TaskFamily::Maze);

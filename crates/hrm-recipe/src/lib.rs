@@ -351,27 +351,24 @@ impl Recipe {
     }
 
     /// Parses recipe TOML text (`origin` names it in errors) and applies `overrides`.
+    ///
+    /// A syntax or type error in the text names its line, column and key; an override whose value does not
+    /// fit its field names the override and the key.
     pub fn from_toml_str(
         origin: &str,
         text: &str,
         overrides: &[String],
     ) -> Result<Recipe, RecipeError> {
-        let mut table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| RecipeError::Parse {
-                    origin: origin.to_string(),
-                    message: e.message().to_string(),
-                })?;
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| parse_error(origin, text, &e))?;
         for spec in overrides {
             apply_override(&mut table, spec)?;
         }
-        let mut recipe: Recipe =
-            table
-                .try_into()
-                .map_err(|e: toml::de::Error| RecipeError::Parse {
-                    origin: origin.to_string(),
-                    message: e.message().to_string(),
-                })?;
+        let mut recipe: Recipe = match table.clone().try_into() {
+            Ok(r) => r,
+            Err(e) => return Err(locate_error(origin, text, overrides, &e)),
+        };
         recipe.overrides.extend(overrides.iter().cloned());
         recipe.validate(origin)?;
         Ok(recipe)
@@ -413,6 +410,9 @@ impl Recipe {
             message: message.to_string(),
         };
         let t = &self.train;
+        if t.epochs == 0 {
+            return Err(bad("train.epochs", "must be at least 1"));
+        }
         if t.global_batch_size == 0 {
             return Err(bad("train.global_batch_size", "must be at least 1"));
         }
@@ -431,11 +431,49 @@ impl Recipe {
         if !(0.0..=1.0).contains(&t.lr_min_ratio) {
             return Err(bad("train.lr_min_ratio", "must be within 0..=1"));
         }
+        // NaN fails every comparison, so each range is written to be false for NaN.
+        let at_least_zero = |x: f64| x >= 0.0 && x.is_finite();
+        for (field, value) in [
+            ("train.lr", t.lr),
+            ("train.weight_decay", t.weight_decay),
+            ("train.puzzle_emb_lr", t.puzzle_emb_lr),
+            ("train.puzzle_emb_weight_decay", t.puzzle_emb_weight_decay),
+        ] {
+            if !at_least_zero(value) {
+                return Err(bad(field, &format!("{value} is not a finite number >= 0")));
+            }
+        }
+        for (field, value) in [("train.beta1", t.beta1), ("train.beta2", t.beta2)] {
+            if !(0.0..1.0).contains(&value) {
+                return Err(bad(field, &format!("{value} is not within [0, 1)")));
+            }
+        }
+        if !(0.0..=1.0).contains(&t.ema_rate) {
+            return Err(bad(
+                "train.ema_rate",
+                &format!("{} is not within [0, 1]", t.ema_rate),
+            ));
+        }
         let a = &self.arch;
-        if a.hidden_size <= 0 || a.num_heads <= 0 || a.hidden_size % a.num_heads != 0 {
+        if a.hidden_size <= 0 {
+            return Err(bad("arch.hidden_size", "must be at least 1"));
+        }
+        if a.num_heads <= 0 || a.hidden_size % a.num_heads != 0 {
             return Err(bad(
                 "arch.num_heads",
                 "must be positive and divide arch.hidden_size",
+            ));
+        }
+        if !(0.0..=1.0).contains(&a.halt_exploration_prob) {
+            return Err(bad(
+                "arch.halt_exploration_prob",
+                &format!("{} is not within [0, 1]", a.halt_exploration_prob),
+            ));
+        }
+        if !(a.rms_norm_eps > 0.0 && a.rms_norm_eps.is_finite()) {
+            return Err(bad(
+                "arch.rms_norm_eps",
+                &format!("{} is not a finite number > 0", a.rms_norm_eps),
             ));
         }
         if a.halt_max_steps < 1 {
@@ -452,6 +490,103 @@ impl Recipe {
             return Err(bad("eval.batch_size", "must be at least 1"));
         }
         Ok(())
+    }
+}
+
+/// The error of a recipe that parses as TOML but does not fit the schema: blamed on the text itself (with the
+/// line, column and key, from a parse that keeps positions) when the text alone fails, else on the first
+/// override that makes it fail.
+fn locate_error(
+    origin: &str,
+    text: &str,
+    overrides: &[String],
+    err: &toml::de::Error,
+) -> RecipeError {
+    if let Err(e) = toml::from_str::<Recipe>(text) {
+        return parse_error(origin, text, &e);
+    }
+    let Ok(mut table) = text.parse::<toml::Table>() else {
+        return parse_error(origin, text, err);
+    };
+    for spec in overrides {
+        if apply_override(&mut table, spec).is_err() {
+            break;
+        }
+        if let Err(e) = table.clone().try_into::<Recipe>() {
+            let key = spec
+                .split_once('=')
+                .map_or(spec.as_str(), |(k, _)| k)
+                .trim();
+            return RecipeError::Override {
+                spec: spec.clone(),
+                message: format!("`{key}`: {}", e.message().trim()),
+            };
+        }
+    }
+    RecipeError::Parse {
+        origin: origin.to_string(),
+        message: err.message().trim().to_string(),
+    }
+}
+
+/// A TOML error with its line, column and (where it is a `key = value` line) its dotted key.
+fn parse_error(origin: &str, text: &str, e: &toml::de::Error) -> RecipeError {
+    let message = e.message().trim().to_string();
+    let Some(span) = e.span() else {
+        return RecipeError::Parse {
+            origin: origin.to_string(),
+            message,
+        };
+    };
+    let start = span.start.min(text.len());
+    let before = text.get(..start).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let key = key_at(text, line)
+        .map(|k| format!(", key `{k}`"))
+        .unwrap_or_default();
+    RecipeError::Parse {
+        origin: origin.to_string(),
+        message: format!("line {line}, column {column}{key}: {message}"),
+    }
+}
+
+/// The dotted key of a `key = value` line (1-based `line`), with the `[section]` above it.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let this = lines.get(line.checked_sub(1)?)?;
+    let (key, _) = this.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    let section = lines[..line - 1].iter().rev().find_map(|l| {
+        let l = l.trim();
+        (l.starts_with('[') && !l.starts_with("[[")).then(|| {
+            l.trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+        })
+    });
+    Some(match section {
+        Some(sec) if !sec.is_empty() => format!("{sec}.{key}"),
+        _ => key.to_string(),
+    })
+}
+
+/// The name of a TOML value's type, for error messages.
+fn type_name(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "an integer",
+        toml::Value::Float(_) => "a float",
+        toml::Value::Boolean(_) => "a boolean",
+        toml::Value::Datetime(_) => "a date",
+        toml::Value::Array(_) => "an array",
+        toml::Value::Table(_) => "a table",
     }
 }
 
@@ -494,6 +629,38 @@ pub fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), RecipeE
                 (toml::Value::Float(_), toml::Value::Integer(i)) => toml::Value::Float(i as f64),
                 (_, v) => v,
             };
+            let digits = raw.strip_prefix(['-', '+']).unwrap_or(raw);
+            let huge_integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+            match (old, &value) {
+                (toml::Value::Integer(_), toml::Value::String(_)) if huge_integer => {
+                    return Err(err(format!(
+                        "`{key}` is an integer, and {raw} does not fit in i64 ({}..={})",
+                        i64::MIN,
+                        i64::MAX
+                    )));
+                }
+                (toml::Value::String(_), _) | (_, toml::Value::String(_))
+                    if std::mem::discriminant(old) != std::mem::discriminant(&value) =>
+                {
+                    return Err(err(format!(
+                        "`{key}` expects {}, got `{raw}`",
+                        match old {
+                            toml::Value::Float(_) => "a float".to_string(),
+                            o => type_name(o).to_string(),
+                        }
+                    )));
+                }
+                (toml::Value::Integer(_) | toml::Value::Boolean(_), _)
+                    if std::mem::discriminant(old) != std::mem::discriminant(&value) =>
+                {
+                    return Err(err(format!(
+                        "`{key}` expects {}, got {} `{raw}`",
+                        type_name(old),
+                        type_name(&value)
+                    )));
+                }
+                _ => {}
+            }
             cur.insert(last.to_string(), value);
         }
     }

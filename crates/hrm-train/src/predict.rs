@@ -1,5 +1,6 @@
 //! Inference from a run's checkpoint: a split through `forward_eval` for `halt_max_steps` segments, written as a
-//! predictions folder (hrm-eval's format) with the per-segment trace of a few rows. A run trained with
+//! predictions folder (hrm-eval's format, tied to the dataset by its fingerprint) with the per-segment trace of
+//! a few rows. A run trained with
 //! `train.ema` predicts with the checkpoint's EMA weights (`ema.safetensors`), as its evaluations did.
 //! Follows the reference's `evaluate.py`.
 
@@ -94,6 +95,11 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
         &dataset_dir,
         &opts.split,
     )?;
+    // After the shape checks, whose messages are more specific: a dataset of the same shapes but other content.
+    let fingerprint = hrm_data::layout::dataset_fingerprint(&dataset_dir)?;
+    if opts.dataset_dir.is_some() {
+        check_trained_dataset(&opts.run_dir, &dataset_dir, &fingerprint)?;
+    }
     let data = Arc::new(hrm_data::load_split(&dataset_dir, &opts.split)?);
     let ckpt_name = ckpt
         .file_name()
@@ -109,6 +115,7 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
         num_segments: m,
         checkpoint: ckpt.display().to_string(),
         dataset: dataset_dir.display().to_string(),
+        dataset_fingerprint: Some(fingerprint),
     };
     let mut writer = PredictionsWriter::create(&out_dir, data.seq_len(), meta_out)?;
     let batch_size = opts.batch_size.unwrap_or(recipe.eval.batch_size).max(1);
@@ -146,6 +153,36 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
         num_segments: m,
         weights,
     })
+}
+
+/// Refuses a `--dataset` other than the one the run was trained on: when the run's `env.json` names a
+/// dataset folder that still exists and its fingerprint differs from `fingerprint` (that of `dataset_dir`),
+/// the error names both folders and both fingerprints. A run whose dataset folder is gone cannot be checked
+/// (the shapes are still checked against the checkpoint).
+fn check_trained_dataset(
+    run_dir: &Path,
+    dataset_dir: &Path,
+    fingerprint: &str,
+) -> Result<(), RunError> {
+    let trained_on = load_env(run_dir)?.dataset;
+    if trained_on == dataset_dir || !trained_on.join("identifiers.json").exists() {
+        return Ok(());
+    }
+    let trained = hrm_data::layout::dataset_fingerprint(&trained_on)?;
+    if trained != fingerprint {
+        return Err(RunError::mismatch(
+            "dataset_fingerprint",
+            format!(
+                "the run's dataset {} (from {})",
+                trained_on.display(),
+                run_dir.join("env.json").display()
+            ),
+            trained,
+            format!("--dataset {}", dataset_dir.display()),
+            fingerprint,
+        ));
+    }
+    Ok(())
 }
 
 /// The model of checkpoint `ckpt` for a split: its config with the recipe's forward dtype on `device` (a

@@ -431,8 +431,15 @@ fn example_views(report: &EvalReport, predictions: &Predictions, max: usize) -> 
         .collect()
 }
 
+/// The entries a report folder may hold; [`write_report`] refuses to replace a folder holding others.
+const REPORT_ENTRIES: [&str; 4] = ["eval.json", "report.md", "report.html", "curves"];
+
 /// Evaluates and writes `eval.json`, `report.md`, `report.html` and `curves/*.svg` into
-/// `out_dir` (created if needed; every file written atomically).
+/// `out_dir`.
+///
+/// The folder is written into a hidden sibling and swapped into place only when every file is written
+/// ([`hrm_data::layout::StagedDir`]), so a failure leaves an existing report as it was. An existing
+/// `out_dir` holding anything but a report's files is refused, never replaced.
 pub fn write_report(
     out_dir: &Path,
     predictions_dir: &Path,
@@ -441,7 +448,58 @@ pub fn write_report(
 ) -> Result<(EvalReport, ReportFiles), EvalError> {
     let predictions = crate::read_predictions(predictions_dir)?;
     let report = crate::evaluate_loaded(&predictions, predictions_dir, dataset_dir)?;
-    std::fs::create_dir_all(out_dir).map_err(|e| EvalError::io(out_dir, e))?;
+    check_report_folder(out_dir)?;
+    let staged = hrm_data::layout::StagedDir::create(out_dir)?;
+    let tmp = staged.path().to_path_buf();
+    let (report, files) = write_report_files(&tmp, report, &predictions, dataset_dir, options)?;
+    staged.commit()?;
+    // The paths as they are after the swap.
+    let moved = |p: &Path| out_dir.join(p.strip_prefix(&tmp).unwrap_or(p));
+    let files = ReportFiles {
+        eval_json: moved(&files.eval_json),
+        markdown: moved(&files.markdown),
+        html: moved(&files.html),
+        curves: files.curves.iter().map(|p| moved(p)).collect(),
+    };
+    Ok((report, files))
+}
+
+/// Refuses an existing `out_dir` that is not a folder or holds entries other than [`REPORT_ENTRIES`].
+fn check_report_folder(out_dir: &Path) -> Result<(), EvalError> {
+    if !out_dir.exists() {
+        return Ok(());
+    }
+    if !out_dir.is_dir() {
+        return Err(EvalError::invalid(
+            out_dir,
+            "exists and is not a folder; refusing to replace it with a report",
+        ));
+    }
+    for entry in std::fs::read_dir(out_dir).map_err(|e| EvalError::io(out_dir, e))? {
+        let entry = entry.map_err(|e| EvalError::io(out_dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !REPORT_ENTRIES.contains(&name.as_ref()) {
+            return Err(EvalError::invalid(
+                out_dir,
+                format!(
+                    "holds `{name}`, which is not part of a report; refusing to replace the folder \
+                     (choose another --out or move it away)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the report files into `out_dir` (the staging folder of [`write_report`]).
+fn write_report_files(
+    out_dir: &Path,
+    report: EvalReport,
+    predictions: &crate::Predictions,
+    dataset_dir: &Path,
+    options: &ReportOptions,
+) -> Result<(EvalReport, ReportFiles), EvalError> {
     let benchmark = options
         .benchmark
         .unwrap_or_else(|| Benchmark::guess(&report));
@@ -474,11 +532,11 @@ pub fn write_report(
     let md = render_markdown(&report, &title, benchmark, &curve_links, &options.note);
     hrm_data::write_atomic(&markdown, md.as_bytes())?;
 
-    let arc_tasks = arc_views(&report, &predictions, dataset_dir, options.max_tasks)?;
+    let arc_tasks = arc_views(&report, predictions, dataset_dir, options.max_tasks)?;
     let examples = if report.task == TaskFamily::Arc {
         Vec::new()
     } else {
-        example_views(&report, &predictions, options.max_examples)
+        example_views(&report, predictions, options.max_examples)
     };
     let page = HtmlPage {
         title: &title,

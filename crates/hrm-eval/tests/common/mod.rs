@@ -166,6 +166,7 @@ pub struct Row {
 pub fn arc_predictions(tasks: &[FixtureTask], fixture: &ArcFixture, rows: &[Row]) -> Predictions {
     let mut p = Predictions {
         meta: PredictionsMeta {
+            dataset_fingerprint: None,
             task: Some(TaskFamily::Arc),
             num_segments: 2,
             checkpoint: "fixture.safetensors".into(),
@@ -215,6 +216,21 @@ pub fn add_trace(p: &mut Predictions, rows: &[usize]) {
 /// Writes only `test/dataset.json` (enough for Sudoku and Maze evaluation).
 pub fn write_meta_only_dataset(dir: &Path, vocab: usize, seq_len: usize) {
     write_split(&dir.join("test"), vocab, seq_len, &[], &[], 1);
+}
+
+/// Writes a dataset whose test split holds exactly the rows of `p` (one puzzle of id 0 per row), so that
+/// the evaluator's row check finds every prediction row.
+#[allow(dead_code)]
+pub fn write_dataset_of(dir: &Path, vocab: usize, p: &Predictions) {
+    let examples: Vec<(Vec<u8>, Vec<u8>)> = (0..p.len())
+        .map(|i| (p.input(i).to_vec(), p.label(i).to_vec()))
+        .collect();
+    let puzzles: Vec<(i32, usize)> = (0..p.len()).map(|_| (0, 1)).collect();
+    write_split(&dir.join("test"), vocab, p.seq_len, &examples, &puzzles, 1);
+    write_json(
+        &dir.join("identifiers.json"),
+        &serde_json::json!(["<blank>"]),
+    );
 }
 
 /// A colourful h x w grid whose colours follow `(a*r + b*c + k) mod 10`.

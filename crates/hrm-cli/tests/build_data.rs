@@ -1,0 +1,130 @@
+//! `hrm build-data` as a process: `--force` on bad input fails and leaves the old dataset intact and loadable
+//! (nothing is removed before the new dataset is complete), and absurd sizes are refused up front.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const HRM: &str = env!("CARGO_BIN_EXE_hrm");
+
+/// A raw-data folder with the first `n` ARC-AGI-1 evaluation tasks of the shared data (and one as ConceptARC).
+fn raw_data(root: &Path, n: usize) -> PathBuf {
+    let shared = std::env::var_os("HRM_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../../../shared/datasets"));
+    let src = shared.join("arc-agi-1").join("evaluation");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&src)
+        .unwrap_or_else(|e| panic!("{}: {e} (set HRM_DATA_DIR)", src.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    names.sort();
+    let data = root.join("raw");
+    let eval = data.join("arc-agi-1").join("evaluation");
+    let concept = data.join("concept-arc").join("corpus");
+    std::fs::create_dir_all(&eval).unwrap();
+    std::fs::create_dir_all(&concept).unwrap();
+    for p in names.iter().take(n) {
+        std::fs::copy(p, eval.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(&names[n], concept.join("c1.json")).unwrap();
+    data
+}
+
+fn build(data: &Path, out: &Path, num_aug: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(HRM)
+        .args(["build-data", "arc1", "--data-dir"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(["--num-aug", num_aug, "--threads", "1"])
+        .args(extra)
+        .output()
+        .expect("running hrm")
+}
+
+fn siblings(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn forced_build_on_bad_input_keeps_the_old_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = raw_data(tmp.path(), 3);
+    let parent = tmp.path().join("built");
+    let out = parent.join("arc");
+    let first = build(&data, &out, "2", &[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let before = hrm_data::load_split(&out, "test").unwrap();
+    let ids_before = hrm_data::layout::load_identifiers(&out).unwrap();
+
+    // Without --force an existing dataset is refused.
+    let again = build(&data, &out, "2", &[]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+
+    // A task file that does not parse: the forced build fails...
+    std::fs::write(
+        data.join("arc-agi-1/evaluation/ffffffff.json"),
+        r#"{"train": [{"input": [[1]], "output": "#,
+    )
+    .unwrap();
+    let forced = build(&data, &out, "2", &["--force"]);
+    let stderr = String::from_utf8_lossy(&forced.stderr);
+    assert!(
+        !forced.status.success(),
+        "a bad task file must fail the build"
+    );
+    assert!(stderr.contains("ffffffff.json"), "{stderr}");
+    // ...and the old dataset is still there, complete and loadable, with no litter beside it.
+    assert_eq!(hrm_data::load_split(&out, "test").unwrap(), before);
+    hrm_data::load_split(&out, "train").unwrap();
+    assert_eq!(
+        hrm_data::layout::load_identifiers(&out).unwrap(),
+        ids_before
+    );
+    assert_eq!(siblings(&parent), ["arc"]);
+
+    // A forced build on good input replaces it.
+    std::fs::remove_file(data.join("arc-agi-1/evaluation/ffffffff.json")).unwrap();
+    let replaced = build(&data, &out, "1", &["--force"]);
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    assert_ne!(hrm_data::load_split(&out, "test").unwrap(), before);
+    assert_eq!(siblings(&parent), ["arc"]);
+}
+
+#[test]
+fn absurd_num_aug_is_refused_up_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = raw_data(tmp.path(), 2);
+    let out = tmp.path().join("arc");
+    let start = Instant::now();
+    let r = build(&data, &out, "100000000000", &[]);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success());
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "refused only after {:?}",
+        start.elapsed()
+    );
+    assert!(
+        stderr.contains("num_aug") && stderr.contains("100000000000"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("10000"), "{stderr}");
+    assert!(!out.exists());
+    assert_eq!(siblings(tmp.path()), ["raw"]);
+}
