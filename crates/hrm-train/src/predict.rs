@@ -97,9 +97,7 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
     )?;
     // After the shape checks, whose messages are more specific: a dataset of the same shapes but other content.
     let fingerprint = hrm_data::layout::dataset_fingerprint(&dataset_dir)?;
-    if opts.dataset_dir.is_some() {
-        check_trained_dataset(&opts.run_dir, &dataset_dir, &fingerprint)?;
-    }
+    check_trained_dataset(&opts.run_dir, &dataset_dir, &fingerprint)?;
     let data = Arc::new(hrm_data::load_split(&dataset_dir, &opts.split)?);
     let ckpt_name = ckpt
         .file_name()
@@ -155,8 +153,8 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
     })
 }
 
-/// Refuses a `--dataset` other than the one the run was trained on: when the run's `env.json` names a
-/// dataset folder that still exists and its fingerprint differs from `fingerprint` (that of `dataset_dir`),
+/// Refuses a `--dataset` other than the one the run was trained on: against the fingerprint the run's
+/// `env.json` recorded; for older runs without one, when the `env.json` names a dataset folder that still exists and its fingerprint differs from `fingerprint` (that of `dataset_dir`),
 /// the error names both folders and both fingerprints. A run whose dataset folder is gone cannot be checked
 /// (the shapes are still checked against the checkpoint).
 fn check_trained_dataset(
@@ -164,7 +162,11 @@ fn check_trained_dataset(
     dataset_dir: &Path,
     fingerprint: &str,
 ) -> Result<(), RunError> {
-    let trained_on = load_env(run_dir)?.dataset;
+    let env = load_env(run_dir)?;
+    if env.dataset_fingerprint.is_some() {
+        return crate::run::check_dataset_fingerprint(&env, run_dir, dataset_dir);
+    }
+    let trained_on = env.dataset;
     if trained_on == dataset_dir || !trained_on.join("identifiers.json").exists() {
         return Ok(());
     }

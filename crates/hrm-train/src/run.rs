@@ -242,6 +242,10 @@ pub struct RunEnv {
     /// The command lines of later resumes.
     #[serde(default)]
     pub resumes: Vec<Vec<String>>,
+    /// The fingerprint of the dataset at the start ([`hrm_data::layout::dataset_fingerprint`]); resume and
+    /// `hrm predict` refuse a dataset that differs (absent in runs made before it was recorded).
+    #[serde(default)]
+    pub dataset_fingerprint: Option<String>,
 }
 
 fn git_commit() -> Option<String> {
@@ -790,7 +794,7 @@ fn start_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Sta
     }
     std::fs::create_dir_all(run_dir).map_err(RunError::io(run_dir))?;
     hrm_data::write_atomic(&run_dir.join(RECIPE_FILE), opts.recipe.to_toml().as_bytes())?;
-    write_env(run_dir, &new_env(opts, &inputs.config))?;
+    write_env(run_dir, &new_env(opts, &inputs.config)?)?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.recipe.train.seed);
     rng.set_stream(EXPLORATION_STREAM);
     Ok(Start {
@@ -805,8 +809,8 @@ fn start_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Sta
 }
 
 /// The `env.json` of a new run.
-fn new_env(opts: &RunOptions, config: &ModelConfig) -> RunEnv {
-    RunEnv {
+fn new_env(opts: &RunOptions, config: &ModelConfig) -> Result<RunEnv, RunError> {
+    Ok(RunEnv {
         git_commit: git_commit(),
         libtorch: LIBTORCH_VERSION.into(),
         device: device_name(opts.device),
@@ -817,7 +821,8 @@ fn new_env(opts: &RunOptions, config: &ModelConfig) -> RunEnv {
         command_line: opts.command_line.clone(),
         dataset: std::fs::canonicalize(&opts.dataset_dir).unwrap_or(opts.dataset_dir.clone()),
         resumes: Vec::new(),
-    }
+        dataset_fingerprint: Some(hrm_data::layout::dataset_fingerprint(&opts.dataset_dir)?),
+    })
 }
 
 /// Loads the `latest` checkpoint into `trainer`, restores the sampler, the RNG and the metrics log as they were
@@ -834,6 +839,7 @@ fn resume_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Op
             "a different recipe (resume with the stored one: omit the recipe and --set)",
         ));
     }
+    check_dataset_fingerprint(&load_env(run_dir)?, run_dir, &opts.dataset_dir)?;
     let Some((dir, state, trainer)) = load_newest_valid(opts, inputs, trainer)? else {
         eprintln!(
             "{} holds no complete checkpoint (the first one never finished); starting the run again from step 0",
@@ -1017,6 +1023,33 @@ impl RunLock {
             .map_err(RunError::io(&path))?;
         Ok(RunLock { _file: file })
     }
+}
+
+/// Refuses `dataset_dir` when the run's `env.json` recorded another dataset fingerprint (resume and
+/// `hrm predict` on a dataset rebuilt differently, or another one).
+pub fn check_dataset_fingerprint(
+    env: &RunEnv,
+    run_dir: &Path,
+    dataset_dir: &Path,
+) -> Result<(), RunError> {
+    let Some(recorded) = &env.dataset_fingerprint else {
+        return Ok(());
+    };
+    let now = hrm_data::layout::dataset_fingerprint(dataset_dir)?;
+    if *recorded != now {
+        return Err(RunError::mismatch(
+            "dataset_fingerprint",
+            format!(
+                "the dataset the run was trained on ({}, recorded in {})",
+                env.dataset.display(),
+                run_dir.join(ENV_FILE).display()
+            ),
+            recorded,
+            format!("the dataset {}", dataset_dir.display()),
+            now,
+        ));
+    }
+    Ok(())
 }
 
 /// The kind of a checkpoint the loop writes.

@@ -609,3 +609,22 @@ fn ema_changes_the_evaluations_not_the_training() {
     let plain_ckpt = resolve_checkpoint(&plain, None).unwrap();
     assert!(!plain_ckpt.join(hrm_train::checkpoint::EMA_FILE).exists());
 }
+
+#[test]
+fn resume_and_predict_refuse_a_dataset_rebuilt_with_other_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let run = tmp.path().join("run");
+    let mut opts = options(&data, &run, &["train.max_steps=6"]);
+    train(&opts).expect("training");
+    // The same folder, rebuilt with another seed: same shapes, other rows.
+    std::fs::remove_dir_all(&data).unwrap();
+    write_dataset(&data, 8, 2).expect("rebuilt dataset");
+    opts.resume = true;
+    let msg = train(&opts).unwrap_err().to_string();
+    assert!(msg.contains("dataset_fingerprint"), "{msg}");
+    let msg = predict(&predict_options(&run, &tmp.path().join("p"), "latest"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("dataset_fingerprint"), "{msg}");
+}
