@@ -47,7 +47,7 @@ pub const EMA_FILE: &str = "ema.safetensors";
 /// The loop state of a checkpoint (bincode, see [`STATE_FORMAT_VERSION`]).
 pub const STATE_FILE: &str = "state.bin";
 /// The version of the [`STATE_FILE`] layout; bump it whenever [`CheckpointState`] changes.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+pub const STATE_FORMAT_VERSION: u32 = 2;
 /// The metrics of the run up to the checkpoint.
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
@@ -102,6 +102,39 @@ pub struct CheckpointState {
     pub micro_batches: i64,
     /// Lines of `metrics.jsonl` at this checkpoint.
     pub metrics_lines: usize,
+    /// The training metrics since the last logged line (format version 2; empty when read from version 1).
+    pub log_window: crate::step::LogWindow,
+}
+
+/// [`CheckpointState`] as format version 1 wrote it (before the log window), read and converted on resume.
+#[derive(Deserialize)]
+struct CheckpointStateV1 {
+    step: u64,
+    sampler: SamplerState,
+    rng: RngState,
+    iterations_done: u64,
+    kept: bool,
+    finished: bool,
+    elapsed_seconds: f64,
+    micro_batches: i64,
+    metrics_lines: usize,
+}
+
+impl From<CheckpointStateV1> for CheckpointState {
+    fn from(v: CheckpointStateV1) -> Self {
+        CheckpointState {
+            step: v.step,
+            sampler: v.sampler,
+            rng: v.rng,
+            iterations_done: v.iterations_done,
+            kept: v.kept,
+            finished: v.finished,
+            elapsed_seconds: v.elapsed_seconds,
+            micro_batches: v.micro_batches,
+            metrics_lines: v.metrics_lines,
+            log_window: crate::step::LogWindow::default(),
+        }
+    }
 }
 
 /// The folder of checkpoint `step_<step>` of a run.
@@ -139,8 +172,8 @@ pub fn write_state(path: &Path, state: &CheckpointState) -> Result<(), RunError>
     Ok(())
 }
 
-/// Reads a state file written by [`write_state`], refusing another format version, a truncated file and
-/// trailing bytes.
+/// Reads a state file written by [`write_state`] (or by format version 1, converted), refusing another format
+/// version, a truncated file and trailing bytes.
 pub fn read_state(path: &Path) -> Result<CheckpointState, RunError> {
     let bytes = std::fs::read(path).map_err(RunError::io(path))?;
     let version: u32 = bincode::deserialize(&bytes).map_err(|_| {
@@ -149,6 +182,11 @@ pub fn read_state(path: &Path) -> Result<CheckpointState, RunError> {
             format!("{} bytes, too short for a state file", bytes.len()),
         )
     })?;
+    if version == 1 {
+        let (_, v1): (u32, CheckpointStateV1) = bincode::deserialize(&bytes)
+            .map_err(|e| RunError::state_file(path, format!("truncated or malformed: {e}")))?;
+        return Ok(v1.into());
+    }
     if version != STATE_FORMAT_VERSION {
         return Err(RunError::state_file(
             path,
@@ -387,6 +425,12 @@ mod tests {
             elapsed_seconds: 1.25,
             micro_batches: 2,
             metrics_lines: 99,
+            log_window: crate::step::LogWindow {
+                optimizer_steps: 3,
+                count: 5.0,
+                q_continue_loss: Some(0.25),
+                ..Default::default()
+            },
         }
     }
 

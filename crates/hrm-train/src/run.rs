@@ -39,7 +39,7 @@ use crate::optim::AdamATan2Config;
 use crate::progress::{self, Display};
 use crate::run_error::RunError;
 use crate::schedule::total_steps;
-use crate::step::{StepConfig, StepReport, Trainable, Trainer};
+use crate::step::{LogWindow, StepConfig, StepReport, Trainable, Trainer};
 
 /// The resolved recipe stored in a run folder.
 pub const RECIPE_FILE: &str = "recipe.toml";
@@ -753,6 +753,8 @@ struct Start {
     iterations_done: u64,
     elapsed_before: f64,
     log: MetricsLog,
+    /// The training metrics since the last logged line.
+    window: LogWindow,
     last_checkpoint: Option<PathBuf>,
 }
 
@@ -804,6 +806,7 @@ fn start_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Sta
         iterations_done: 0,
         elapsed_before: 0.0,
         log: MetricsLog::open(&run_dir.join(METRICS_FILE), MetricsStart::Empty)?,
+        window: LogWindow::default(),
         last_checkpoint: None,
     })
 }
@@ -879,6 +882,7 @@ fn resume_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Op
         iterations_done: state.iterations_done,
         elapsed_before: state.elapsed_seconds,
         log,
+        window: state.log_window,
         last_checkpoint: Some(dir),
     })))
 }
@@ -1082,6 +1086,8 @@ struct Run<'a> {
     train_time: Duration,
     start_step: u64,
     log: MetricsLog,
+    /// The training metrics since the last logged line.
+    window: LogWindow,
     bar: ProgressBar,
     /// The newest complete checkpoint (resumed from or written in this session).
     last_checkpoint: Option<PathBuf>,
@@ -1110,6 +1116,7 @@ impl<'a> Run<'a> {
             train_time: Duration::ZERO,
             start_step,
             log: start.log,
+            window: start.window,
             bar,
             last_checkpoint: start.last_checkpoint,
             final_checkpoint_step: None,
@@ -1159,18 +1166,31 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Checks a step's logged values, writes them every `train.log_every` steps and shows the LM loss.
+    /// Checks a step's values, adds them to the log window and writes the window every `train.log_every` steps
+    /// ([`LogWindow::values`]); shows the LM loss and the speed on the progress display.
     fn log_train(&mut self, step: u64, report: &StepReport) -> Result<(), RunError> {
         let t = &self.opts.recipe.train;
-        let values = report.log_values(t.global_batch_size as i64);
-        check_finite(step, &values, self.last_checkpoint.as_deref())?;
+        let gbs = t.global_batch_size as i64;
+        check_finite(
+            step,
+            &report.log_values(gbs),
+            self.last_checkpoint.as_deref(),
+        )?;
+        self.window.add(&report.metrics);
         if step.is_multiple_of(t.log_every.max(1) as u64) {
+            let values = self.window.values(gbs, report.lr);
             let v: Vec<(String, f64)> = values.iter().map(|(k, v)| (k.to_string(), *v)).collect();
             self.log.write(step, &v)?;
+            self.window = LogWindow::default();
         }
-        if let Some(&(_, loss)) = values.iter().find(|(k, _)| *k == "train/lm_loss") {
-            self.bar.set_message(format!("lm_loss {loss:.4}"));
-        }
+        let steps = step.saturating_sub(self.start_step).max(1) as f64;
+        let secs_per_step = self.train_time.as_secs_f64() / steps;
+        self.bar.set_message(format!(
+            "lm_loss {:.4} | {:.1} samples/s | {:.3} s/step",
+            report.metrics.lm_loss / gbs as f64,
+            gbs as f64 / secs_per_step.max(1e-9),
+            secs_per_step
+        ));
         Ok(())
     }
 
@@ -1214,6 +1234,7 @@ impl<'a> Run<'a> {
             elapsed_seconds: self.elapsed(),
             micro_batches: self.trainer.config().micro_batches,
             metrics_lines: self.log.lines,
+            log_window: self.window.clone(),
         };
         let dir = save_checkpoint(&self.opts.run_dir, &self.trainer, &state)?;
         if kind == CheckpointKind::Final {

@@ -142,6 +142,72 @@ impl StepReport {
     }
 }
 
+/// The training metrics since the last logged line, as raw sums, so that a logged line weighs every step by
+/// its number of halted sequences, the way the reference's evaluation divides its sums by the count. Kept in
+/// checkpoints, so a resumed run logs the same lines.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LogWindow {
+    /// Optimizer steps in the window.
+    pub optimizer_steps: u64,
+    /// The loss-head sums of those steps (`count` = halted sequences).
+    pub count: f64,
+    /// Σ per-sequence token accuracy of the halted sequences.
+    pub accuracy: f64,
+    /// Σ exactly-correct halted sequences.
+    pub exact_accuracy: f64,
+    /// Σ q_halt correctness of the halted sequences.
+    pub q_halt_accuracy: f64,
+    /// Σ ACT segments of the halted sequences.
+    pub steps: f64,
+    /// Σ per-sequence LM loss (all sequences of every step).
+    pub lm_loss: f64,
+    /// Σ q_halt BCE (all sequences of every step).
+    pub q_halt_loss: f64,
+    /// Σ q_continue BCE, when the model has that loss.
+    pub q_continue_loss: Option<f64>,
+}
+
+impl LogWindow {
+    /// Adds one optimizer step's metric sums.
+    pub fn add(&mut self, m: &ActMetrics) {
+        self.optimizer_steps += 1;
+        self.count += m.count;
+        self.accuracy += m.accuracy;
+        self.exact_accuracy += m.exact_accuracy;
+        self.q_halt_accuracy += m.q_halt_accuracy;
+        self.steps += m.steps;
+        self.lm_loss += m.lm_loss;
+        self.q_halt_loss += m.q_halt_loss;
+        if let Some(q) = m.q_continue_loss {
+            *self.q_continue_loss.get_or_insert(0.0) += q;
+        }
+    }
+
+    /// The logged values of the window: `train/count` is the number of halted sequences in it; accuracies and
+    /// `train/steps` are divided by that count and left out when no sequence halted (rather than logged as 0);
+    /// losses are per sequence and step (divided by the global batch size and the window's steps);
+    /// `train/lr` is `lr`, the rate of the last step.
+    pub fn values(&self, global_batch_size: i64, lr: f64) -> Vec<(&'static str, f64)> {
+        let mut v = vec![("train/count", self.count)];
+        if self.count > 0.0 {
+            v.extend([
+                ("train/accuracy", self.accuracy / self.count),
+                ("train/exact_accuracy", self.exact_accuracy / self.count),
+                ("train/q_halt_accuracy", self.q_halt_accuracy / self.count),
+                ("train/steps", self.steps / self.count),
+            ]);
+        }
+        let per = (global_batch_size as f64) * (self.optimizer_steps.max(1) as f64);
+        v.push(("train/lm_loss", self.lm_loss / per));
+        v.push(("train/q_halt_loss", self.q_halt_loss / per));
+        if let Some(q) = self.q_continue_loss {
+            v.push(("train/q_continue_loss", q / per));
+        }
+        v.push(("train/lr", lr));
+        v
+    }
+}
+
 /// Adds two metric sums field by field.
 pub fn add_metrics(a: &ActMetrics, b: &ActMetrics) -> ActMetrics {
     ActMetrics {
@@ -457,5 +523,60 @@ impl Trainer {
             .and_then(|g| g.f_to_kind(Kind::Float))
             .map_err(TrainError::tch("concatenating puzzle gradients"))?;
         self.sign_sgd.step(table, &ids, &grads, lr)
+    }
+}
+
+#[cfg(test)]
+mod log_window_tests {
+    use super::*;
+
+    fn metrics(count: f64, accuracy: f64, exact: f64, lm_loss: f64) -> ActMetrics {
+        ActMetrics {
+            count,
+            accuracy,
+            exact_accuracy: exact,
+            q_halt_accuracy: count,
+            steps: 2.0 * count,
+            lm_loss,
+            q_halt_loss: 1.0,
+            q_continue_loss: None,
+        }
+    }
+
+    fn get(v: &[(&'static str, f64)], k: &str) -> Option<f64> {
+        v.iter().find(|(n, _)| *n == k).map(|(_, x)| *x)
+    }
+
+    #[test]
+    fn a_window_weighs_steps_by_their_halted_sequences() {
+        let mut w = LogWindow::default();
+        // Step 1: 1 halted sequence with accuracy 1.0; step 2: 3 halted with accuracy sum 0.6.
+        w.add(&metrics(1.0, 1.0, 1.0, 8.0));
+        w.add(&metrics(3.0, 0.6, 0.0, 4.0));
+        let v = w.values(4, 0.5);
+        assert_eq!(get(&v, "train/count"), Some(4.0));
+        assert_eq!(get(&v, "train/accuracy"), Some(1.6 / 4.0));
+        assert_eq!(get(&v, "train/exact_accuracy"), Some(0.25));
+        assert_eq!(get(&v, "train/steps"), Some(2.0));
+        // Losses per sequence and step: (8 + 4) / (4 sequences x 2 steps).
+        assert_eq!(get(&v, "train/lm_loss"), Some(1.5));
+        assert_eq!(get(&v, "train/lr"), Some(0.5));
+    }
+
+    #[test]
+    fn a_window_without_halted_sequences_logs_no_accuracy() {
+        let mut w = LogWindow::default();
+        w.add(&metrics(0.0, 0.0, 0.0, 8.0));
+        let v = w.values(4, 0.5);
+        assert_eq!(get(&v, "train/count"), Some(0.0));
+        for k in [
+            "train/accuracy",
+            "train/exact_accuracy",
+            "train/q_halt_accuracy",
+            "train/steps",
+        ] {
+            assert_eq!(get(&v, k), None, "{k}");
+        }
+        assert_eq!(get(&v, "train/lm_loss"), Some(2.0));
     }
 }

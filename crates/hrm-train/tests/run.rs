@@ -83,21 +83,38 @@ fn smoke_run_checkpoints_and_predicts() {
         "log_every = 1 logs every step"
     );
     assert_eq!(eval_lines.len(), 2, "one evaluation per iteration");
+    let halted_keys = [
+        "train/accuracy",
+        "train/exact_accuracy",
+        "train/q_halt_accuracy",
+        "train/steps",
+    ];
     for l in &train_lines {
         for k in [
             "train/lm_loss",
             "train/q_halt_loss",
             "train/q_continue_loss",
-            "train/accuracy",
-            "train/exact_accuracy",
-            "train/q_halt_accuracy",
-            "train/steps",
             "train/count",
             "train/lr",
         ] {
             assert!(l[k].as_f64().is_some_and(f64::is_finite), "{k} in {l}");
         }
+        // Accuracies only where some sequence halted in the window (never a 0 that means "nothing halted").
+        let halted = l["train/count"].as_f64().unwrap() > 0.0;
+        for k in halted_keys {
+            assert_eq!(
+                l[k].as_f64().is_some_and(f64::is_finite),
+                halted,
+                "{k} in {l}"
+            );
+        }
     }
+    assert!(
+        train_lines
+            .iter()
+            .any(|l| l["train/count"].as_f64() > Some(0.0)),
+        "some window has halted sequences"
+    );
     // Test split: 8 puzzles x 2 examples, capped at eval.max_examples = 12 rows.
     assert_eq!(eval_lines[1]["eval/count"].as_f64(), Some(12.0));
     let first = train_lines[0]["train/lm_loss"].as_f64().unwrap();
@@ -627,4 +644,41 @@ fn resume_and_predict_refuse_a_dataset_rebuilt_with_other_content() {
         .unwrap_err()
         .to_string();
     assert!(msg.contains("dataset_fingerprint"), "{msg}");
+}
+
+#[test]
+fn a_resume_inside_a_log_window_logs_the_same_lines() {
+    // Lines every 3 steps; the resumed checkpoint lies inside a window, whose sums the checkpoint keeps.
+    let set = ["train.log_every=3"];
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let full = tmp.path().join("full");
+    train(&options(&data, &full, &set)).expect("uninterrupted run");
+    let part = tmp.path().join("part");
+    copy_dir(&full, &part);
+    let mut steps: Vec<u64> = checkpoint_names(&part)
+        .iter()
+        .filter_map(|n| n.strip_prefix("step_")?.parse().ok())
+        .collect();
+    steps.sort();
+    assert!(
+        !steps[0].is_multiple_of(3),
+        "the checkpoint at step {} must lie inside a window",
+        steps[0]
+    );
+    std::fs::write(
+        part.join(CHECKPOINTS_DIR).join(LATEST_FILE),
+        format!("step_{}\n", steps[0]),
+    )
+    .unwrap();
+    let state = load_state(&hrm_train::checkpoint::checkpoint_dir(&part, steps[0])).unwrap();
+    assert!(
+        state.log_window.optimizer_steps > 0,
+        "{:?}",
+        state.log_window
+    );
+    let mut opts = options(&data, &part, &set);
+    opts.resume = true;
+    train(&opts).expect("resumed run");
+    assert_eq!(metrics(&part), metrics(&full));
 }
