@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod step;
 pub mod stop;
 pub mod synthetic;
+pub mod tensorboard;
 
 pub use error::TrainError;
 pub use run_error::RunError;

@@ -40,6 +40,7 @@ use crate::progress::{self, Display};
 use crate::run_error::RunError;
 use crate::schedule::total_steps;
 use crate::step::{LogWindow, StepConfig, StepReport, Trainable, Trainer};
+use crate::tensorboard::EventWriter;
 
 /// The resolved recipe stored in a run folder.
 pub const RECIPE_FILE: &str = "recipe.toml";
@@ -366,17 +367,32 @@ enum MetricsStart<'p> {
     },
 }
 
-/// Appends JSON lines to `metrics.jsonl`, counting them.
+/// Appends JSON lines to `metrics.jsonl`, counting them, and the same scalars to the run's TensorBoard events
+/// file ([`crate::tensorboard`]).
 struct MetricsLog {
     path: PathBuf,
     file: std::fs::File,
     lines: usize,
+    events: EventWriter,
+}
+
+/// The step and the numeric values of a `metrics.jsonl` line (for the events file).
+fn line_scalars(line: &str) -> Option<(u64, Vec<(String, f64)>)> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let obj = v.as_object()?;
+    let step = obj.get("step")?.as_u64()?;
+    let values = obj
+        .iter()
+        .filter(|(k, _)| *k != "step")
+        .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+        .collect();
+    Some((step, values))
 }
 
 impl MetricsLog {
     /// Replaces the file at `path` with its starting content (see [`MetricsStart`]) and opens it for appending.
     fn open(path: &Path, start: MetricsStart<'_>) -> Result<MetricsLog, RunError> {
-        let lines = match start {
+        let (lines, scalars) = match start {
             MetricsStart::CopyOf { copy, lines } => {
                 let text = if copy.is_file() {
                     std::fs::read_to_string(copy).map_err(RunError::io(copy))?
@@ -389,13 +405,16 @@ impl MetricsLog {
                     body.push('\n');
                 }
                 hrm_data::write_atomic(path, body.as_bytes())?;
-                kept.len()
+                let scalars: Vec<_> = kept.iter().filter_map(|l| line_scalars(l)).collect();
+                (kept.len(), scalars)
             }
             MetricsStart::Empty => {
                 hrm_data::write_atomic(path, b"")?;
-                0
+                (0, Vec::new())
             }
         };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let events = EventWriter::recreate(dir, &scalars).map_err(RunError::io(dir))?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
@@ -404,6 +423,7 @@ impl MetricsLog {
             path: path.to_path_buf(),
             file,
             lines,
+            events,
         })
     }
 
@@ -423,6 +443,9 @@ impl MetricsLog {
             .and_then(|_| self.file.flush())
             .map_err(RunError::io(&self.path))?;
         self.lines += 1;
+        self.events
+            .add_scalars(step, values)
+            .map_err(RunError::io(self.events.path()))?;
         Ok(())
     }
 }

@@ -682,3 +682,71 @@ fn a_resume_inside_a_log_window_logs_the_same_lines() {
     train(&opts).expect("resumed run");
     assert_eq!(metrics(&part), metrics(&full));
 }
+
+/// The (step, tag, value as f32) of every numeric value of `metrics.jsonl`.
+fn metric_scalars(run: &Path) -> Vec<(i64, String, f32)> {
+    let mut out = Vec::new();
+    for l in metrics(run) {
+        let step = l["step"].as_i64().unwrap();
+        for (k, v) in l.as_object().unwrap() {
+            if let (true, Some(v)) = (k != "step", v.as_f64()) {
+                out.push((step, k.clone(), v as f32));
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    out
+}
+
+/// The scalars of the run folder's one TensorBoard events file.
+fn event_scalars(run: &Path) -> Vec<(i64, String, f32)> {
+    let files: Vec<PathBuf> = std::fs::read_dir(run)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(hrm_train::tensorboard::EVENTS_PREFIX)
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (version, scalars) = hrm_train::tensorboard::read_scalars(&files[0]).expect("parses");
+    assert_eq!(version, "brain.Event:2");
+    let mut out: Vec<_> = scalars
+        .into_iter()
+        .map(|s| (s.step, s.tag, s.value))
+        .collect();
+    out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    out
+}
+
+#[test]
+fn tensorboard_events_hold_the_logged_values_also_after_a_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let full = tmp.path().join("full");
+    train(&options(&data, &full, &[])).expect("training");
+    let logged = metric_scalars(&full);
+    assert!(logged.len() > 20, "{}", logged.len());
+    assert_eq!(event_scalars(&full), logged);
+
+    // Resumed from the first kept checkpoint: the events file is rebuilt from the kept lines, no duplicates.
+    let part = tmp.path().join("part");
+    copy_dir(&full, &part);
+    let mut steps: Vec<u64> = checkpoint_names(&part)
+        .iter()
+        .filter_map(|n| n.strip_prefix("step_")?.parse().ok())
+        .collect();
+    steps.sort();
+    std::fs::write(
+        part.join(CHECKPOINTS_DIR).join(LATEST_FILE),
+        format!("step_{}\n", steps[0]),
+    )
+    .unwrap();
+    let mut opts = options(&data, &part, &[]);
+    opts.resume = true;
+    train(&opts).expect("resumed run");
+    assert_eq!(event_scalars(&part), logged);
+}
