@@ -108,10 +108,19 @@ pub fn run(args: Args) -> Result<()> {
                         run_dir.join(hrm_train::run::RECIPE_FILE).display()
                     );
                 }
+                (stored, run_dir.clone(), true)
             } else if !args.sets.is_empty() {
-                bail!("--set cannot change a run being resumed; start a new run instead");
+                // Extending a run: only the keys that bound or pace it (hrm_train::run::RESUMABLE_KEYS).
+                let extended = hrm_train::run::extend_run(run_dir, &args.sets)?;
+                eprintln!(
+                    "changed for this resume (recorded in {}): {}",
+                    run_dir.join("env.json").display(),
+                    args.sets.join(" ")
+                );
+                (extended, run_dir.clone(), true)
+            } else {
+                (stored, run_dir.clone(), true)
             }
-            (stored, run_dir.clone(), true)
         }
         None => {
             let name = args

@@ -247,6 +247,76 @@ pub struct RunEnv {
     /// `hrm predict` refuse a dataset that differs (absent in runs made before it was recorded).
     #[serde(default)]
     pub dataset_fingerprint: Option<String>,
+    /// Settings changed when resuming ([`extend_run`]), oldest first.
+    #[serde(default)]
+    pub changes: Vec<SettingsChange>,
+}
+
+/// One `hrm train --resume <run> --set ...`: when, and what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingsChange {
+    /// Seconds since the Unix epoch.
+    pub unix_time: u64,
+    /// The `section.key=value` overrides applied to the stored recipe.
+    pub sets: Vec<String>,
+}
+
+/// The recipe keys `--set` may change when resuming: they bound or pace the run without changing what the
+/// checkpoint's state means.
+pub const RESUMABLE_KEYS: [&str; 6] = [
+    "train.max_steps",
+    "train.max_minutes",
+    "train.epochs",
+    "train.log_every",
+    "train.checkpoint_every_steps",
+    "train.checkpoint_every_eval",
+];
+
+/// Why a key cannot change when resuming (for the error).
+fn why_not_resumable(key: &str) -> &'static str {
+    match key {
+        "train.eval_interval" => {
+            "it is the length of a sampler iteration, and the checkpoint's sampler position counts inside the \
+             current one; change train.epochs to lengthen the run"
+        }
+        k if k.starts_with("data.") => "the dataset was built and the puzzle table sized from it",
+        k if k.starts_with("arch.") => "the checkpoint's weights have this architecture",
+        k if k.starts_with("eval.") => "it is fixed for the run so that its evaluations compare",
+        _ => "it changes what the steps so far computed (optimizer, schedule, batch or seed)",
+    }
+}
+
+/// Applies `sets` to a stored run's recipe for a resume (`hrm train --resume <run> --set ...`): only
+/// [`RESUMABLE_KEYS`] may change; any other key is refused with the reason. Rewrites `recipe.toml` and records
+/// the change in `env.json`, holding the run's lock; returns the new recipe.
+pub fn extend_run(run_dir: &Path, sets: &[String]) -> Result<Recipe, RunError> {
+    let _lock = RunLock::acquire(run_dir)?;
+    for spec in sets {
+        let key = spec
+            .split_once('=')
+            .map_or(spec.as_str(), |(k, _)| k.trim());
+        if !RESUMABLE_KEYS.contains(&key) {
+            return Err(RunError::config(
+                "--set",
+                format!(
+                    "`{key}` cannot change in a run being resumed: {}. Keys that can: {}",
+                    why_not_resumable(key),
+                    RESUMABLE_KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    let path = run_dir.join(RECIPE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
+    let recipe = Recipe::from_toml_str(&path.display().to_string(), &text, sets)?;
+    let mut env = load_env(run_dir)?;
+    hrm_data::write_atomic(&path, recipe.to_toml().as_bytes())?;
+    env.changes.push(SettingsChange {
+        unix_time: unix_now(),
+        sets: sets.to_vec(),
+    });
+    write_env(run_dir, &env)?;
+    Ok(recipe)
 }
 
 fn git_commit() -> Option<String> {
@@ -651,6 +721,14 @@ struct Plan {
 }
 
 impl Plan {
+    /// Whether a run at checkpoint `state` has nothing left to do under this plan (a finished run resumed with
+    /// a larger `train.max_steps`, `train.max_minutes` or `train.epochs` continues).
+    fn stops_at(&self, state: &CheckpointState) -> bool {
+        state.iterations_done >= self.total_iters
+            || state.step >= self.cap
+            || (self.max_secs > 0.0 && state.elapsed_seconds >= self.max_secs)
+    }
+
     fn new(t: &TrainSection, meta: &DatasetMetadata) -> Result<Plan, RunError> {
         let (groups, per_puzzle) = (meta.total_groups, meta.mean_puzzle_examples);
         let total = total_steps(
@@ -848,6 +926,7 @@ fn new_env(opts: &RunOptions, config: &ModelConfig) -> Result<RunEnv, RunError> 
         dataset: std::fs::canonicalize(&opts.dataset_dir).unwrap_or(opts.dataset_dir.clone()),
         resumes: Vec::new(),
         dataset_fingerprint: Some(hrm_data::layout::dataset_fingerprint(&opts.dataset_dir)?),
+        changes: Vec::new(),
     })
 }
 
@@ -874,7 +953,7 @@ fn resume_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Op
         return start_run(opts, inputs, trainer_or_new(None, opts, inputs)?)
             .map(|s| Opening::Start(Box::new(s)));
     };
-    if state.finished {
+    if state.finished && inputs.plan.stops_at(&state) {
         return Ok(Opening::Finished(RunSummary {
             step: state.step,
             total_steps: inputs.plan.total,

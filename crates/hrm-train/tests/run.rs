@@ -750,3 +750,51 @@ fn tensorboard_events_hold_the_logged_values_also_after_a_resume() {
     train(&opts).expect("resumed run");
     assert_eq!(event_scalars(&part), logged);
 }
+
+#[test]
+fn a_finished_run_is_extended_by_resuming_with_a_larger_max_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let long = tmp.path().join("long");
+    train(&options(&data, &long, &["train.max_steps=12"])).expect("12 steps");
+    let run = tmp.path().join("run");
+    let s = train(&options(&data, &run, &["train.max_steps=6"])).expect("6 steps");
+    assert_eq!(s.stop, StopReason::MaxSteps);
+
+    // Keys that change what was trained are refused, with the reason; nothing is recorded.
+    for (spec, why) in [
+        ("train.lr=0.5", "optimizer"),
+        ("train.eval_interval=2", "sampler"),
+        ("arch.hidden_size=64", "architecture"),
+    ] {
+        let msg = hrm_train::run::extend_run(&run, &[spec.to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(spec.split('=').next().unwrap()) && msg.contains(why),
+            "{msg}"
+        );
+    }
+    let recipe = hrm_train::run::extend_run(&run, &["train.max_steps=12".to_string()])
+        .expect("max_steps can change");
+    assert_eq!(recipe.train.max_steps, 12);
+    let env = hrm_train::run::load_env(&run).unwrap();
+    assert_eq!(env.changes.len(), 1);
+    assert_eq!(env.changes[0].sets, vec!["train.max_steps=12".to_string()]);
+
+    let mut opts = options(&data, &run, &[]);
+    opts.recipe = recipe;
+    opts.resume = true;
+    let s = train(&opts).expect("the extended run");
+    assert_eq!(
+        (s.step, s.steps_this_session, s.stop),
+        (12, 6, StopReason::MaxSteps)
+    );
+    let train_lines = |r: &Path| -> Vec<serde_json::Value> {
+        metrics(r)
+            .into_iter()
+            .filter(|l| l.get("train/lr").is_some())
+            .collect()
+    };
+    assert_eq!(train_lines(&run), train_lines(&long));
+}
