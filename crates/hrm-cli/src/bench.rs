@@ -101,9 +101,12 @@ fn train_step(a: TrainStepArgs) -> Result<()> {
 fn train_step_each(a: &TrainStepArgs, arch: ModelKind, list: &[&str]) -> Result<()> {
     let exe = std::env::current_exe().context("locating the hrm binary")?;
     if !a.json {
-        println!(
+        outln!(
             "{:>8} {:>10} {:>12} {:>14}",
-            "cycles", "ms/step", "samples/s", "peak MiB"
+            "cycles",
+            "ms/step",
+            "samples/s",
+            "peak MiB"
         );
     }
     for &c in list {
@@ -141,10 +144,10 @@ fn train_step_each(a: &TrainStepArgs, arch: ModelKind, list: &[&str]) -> Result<
         }
         let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if a.json {
-            println!("{line}");
+            outln!("{line}");
         } else {
             let v: serde_json::Value = serde_json::from_str(&line)?;
-            println!(
+            outln!(
                 "{:>8} {:>10.1} {:>12.2} {:>14.1}",
                 c,
                 v["ms_per_step"].as_f64().unwrap_or(f64::NAN),
@@ -185,7 +188,7 @@ fn train_step_one(a: &TrainStepArgs, arch: ModelKind) -> Result<()> {
     let r = train_step_bench(&config, a.batch, a.steps, device)?;
     let mib = r.peak_memory_bytes as f64 / (1024.0 * 1024.0);
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "arch": arch.as_str(), "hidden": a.hidden, "seq": a.seq, "batch": a.batch, "layers": a.layers,
@@ -196,9 +199,13 @@ fn train_step_one(a: &TrainStepArgs, arch: ModelKind) -> Result<()> {
             })
         );
     } else {
-        println!(
+        outln!(
             "{arch} cycles {} | {:.1} ms/step | {:.2} samples/s | peak memory {:.1} MiB ({:?})",
-            a.cycles, r.ms_per_step, r.samples_per_sec, mib, r.memory_source
+            a.cycles,
+            r.ms_per_step,
+            r.samples_per_sec,
+            mib,
+            r.memory_source
         );
     }
     Ok(())
@@ -224,7 +231,7 @@ fn sampler(a: SamplerArgs) -> Result<()> {
         }
     }
     let direct = n as f64 / start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "sampler: {direct:.1} batches/s at batch {} ({:.0} examples/s)",
         a.batch,
         direct * a.batch as f64
@@ -239,7 +246,7 @@ fn sampler(a: SamplerArgs) -> Result<()> {
             }
         }
         let rate = n as f64 / start.elapsed().as_secs_f64();
-        println!("prefetcher: {rate:.1} batches/s");
+        outln!("prefetcher: {rate:.1} batches/s");
     }
     Ok(())
 }

@@ -23,20 +23,21 @@ pub struct Args {
     /// The dataset to build (or give --recipe).
     #[arg(required_unless_present = "recipe", value_parser = task_parser())]
     which: Option<Task>,
-    /// Take every setting from a recipe's [data] section (a preset name or a .toml file).
+    /// Take every setting from a recipe's [data] section (a preset name or a .toml file); change them with
+    /// `--set data.<key>=<value>` (the flags that set the same values conflict with it).
     #[arg(long, conflicts_with = "which")]
     recipe: Option<String>,
     /// Recipe overrides, `section.key=value` (only with --recipe).
     #[arg(long = "set", requires = "recipe")]
     sets: Vec<String>,
     /// ARC: side of the square canvas (30 = the paper; smaller keeps only tasks that fit).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "recipe")]
     canvas: Option<usize>,
     /// ARC: only ARC-AGI evaluation tasks.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "recipe")]
     evaluation_only: bool,
     /// Keep at most this many tasks (ARC).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "recipe")]
     max_tasks: Option<usize>,
     /// The raw data folder (default: $HRM_DATA_DIR).
     #[arg(long)]
@@ -45,16 +46,16 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// The builder's seed (default: 42 for ARC and Sudoku).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "recipe")]
     seed: Option<u64>,
     /// Augmentations: ARC variants per task, Sudoku shuffles per puzzle, Maze: any value > 0 adds the 8 dihedral copies.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "recipe")]
     num_aug: Option<usize>,
     /// Sudoku: training puzzles drawn from the hard pool.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "recipe")]
     subsample: Option<usize>,
     /// Sudoku: held-out test puzzles.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "recipe")]
     test_size: Option<usize>,
     /// Sudoku: build from the reference CSV files (source,q,a,rating) instead of the tdoku puzzle files:
     /// the training CSV (the test CSV is `--test-csv`).
@@ -169,8 +170,8 @@ pub fn run(args: Args) -> Result<()> {
         Task::Sudoku => build_sudoku(&args, &data)?,
         Task::Maze => build_maze(&args, &data)?,
     };
-    println!("{summary}");
-    println!(
+    outln!("{summary}");
+    outln!(
         "built {} in {:.1} s",
         args.out.display(),
         start.elapsed().as_secs_f64()

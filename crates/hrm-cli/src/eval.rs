@@ -53,37 +53,41 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         for w in &report.warnings {
             eprintln!("warning: {w}");
         }
-        println!("{}", report.to_json());
+        outln!("{}", report.to_json());
         return Ok(());
     }
-    print_summary(&report);
+    print_summary(&report)?;
     Ok(())
 }
 
-fn print_summary(report: &hrm_eval::EvalReport) {
+fn print_summary(report: &hrm_eval::EvalReport) -> Result<()> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
     let a = &report.accuracy;
-    println!("task            {}", report.task);
-    println!("rows            {} ({} with labels)", a.rows, a.count);
-    println!("exact accuracy  {:.4}", a.exact_accuracy);
-    println!("token accuracy  {:.4}", a.token_accuracy);
+    outln!("task            {}", report.task);
+    outln!("rows            {} ({} with labels)", a.rows, a.count);
+    outln!("exact accuracy  {:.4}", a.exact_accuracy);
+    outln!("token accuracy  {:.4}", a.token_accuracy);
     if let Some(arc) = &report.arc {
-        println!(
+        outln!(
             "arc tasks       {} ({} with predictions)",
-            arc.num_tasks, arc.num_tasks_predicted
+            arc.num_tasks,
+            arc.num_tasks_predicted
         );
         for p in &arc.pass_at {
-            println!("pass@{:<10} {:.4} ({} tasks)", p.k, p.rate, p.solved);
+            outln!("pass@{:<10} {:.4} ({} tasks)", p.k, p.rate, p.solved);
         }
     }
     if let Some(v) = &report.validity {
-        println!(
+        outln!(
             "valid answers   {:.4} ({} of {})",
-            v.valid_rate, v.valid, v.count
+            v.valid_rate,
+            v.valid,
+            v.count
         );
     }
+    Ok(())
 }
 
 /// Runs `hrm report`.
@@ -96,11 +100,11 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
     };
     let (report, files) = write_report(&args.out, &args.predictions, &args.dataset, &options)
         .with_context(|| format!("writing the report into {}", args.out.display()))?;
-    print_summary(&report);
-    println!("wrote {}", files.markdown.display());
-    println!("wrote {}", files.html.display());
+    print_summary(&report)?;
+    outln!("wrote {}", files.markdown.display());
+    outln!("wrote {}", files.html.display());
     for c in &files.curves {
-        println!("wrote {}", c.display());
+        outln!("wrote {}", c.display());
     }
     Ok(())
 }

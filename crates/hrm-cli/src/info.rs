@@ -17,7 +17,7 @@ pub fn run(args: Args) -> Result<()> {
     let cudart = tch::utils::has_cudart();
     let threads = tch::get_num_threads();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "cuda_available": cuda,
@@ -25,17 +25,19 @@ pub fn run(args: Args) -> Result<()> {
                 "cudart_linked": cudart,
                 "torch_threads": threads,
                 "libtorch": crate_libtorch_version(),
+                "default_device": if cuda { "cuda:0" } else { "cpu" },
+                "default_dtype": if cuda { "bfloat16" } else { "float32" },
             })
         );
     } else {
-        println!("libtorch        {}", crate_libtorch_version());
-        println!(
+        outln!("libtorch        {}", crate_libtorch_version());
+        outln!(
             "cuda runtime    {}",
             if cudart { "linked" } else { "NOT linked" }
         );
-        println!("cuda available  {cuda} ({devices} device(s))");
-        println!("cpu threads     {threads}");
-        println!(
+        outln!("cuda available  {cuda} ({devices} device(s))");
+        outln!("cpu threads     {threads}");
+        outln!(
             "default device  {}",
             if cuda { "cuda:0 (bf16)" } else { "cpu (f32)" }
         );

@@ -1,5 +1,14 @@
 //! The `hrm` command-line tool: build-data, train, predict, eval, report, bench, info.
 
+/// `println!` that returns the write error instead of panicking, so `hrm eval --json | head` ends quietly
+/// when the reader closes the pipe (see `main`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod bench;
 mod build_data;
 mod eval;
@@ -53,7 +62,7 @@ fn main() -> Result<()> {
     if matches!(cli.command, Command::Train(_) | Command::Predict(_)) {
         install_stop_handler()?;
     }
-    match cli.command {
+    let result = match cli.command {
         Command::BuildData(a) => build_data::run(a),
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),
@@ -61,5 +70,16 @@ fn main() -> Result<()> {
         Command::Report(a) => eval::run_report(a),
         Command::Info(a) => info::run(a),
         Command::Bench(a) => bench::run(a),
+    };
+    // A closed standard output (`hrm eval --json | head`) is the reader's choice, not an error.
+    if let Err(e) = &result {
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            return Ok(());
+        }
     }
+    result
 }

@@ -68,6 +68,6 @@ pub fn run(args: Args) -> Result<()> {
         s.checkpoint.display(),
         s.out_dir.display()
     );
-    println!("{}", s.out_dir.display());
+    outln!("{}", s.out_dir.display());
     Ok(())
 }

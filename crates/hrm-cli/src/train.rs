@@ -58,6 +58,15 @@ fn build_command(recipe_arg: &str, recipe: &Recipe, out: &Path) -> String {
         cmd.push_str(&format!(" --set {s}"));
     }
     cmd.push_str(&format!(" --out {}", out.display()));
+    // The raw data: $HRM_DATA_DIR when set (build-data reads it too), else the shared folder beside a clone.
+    if std::env::var_os("HRM_DATA_DIR").is_none() {
+        let shared = Path::new("../shared/datasets");
+        let dir = match shared.is_dir() {
+            true => shared.display().to_string(),
+            false => "<folder holding arc-agi-1/, concept-arc/, ...>".to_string(),
+        };
+        cmd.push_str(&format!(" --data-dir {dir}"));
+    }
     cmd
 }
 

@@ -1,0 +1,83 @@
+//! The command line itself: the help text (a snapshot), a closed output pipe, conflicting flags, `info --json`.
+
+use std::process::{Command, Stdio};
+
+const HRM: &str = env!("CARGO_BIN_EXE_hrm");
+
+#[test]
+fn the_help_lists_every_command_as_the_snapshot_does() {
+    let out = Command::new(HRM)
+        .arg("--help")
+        .output()
+        .expect("hrm --help");
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    let snapshot = include_str!("snapshots/help.txt");
+    assert_eq!(
+        help, snapshot,
+        "the help changed; if on purpose, update tests/snapshots/help.txt with `hrm --help`"
+    );
+    for verb in [
+        "build-data",
+        "train",
+        "predict",
+        "eval",
+        "report",
+        "bench",
+        "info",
+    ] {
+        assert!(
+            help.lines().next().unwrap().contains(verb),
+            "the summary line names {verb}"
+        );
+        assert!(help.contains(&format!("  {verb} ")), "{verb} is listed");
+    }
+}
+
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    for args in [&["info"][..], &["info", "--json"][..]] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = Command::new(HRM)
+            .args(args)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .expect("running hrm");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn info_json_names_the_default_device() {
+    let out = Command::new(HRM).args(["info", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let device = v["default_device"].as_str().expect("default_device");
+    assert!(device == "cpu" || device.starts_with("cuda"), "{device}");
+    assert!(v["default_dtype"].as_str().is_some());
+}
+
+#[test]
+fn recipe_settings_given_as_flags_are_refused_not_ignored() {
+    let out = Command::new(HRM)
+        .args([
+            "build-data",
+            "--recipe",
+            "tiny",
+            "--max-tasks",
+            "3",
+            "--out",
+            "/nonexistent/x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--max-tasks") && err.contains("--recipe"),
+        "{err}"
+    );
+}
