@@ -57,7 +57,21 @@ fn install_stop_handler() -> Result<()> {
     Ok(())
 }
 
+/// Library events (`tracing`) to stderr, filtered by `RUST_LOG` (default `info`: warnings and errors, in the
+/// plain form of the tool's own lines; `RUST_LOG=debug` adds checkpoints and evaluations).
+fn install_subscriber() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> Result<()> {
+    install_subscriber();
     let cli = Cli::parse();
     if matches!(cli.command, Command::Train(_) | Command::Predict(_)) {
         install_stop_handler()?;

@@ -81,3 +81,47 @@ fn recipe_settings_given_as_flags_are_refused_not_ignored() {
         "{err}"
     );
 }
+
+#[test]
+fn rust_log_shows_library_events_and_the_default_stays_plain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    hrm_train::synthetic::write_dataset(&data, 8, 1).expect("synthetic dataset");
+    let recipe = tmp.path().join("tiny.toml");
+    std::fs::write(&recipe, hrm_train::synthetic::TINY_RECIPE).unwrap();
+    let run = |name: &str, rust_log: Option<&str>| -> String {
+        let mut cmd = Command::new(HRM);
+        cmd.args([
+            "train",
+            recipe.to_str().unwrap(),
+            "--dataset",
+            data.to_str().unwrap(),
+        ])
+        .args([
+            "--run",
+            tmp.path().join(name).to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--quiet",
+        ])
+        .env_remove("RUST_LOG");
+        if let Some(level) = rust_log {
+            cmd.env("RUST_LOG", level);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let debug = run("debug", Some("debug"));
+    assert!(
+        debug.contains("checkpoint written") && debug.contains("evaluated"),
+        "{debug}"
+    );
+    let plain = run("plain", None);
+    assert!(
+        !plain.contains("checkpoint written") && !plain.contains("DEBUG"),
+        "{plain}"
+    );
+    assert!(plain.contains("starting run"), "{plain}");
+}

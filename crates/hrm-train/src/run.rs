@@ -946,7 +946,7 @@ fn resume_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Op
     }
     check_dataset_fingerprint(&load_env(run_dir)?, run_dir, &opts.dataset_dir)?;
     let Some((dir, state, trainer)) = load_newest_valid(opts, inputs, trainer)? else {
-        eprintln!(
+        tracing::warn!(
             "{} holds no complete checkpoint (the first one never finished); starting the run again from step 0",
             run_dir.display()
         );
@@ -1017,7 +1017,7 @@ fn load_newest_valid(
         match load_checkpoint(&dir, &mut t) {
             Ok(state) => {
                 for (bad, why) in &refused {
-                    eprintln!(
+                    tracing::warn!(
                         "checkpoint {} refused: {why}\n  resuming from the newest valid earlier checkpoint, {}",
                         bad.display(),
                         dir.display()
@@ -1319,6 +1319,7 @@ impl<'a> Run<'a> {
             .with_eval_model(|m| evaluate(m, data, e.batch_size, e.max_examples))??;
         let values = eval_values(&sums);
         self.log.write(step, &values)?;
+        tracing::debug!(step, ?values, "evaluated");
         self.last_eval = Some((step, values.into_iter().collect()));
         Ok(())
     }
@@ -1339,6 +1340,7 @@ impl<'a> Run<'a> {
             log_window: self.window.clone(),
         };
         let dir = save_checkpoint(&self.opts.run_dir, &self.trainer, &state)?;
+        tracing::debug!(step = state.step, kind = ?kind, dir = %dir.display(), "checkpoint written");
         if kind == CheckpointKind::Final {
             self.final_checkpoint_step = Some(state.step);
         }
