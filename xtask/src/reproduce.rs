@@ -7,32 +7,26 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// The recipe `reproduce-<task>` uses with CUDA (the papers' settings).
-fn gpu_recipe(task: Task, arch: Arch) -> &'static str {
-    match (arch, task) {
-        (Arch::Hrm, Task::Arc1) => "arc1",
-        (Arch::Hrm, Task::Arc2) => "arc2",
-        (Arch::Hrm, Task::Sudoku) => "sudoku-extreme-1k",
-        (Arch::Hrm, Task::Maze) => "maze-30x30-hard-1k",
-        (Arch::Trm, Task::Arc1) => "trm-arc1",
-        (Arch::Trm, Task::Arc2) => "trm-arc2",
-        (Arch::Trm, Task::Sudoku) => "trm-sudoku-mlp",
-        (Arch::Trm, Task::Maze) => "trm-maze",
-    }
-}
+/// The default recipes: (model, task, with CUDA (the papers' settings), on CPU (sized for 2 cores; it proves the
+/// pipeline, not the numbers)).
+const DEFAULT_RECIPES: [(Arch, Task, &str, &str); 8] = [
+    (Arch::Hrm, Task::Arc1, "arc1", "arc1-cpu"),
+    (Arch::Hrm, Task::Arc2, "arc2", "arc2-cpu"),
+    (Arch::Hrm, Task::Sudoku, "sudoku-extreme-1k", "sudoku-cpu"),
+    (Arch::Hrm, Task::Maze, "maze-30x30-hard-1k", "maze-cpu"),
+    (Arch::Trm, Task::Arc1, "trm-arc1", "trm-arc1-cpu"),
+    (Arch::Trm, Task::Arc2, "trm-arc2", "trm-arc2-cpu"),
+    (Arch::Trm, Task::Sudoku, "trm-sudoku-mlp", "trm-sudoku-cpu"),
+    (Arch::Trm, Task::Maze, "trm-maze", "trm-maze-cpu"),
+];
 
-/// The recipe `reproduce-<task>` uses on CPU (sized for 2 cores; it proves the pipeline, not the numbers).
-fn cpu_recipe(task: Task, arch: Arch) -> &'static str {
-    match (arch, task) {
-        (Arch::Hrm, Task::Arc1) => "arc1-cpu",
-        (Arch::Hrm, Task::Arc2) => "arc2-cpu",
-        (Arch::Hrm, Task::Sudoku) => "sudoku-cpu",
-        (Arch::Hrm, Task::Maze) => "maze-cpu",
-        (Arch::Trm, Task::Arc1) => "trm-arc1-cpu",
-        (Arch::Trm, Task::Arc2) => "trm-arc2-cpu",
-        (Arch::Trm, Task::Sudoku) => "trm-sudoku-cpu",
-        (Arch::Trm, Task::Maze) => "trm-maze-cpu",
-    }
+/// The (GPU, CPU) default recipes of a task and model.
+fn default_recipes(task: Task, arch: Arch) -> (&'static str, &'static str) {
+    DEFAULT_RECIPES
+        .iter()
+        .find(|(a, t, _, _)| *a == arch && *t == task)
+        .map(|(_, _, gpu, cpu)| (*gpu, *cpu))
+        .unwrap_or(("arc1", "arc1-cpu"))
 }
 
 /// Which model the default recipes train.
@@ -198,7 +192,7 @@ fn prepare_binary(task: Task, o: &Options, hrm: &Path) -> Result<()> {
 
 /// Step 2: the recipe, the paper's with CUDA, the CPU one (said so) without, unless `--recipe` names one.
 fn choose_recipe(task: Task, arch: Arch, flag: Option<&str>, cuda: bool) -> String {
-    let (gpu, cpu) = (gpu_recipe(task, arch), cpu_recipe(task, arch));
+    let (gpu, cpu) = default_recipes(task, arch);
     if let Some(r) = flag {
         return r.to_string();
     }
@@ -416,7 +410,8 @@ mod tests {
                 (Arch::Hrm, hrm_arch::ModelKind::Hrm),
                 (Arch::Trm, hrm_arch::ModelKind::Trm),
             ] {
-                for name in [gpu_recipe(task, arch), cpu_recipe(task, arch)] {
+                let (gpu, cpu) = default_recipes(task, arch);
+                for name in [gpu, cpu] {
                     let r = hrm_recipe::Recipe::load(name, &[]).expect(name);
                     assert_eq!(r.data.task, task, "{name}");
                     assert_eq!(r.arch.name, kind, "{name}");

@@ -100,37 +100,40 @@ pub fn timestamp() -> String {
     )
 }
 
+/// The recipe of a run being resumed: the stored one; a recipe argument must equal it; `--set` without one
+/// extends the run (only the keys of `hrm_train::run::RESUMABLE_KEYS`, recorded in `env.json`).
+fn resume_recipe(args: &Args, run_dir: &Path) -> Result<Recipe> {
+    let stored =
+        load_run_recipe(run_dir).with_context(|| format!("resuming {}", run_dir.display()))?;
+    if let Some(name) = &args.recipe {
+        let given = Recipe::load(name, &args.sets)?;
+        if given.to_toml() != stored.to_toml() {
+            bail!(
+                "the recipe `{name}` (with the given --set overrides) differs from the one stored in {}; \
+                 resume without a recipe to use the stored one (or with --set alone to extend the run)",
+                run_dir.join(hrm_train::run::RECIPE_FILE).display()
+            );
+        }
+        return Ok(stored);
+    }
+    if args.sets.is_empty() {
+        return Ok(stored);
+    }
+    let extended = hrm_train::run::extend_run(run_dir, &args.sets)?;
+    eprintln!(
+        "changed for this resume (recorded in {}): {}",
+        run_dir.join("env.json").display(),
+        args.sets.join(" ")
+    );
+    Ok(extended)
+}
+
 /// Runs `hrm train`.
 pub fn run(args: Args) -> Result<()> {
     let device = parse_device(&args.device)?;
     let command_line: Vec<String> = std::env::args().collect();
     let (recipe, run_dir, resume) = match &args.resume {
-        Some(run_dir) => {
-            let stored = load_run_recipe(run_dir)
-                .with_context(|| format!("resuming {}", run_dir.display()))?;
-            if let Some(name) = &args.recipe {
-                let given = Recipe::load(name, &args.sets)?;
-                if given.to_toml() != stored.to_toml() {
-                    bail!(
-                        "the recipe `{name}` (with the given --set overrides) differs from the one stored in {}; \
-                         resume without a recipe to use the stored one",
-                        run_dir.join(hrm_train::run::RECIPE_FILE).display()
-                    );
-                }
-                (stored, run_dir.clone(), true)
-            } else if !args.sets.is_empty() {
-                // Extending a run: only the keys that bound or pace it (hrm_train::run::RESUMABLE_KEYS).
-                let extended = hrm_train::run::extend_run(run_dir, &args.sets)?;
-                eprintln!(
-                    "changed for this resume (recorded in {}): {}",
-                    run_dir.join("env.json").display(),
-                    args.sets.join(" ")
-                );
-                (extended, run_dir.clone(), true)
-            } else {
-                (stored, run_dir.clone(), true)
-            }
-        }
+        Some(run_dir) => (resume_recipe(&args, run_dir)?, run_dir.clone(), true),
         None => {
             let name = args
                 .recipe

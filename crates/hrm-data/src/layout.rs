@@ -756,9 +756,8 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), DataError> {
 /// [`DatasetWriter::commit`] moves it to `out_dir`, replacing an existing dataset there. Dropping the
 /// writer without committing removes the temporary folder, so a failed build leaves nothing behind.
 pub struct DatasetWriter {
-    out_dir: PathBuf,
-    tmp_dir: PathBuf,
-    committed: bool,
+    /// The staging folder (taken by `commit`; dropped, and so removed, with an uncommitted writer).
+    staged: Option<StagedDir>,
     train: Option<SplitWriter>,
     test: Option<SplitWriter>,
 }
@@ -839,35 +838,10 @@ impl Drop for StagedDir {
 impl DatasetWriter {
     /// Creates the temporary folder and the two split writers for sequences of `seq_len` tokens.
     pub fn create(out_dir: &Path, seq_len: usize) -> Result<Self, DataError> {
-        let name = out_dir
-            .file_name()
-            .ok_or_else(|| {
-                DataError::config(
-                    "out_dir",
-                    format!("{} has no folder name", out_dir.display()),
-                )
-            })?
-            .to_string_lossy()
-            .into_owned();
-        let parent = match out_dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| DataError::io(&parent, e))?;
-        remove_stale_temp_folders(&parent, &name)?;
-        let tmp_dir = parent.join(temp_folder_name(
-            &name,
-            TempKind::Building,
-            std::process::id(),
-        ));
-        if tmp_dir.exists() {
-            std::fs::remove_dir_all(&tmp_dir).map_err(|e| DataError::io(&tmp_dir, e))?;
-        }
-        std::fs::create_dir_all(&tmp_dir).map_err(|e| DataError::io(&tmp_dir, e))?;
+        let staged = StagedDir::create(out_dir)?;
+        let tmp_dir = staged.path().to_path_buf();
         let mut w = DatasetWriter {
-            out_dir: out_dir.to_path_buf(),
-            tmp_dir: tmp_dir.clone(),
-            committed: false,
+            staged: Some(staged),
             train: None,
             test: None,
         };
@@ -893,7 +867,11 @@ impl DatasetWriter {
         identifiers: &[String],
         vocab_size: u32,
     ) -> Result<(DatasetMetadata, DatasetMetadata), DataError> {
-        let ids_path = self.out_dir.join("identifiers.json");
+        let staged = match self.staged.take() {
+            Some(s) => s,
+            None => unreachable!("the staging folder exists until commit"),
+        };
+        let ids_path = staged.out().join("identifiers.json");
         if identifiers.first().map(String::as_str) != Some(BLANK_IDENTIFIER) {
             return Err(DataError::invalid(
                 &ids_path,
@@ -908,9 +886,8 @@ impl DatasetWriter {
         };
         let train_meta = train.finish(vocab_size, num_ids)?;
         let test_meta = test.finish(vocab_size, num_ids)?;
-        write_json(&self.tmp_dir.join("identifiers.json"), &identifiers)?;
-        replace_dir(&self.tmp_dir, &self.out_dir)?;
-        self.committed = true;
+        write_json(&staged.path().join("identifiers.json"), &identifiers)?;
+        staged.commit()?;
         Ok((train_meta, test_meta))
     }
 }
@@ -920,9 +897,7 @@ impl Drop for DatasetWriter {
         // The split writers remove their own temporary files; then the folder goes.
         self.train = None;
         self.test = None;
-        if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.tmp_dir);
-        }
+        self.staged = None;
     }
 }
 

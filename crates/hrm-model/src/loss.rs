@@ -60,7 +60,7 @@ pub fn softmax_cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
 }
 
 /// The raw metric sums of one ACT call over valid sequences (halted at this call and with ≥ 1 label).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ActMetrics {
     /// Number of valid sequences.
     pub count: f64,

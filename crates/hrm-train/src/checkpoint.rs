@@ -427,9 +427,11 @@ mod tests {
             metrics_lines: 99,
             log_window: crate::step::LogWindow {
                 optimizer_steps: 3,
-                count: 5.0,
-                q_continue_loss: Some(0.25),
-                ..Default::default()
+                sums: hrm_model::ActMetrics {
+                    count: 5.0,
+                    q_continue_loss: Some(0.25),
+                    ..Default::default()
+                },
             },
         }
     }

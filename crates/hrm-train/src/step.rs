@@ -149,38 +149,15 @@ impl StepReport {
 pub struct LogWindow {
     /// Optimizer steps in the window.
     pub optimizer_steps: u64,
-    /// The loss-head sums of those steps (`count` = halted sequences).
-    pub count: f64,
-    /// Σ per-sequence token accuracy of the halted sequences.
-    pub accuracy: f64,
-    /// Σ exactly-correct halted sequences.
-    pub exact_accuracy: f64,
-    /// Σ q_halt correctness of the halted sequences.
-    pub q_halt_accuracy: f64,
-    /// Σ ACT segments of the halted sequences.
-    pub steps: f64,
-    /// Σ per-sequence LM loss (all sequences of every step).
-    pub lm_loss: f64,
-    /// Σ q_halt BCE (all sequences of every step).
-    pub q_halt_loss: f64,
-    /// Σ q_continue BCE, when the model has that loss.
-    pub q_continue_loss: Option<f64>,
+    /// The loss-head sums of those steps (`count` = halted sequences; the losses cover every sequence).
+    pub sums: ActMetrics,
 }
 
 impl LogWindow {
     /// Adds one optimizer step's metric sums.
     pub fn add(&mut self, m: &ActMetrics) {
         self.optimizer_steps += 1;
-        self.count += m.count;
-        self.accuracy += m.accuracy;
-        self.exact_accuracy += m.exact_accuracy;
-        self.q_halt_accuracy += m.q_halt_accuracy;
-        self.steps += m.steps;
-        self.lm_loss += m.lm_loss;
-        self.q_halt_loss += m.q_halt_loss;
-        if let Some(q) = m.q_continue_loss {
-            *self.q_continue_loss.get_or_insert(0.0) += q;
-        }
+        self.sums = add_metrics(&self.sums, m);
     }
 
     /// The logged values of the window: `train/count` is the number of halted sequences in it; accuracies and
@@ -188,19 +165,20 @@ impl LogWindow {
     /// losses are per sequence and step (divided by the global batch size and the window's steps);
     /// `train/lr` is `lr`, the rate of the last step.
     pub fn values(&self, global_batch_size: i64, lr: f64) -> Vec<(&'static str, f64)> {
-        let mut v = vec![("train/count", self.count)];
-        if self.count > 0.0 {
+        let m = &self.sums;
+        let mut v = vec![("train/count", m.count)];
+        if m.count > 0.0 {
             v.extend([
-                ("train/accuracy", self.accuracy / self.count),
-                ("train/exact_accuracy", self.exact_accuracy / self.count),
-                ("train/q_halt_accuracy", self.q_halt_accuracy / self.count),
-                ("train/steps", self.steps / self.count),
+                ("train/accuracy", m.accuracy / m.count),
+                ("train/exact_accuracy", m.exact_accuracy / m.count),
+                ("train/q_halt_accuracy", m.q_halt_accuracy / m.count),
+                ("train/steps", m.steps / m.count),
             ]);
         }
         let per = (global_batch_size as f64) * (self.optimizer_steps.max(1) as f64);
-        v.push(("train/lm_loss", self.lm_loss / per));
-        v.push(("train/q_halt_loss", self.q_halt_loss / per));
-        if let Some(q) = self.q_continue_loss {
+        v.push(("train/lm_loss", m.lm_loss / per));
+        v.push(("train/q_halt_loss", m.q_halt_loss / per));
+        if let Some(q) = m.q_continue_loss {
             v.push(("train/q_continue_loss", q / per));
         }
         v.push(("train/lr", lr));
