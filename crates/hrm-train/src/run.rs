@@ -497,6 +497,13 @@ impl MetricsLog {
         })
     }
 
+    /// Adds scalars to the events file only (values that differ between identical runs, such as speed).
+    fn write_events_only(&mut self, step: u64, values: &[(String, f64)]) -> Result<(), RunError> {
+        self.events
+            .add_scalars(step, values)
+            .map_err(RunError::io(self.events.path()))
+    }
+
     fn write(&mut self, step: u64, values: &[(String, f64)]) -> Result<(), RunError> {
         let mut obj = serde_json::Map::new();
         obj.insert("step".into(), serde_json::Value::from(step));
@@ -1279,14 +1286,23 @@ impl<'a> Run<'a> {
             self.last_checkpoint.as_deref(),
         )?;
         self.window.add(&report.metrics);
+        let steps = step.saturating_sub(self.start_step).max(1) as f64;
+        let secs_per_step = self.train_time.as_secs_f64() / steps;
         if step.is_multiple_of(t.log_every.max(1) as u64) {
             let values = self.window.values(gbs, report.lr);
             let v: Vec<(String, f64)> = values.iter().map(|(k, v)| (k.to_string(), *v)).collect();
             self.log.write(step, &v)?;
             self.window = LogWindow::default();
+            // Speed goes to TensorBoard only: metrics.jsonl stays identical across runs and resumes.
+            let perf = [
+                (
+                    "perf/samples_per_sec".to_string(),
+                    gbs as f64 / secs_per_step.max(1e-9),
+                ),
+                ("perf/sec_per_step".to_string(), secs_per_step),
+            ];
+            self.log.write_events_only(step, &perf)?;
         }
-        let steps = step.saturating_sub(self.start_step).max(1) as f64;
-        let secs_per_step = self.train_time.as_secs_f64() / steps;
         self.bar.set_message(format!(
             "lm_loss {:.4} | {:.1} samples/s | {:.3} s/step",
             report.metrics.lm_loss / gbs as f64,

@@ -4,7 +4,8 @@
 //!
 //! A run folder holds one events file, `events.out.tfevents.<unix time>.hrm`, that mirrors `metrics.jsonl`:
 //! when a run starts or resumes, the file is written anew from the lines kept, then every logged line is
-//! appended and flushed.
+//! appended and flushed. Speed (`perf/samples_per_sec`, `perf/sec_per_step`) goes to the events file only (it
+//! differs between identical runs, so `metrics.jsonl` leaves it out); a resumed run keeps only its own.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -714,8 +714,12 @@ fn event_scalars(run: &Path) -> Vec<(i64, String, f32)> {
     assert_eq!(files.len(), 1, "{files:?}");
     let (version, scalars) = hrm_train::tensorboard::read_scalars(&files[0]).expect("parses");
     assert_eq!(version, "brain.Event:2");
+    assert!(scalars
+        .iter()
+        .any(|s| s.tag == "perf/samples_per_sec" && s.value > 0.0));
     let mut out: Vec<_> = scalars
         .into_iter()
+        .filter(|s| !s.tag.starts_with("perf/"))
         .map(|s| (s.step, s.tag, s.value))
         .collect();
     out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
