@@ -30,7 +30,7 @@ fn arc_report_files() {
     );
     assert!(md.contains("5.0%") && md.contains("55.0%") && md.contains("74.5%"));
     assert!(md.contains("![exact_accuracy](curves/exact_accuracy.svg)"));
-    assert!(md.contains("First run <of> the fixture."));
+    assert!(md.contains("## Notes\n\nFirst run <of> the fixture."));
     assert!(md.contains("| 0a1b2c3d | 1 | 1 | yes |"), "{md}");
     assert_eq!(files.curves.len(), 2);
     for c in &files.curves {
@@ -49,7 +49,7 @@ fn arc_report_files() {
     assert!(html.contains("Task 0a1b2c3d") && html.contains("Task 9f8e7d6c"));
     assert!(html.contains("Demonstrations"));
     assert!(html.contains("Segment by segment: row 1"));
-    assert!(html.contains("First run &lt;of&gt; the fixture."));
+    assert!(html.contains("<h2>Notes</h2>") && html.contains("First run &lt;of&gt; the fixture."));
     assert!(html.contains("invalid"));
 }
 
@@ -95,8 +95,10 @@ fn sudoku_report_shows_examples() {
         "{md}"
     );
     assert!(md.contains("| valid | 1/2 | 50.00% |"), "{md}");
-    assert!(md.contains("_(no note yet)_"));
+    // No note: no "Notes" section and no placeholder, in either file.
+    assert!(!md.contains("Notes") && !md.contains("no note"), "{md}");
     let html = std::fs::read_to_string(&files.html).unwrap();
+    assert!(!html.contains("Notes") && !html.contains("no note"));
     assert!(html.contains("Row 0") && html.contains("Row 1"));
     assert!(html.contains("#ffd6d3"), "the wrong cell is highlighted");
     keep(&files.html, "sudoku.html");

@@ -71,7 +71,7 @@ pub struct HtmlPage<'a> {
     pub report: &'a EvalReport,
     /// The published benchmark compared against.
     pub benchmark: Benchmark,
-    /// The free-text note (plain text; shown pre-wrapped).
+    /// The free-text note (plain text; shown pre-wrapped); a blank note leaves the section out.
     pub note: &'a str,
     /// Training curves.
     pub charts: &'a [LineChart],
@@ -443,13 +443,10 @@ pub fn render_html(page: &HtmlPage<'_>) -> String {
             render_example(&mut out, report.task, ex);
         }
     }
-    out.push_str("<h2>Notes</h2>");
-    let note = if page.note.trim().is_empty() {
-        "(no note)"
-    } else {
-        page.note
-    };
-    let _ = write!(out, r#"<div class="note">{}</div>"#, escape(note));
+    if !page.note.trim().is_empty() {
+        out.push_str("<h2>Notes</h2>");
+        let _ = write!(out, r#"<div class="note">{}</div>"#, escape(page.note));
+    }
     out.push_str("</main></body></html>\n");
     out
 }

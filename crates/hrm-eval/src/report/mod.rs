@@ -99,7 +99,7 @@ pub fn percent(x: f64) -> String {
 pub struct ReportOptions {
     /// The title (default: "HRM evaluation: " followed by the benchmark name).
     pub title: Option<String>,
-    /// The free-text note (the "Notes" section); empty leaves a placeholder.
+    /// The free-text note (the "Notes" section); empty or blank leaves the section out.
     pub note: String,
     /// A `metrics.jsonl` to draw training curves from.
     pub metrics_jsonl: Option<PathBuf>,
@@ -152,7 +152,8 @@ fn slug(title: &str) -> String {
 }
 
 /// Renders `report.md`: run facts, measured beside published numbers, pass@K or validity,
-/// links to the curve images (`curve_files`, relative paths), per-task ranks, and the note.
+/// links to the curve images (`curve_files`, relative paths), per-task ranks, and the note (a "Notes"
+/// section only when `note` is not blank).
 pub fn render_markdown(
     report: &EvalReport,
     title: &str,
@@ -203,10 +204,8 @@ pub fn render_markdown(
     if let Some(arc) = &report.arc {
         md_arc_tasks(&mut md, arc);
     }
-    let _ = writeln!(md, "## Notes\n");
-    if note.trim().is_empty() {
-        let _ = writeln!(md, "_(no note yet)_");
-    } else {
+    if !note.trim().is_empty() {
+        let _ = writeln!(md, "## Notes\n");
         let _ = writeln!(md, "{}", note.trim_end());
     }
     md
