@@ -78,21 +78,49 @@ pub struct LineChart {
     pub series: Vec<Series>,
 }
 
+/// Metrics whose train and eval series count different things and so never share a chart: `train/count` is
+/// the number of sequences that halted in a logged window, `eval/count` the number of sequences evaluated.
+pub const UNMIXED_METRICS: [&str; 1] = ["count"];
+
+/// What a metric that is drawn alone measures (its y-axis label), by full name.
+fn unmixed_label(name: &str) -> String {
+    match name {
+        "train/count" => "halted sequences per logged window".to_string(),
+        "eval/count" => "evaluated sequences".to_string(),
+        _ => name.to_string(),
+    }
+}
+
 /// Groups metrics into charts by the part after the last `/` (so `train/exact_accuracy` and
-/// `eval/exact_accuracy` share a chart), in name order.
+/// `eval/exact_accuracy` share a chart), in name order. The metrics of [`UNMIXED_METRICS`] get one chart
+/// per full name (`train/count` and `eval/count` apart).
 pub fn charts_from_metrics(log: &MetricsLog) -> Vec<LineChart> {
     let mut groups: BTreeMap<String, Vec<Series>> = BTreeMap::new();
     for s in &log.series {
-        let key = s.name.rsplit('/').next().unwrap_or(&s.name).to_string();
+        let suffix = s.name.rsplit('/').next().unwrap_or(&s.name);
+        let key = if UNMIXED_METRICS.contains(&suffix) {
+            s.name.clone()
+        } else {
+            suffix.to_string()
+        };
         groups.entry(key).or_default().push(s.clone());
     }
     groups
         .into_iter()
-        .map(|(key, series)| LineChart {
-            title: key.clone(),
-            x_label: "step".to_string(),
-            y_label: key,
-            series,
+        .map(|(key, series)| {
+            let unmixed = series.len() == 1
+                && series[0].name == key
+                && UNMIXED_METRICS.contains(&key.rsplit('/').next().unwrap_or(&key));
+            LineChart {
+                y_label: if unmixed {
+                    unmixed_label(&key)
+                } else {
+                    key.clone()
+                },
+                title: key,
+                x_label: "step".to_string(),
+                series,
+            }
         })
         .collect()
 }
