@@ -35,3 +35,63 @@ fn train_and_eval_counts_never_share_a_chart() {
     let acc = charts.iter().find(|c| c.title == "exact_accuracy").unwrap();
     assert_eq!(acc.series.len(), 2);
 }
+
+/// The y tick labels of a chart's SVG (the only right-aligned texts).
+fn y_tick_labels(svg: &str) -> Vec<String> {
+    svg.split(r##"text-anchor="end" fill="#444">"##)
+        .skip(1)
+        .map(|rest| rest.split('<').next().unwrap().to_string())
+        .collect()
+}
+
+/// The y coordinates of a chart's data dots.
+fn dot_ys(svg: &str) -> Vec<f64> {
+    svg.split("<circle ")
+        .skip(1)
+        .map(|rest| {
+            let cy = rest.split("cy=\"").nth(1).unwrap();
+            cy.split('"').next().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn constant_series_get_a_padded_axis() {
+    let cases = [
+        ("all equal", vec![0.5, 0.5, 0.5, 0.5]),
+        ("all zero", vec![0.0, 0.0, 0.0]),
+        ("one point", vec![2.0]),
+        ("float noise", vec![1000.0, 1000.0 + 1e-10, 1000.0]),
+        ("large", vec![3.0e9, 3.0e9]),
+    ];
+    for (what, values) in cases {
+        let text: String = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{{\"step\": {}, \"eval/count\": {v}}}\n", 100 * (i + 1)))
+            .collect();
+        let log = parse_metrics_jsonl(&text, Path::new("m")).unwrap();
+        let chart = &charts_from_metrics(&log)[0];
+        let svg = chart.to_svg(560, 300);
+        assert!(
+            !svg.contains("NaN") && !svg.contains("inf"),
+            "{what}: non-finite coordinates"
+        );
+        let labels = y_tick_labels(&svg);
+        assert!(
+            (2..=12).contains(&labels.len()),
+            "{what}: {} y ticks: {labels:?}",
+            labels.len()
+        );
+        let mut distinct = labels.clone();
+        distinct.dedup();
+        assert_eq!(distinct, labels, "{what}: repeated tick labels");
+        // The flat line sits inside the plot, not on its top or bottom edge.
+        let ys = dot_ys(&svg);
+        assert_eq!(ys.len(), values.len(), "{what}");
+        let (top, bottom) = (55.0, 300.0 - 46.0);
+        for y in ys {
+            assert!(y > top + 5.0 && y < bottom - 5.0, "{what}: dot at y = {y}");
+        }
+    }
+}

@@ -163,19 +163,37 @@ fn tick_step(span: f64, target: f64) -> f64 {
     nice * mag
 }
 
-/// Tick positions covering [lo, hi] (the range is widened to whole ticks).
+/// The range an axis shows for data in [lo, hi]: the data range itself, or, for a constant series (a span
+/// that is zero, or float noise below 1e-9 of the values), the value with 10% of its size on either side
+/// (±1 around 0), so a flat line sits mid-plot on distinct ticks. Non-finite bounds give [0, 1].
+fn padded_range(lo: f64, hi: f64) -> (f64, f64) {
+    if !lo.is_finite() || !hi.is_finite() || lo > hi {
+        return (0.0, 1.0);
+    }
+    let scale = lo.abs().max(hi.abs());
+    if hi - lo > scale * 1e-9 {
+        return (lo, hi);
+    }
+    let mid = lo + (hi - lo) / 2.0;
+    let pad = if mid == 0.0 { 1.0 } else { mid.abs() * 0.1 };
+    (mid - pad, mid + pad)
+}
+
+/// The most ticks an axis draws (a guard; nice steps give about the target).
+const MAX_TICKS: usize = 20;
+
+/// Tick positions covering [lo, hi] (the range is widened to whole ticks; see [`padded_range`] for constant
+/// data).
 fn ticks(lo: f64, hi: f64, target: f64) -> (f64, f64, Vec<f64>) {
-    let (lo, hi) = if hi - lo > 0.0 {
-        (lo, hi)
-    } else {
-        let pad = if lo.abs() > 0.0 { lo.abs() * 0.1 } else { 1.0 };
-        (lo - pad, hi + pad)
-    };
+    let (lo, hi) = padded_range(lo, hi);
     let step = tick_step(hi - lo, target);
     let start = (lo / step).floor() * step;
     let end = (hi / step).ceil() * step;
-    let n = ((end - start) / step).round() as usize;
-    let ticks = (0..=n).map(|i| start + i as f64 * step).collect();
+    let n = ((end - start) / step).round();
+    if !(n.is_finite() && n >= 1.0 && n as usize <= MAX_TICKS) {
+        return (lo, hi, vec![lo, hi]);
+    }
+    let ticks = (0..=n as usize).map(|i| start + i as f64 * step).collect();
     (start, end, ticks)
 }
 
