@@ -95,3 +95,76 @@ fn constant_series_get_a_padded_axis() {
         }
     }
 }
+
+#[test]
+fn smoothing_keeps_constants_and_follows_length() {
+    use hrm_eval::report::curves::{smooth, smoothing_weight};
+    assert_eq!(smoothing_weight(5), 0.0, "short series are not smoothed");
+    assert!((smoothing_weight(10) - 0.6).abs() < 1e-12);
+    assert!((smoothing_weight(1000) - 0.9).abs() < 1e-12);
+    assert_eq!(smoothing_weight(100_000), 0.9);
+    assert!(smoothing_weight(100) > 0.6 && smoothing_weight(100) < 0.9);
+    let flat = smooth(&[3.0; 50], 0.8);
+    assert!(flat.iter().all(|v| (v - 3.0).abs() < 1e-12), "{flat:?}");
+    let s = smooth(&[1.0, 0.0, 1.0, 0.0], 0.6);
+    assert_eq!(s[0], 1.0, "debiased: the first value is kept");
+    assert!(s[1] > 0.0 && s[1] < 1.0);
+}
+
+#[test]
+fn training_curves_are_smoothed_over_the_faint_raw_line() {
+    let mut text = String::new();
+    for i in 0..200 {
+        let noise = if i % 2 == 0 { 0.3 } else { -0.3 };
+        text.push_str(&format!(
+            "{{\"step\": {}, \"train/lm_loss\": {}, \"train/lr\": 0.001}}\n",
+            10 * i,
+            2.0 - i as f64 / 200.0 + noise
+        ));
+        if i % 50 == 0 {
+            text.push_str(&format!(
+                "{{\"step\": {}, \"eval/lm_loss\": {}}}\n",
+                10 * i,
+                2.0 - i as f64 / 200.0
+            ));
+        }
+    }
+    let log = parse_metrics_jsonl(&text, Path::new("m")).unwrap();
+    let charts = charts_from_metrics(&log);
+    let loss = charts.iter().find(|c| c.title == "lm_loss").unwrap();
+    let svg = loss.to_svg(720, 400);
+    // The training series: one faint raw line and one smoothed line; the eval series: a plain line with dots.
+    assert_eq!(svg.matches(r#"class="raw""#).count(), 1, "{svg}");
+    assert!(svg.contains(r#"stroke-opacity="0.25""#));
+    assert_eq!(svg.matches(r#"class="smoothed""#).count(), 1);
+    assert!(
+        svg.contains("train/lm_loss (smoothed 0."),
+        "legend names the weight"
+    );
+    assert_eq!(svg.matches("<polyline").count(), 3);
+    assert_eq!(svg.matches("<circle").count(), 4, "the 4 eval points only");
+    // The smoothed line is flatter than the raw one (the ±0.3 zig-zag is damped).
+    let spread = |class: &str| {
+        let pts = svg.split(&format!(r#"class="{class}""#)).nth(1).unwrap();
+        let pts = pts
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let ys: Vec<f64> = pts
+            .split(' ')
+            .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
+            .collect();
+        ys.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>()
+    };
+    assert!(spread("smoothed") < spread("raw") / 3.0);
+    // The learning rate is a schedule: drawn as is.
+    let lr = charts
+        .iter()
+        .find(|c| c.title == "lr")
+        .unwrap()
+        .to_svg(720, 400);
+    assert!(!lr.contains("smoothed") && !lr.contains(r#"class="raw""#));
+}

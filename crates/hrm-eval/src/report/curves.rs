@@ -217,7 +217,7 @@ fn legend_rows(series: &[Series], plot_width: f64) -> f64 {
     let mut rows = 1.0;
     let mut x = 0.0;
     for s in series {
-        let entry = 30.0 + s.name.len() as f64 * 6.2;
+        let entry = 30.0 + legend_label(s).len() as f64 * 6.2;
         if x > 0.0 && x + entry > plot_width {
             rows += 1.0;
             x = 0.0;
@@ -225,6 +225,50 @@ fn legend_rows(series: &[Series], plot_width: f64) -> f64 {
         x += entry;
     }
     rows
+}
+
+/// The fewest points a training series needs to be drawn smoothed.
+pub const SMOOTH_MIN_POINTS: usize = 10;
+
+/// The smoothing weight for a training series of `n` points, TensorBoard-style: 0 (no smoothing) below
+/// [`SMOOTH_MIN_POINTS`], then from 0.6 at 10 points up by 0.15 per tenfold, at most 0.9 (1000 points).
+pub fn smoothing_weight(n: usize) -> f64 {
+    if n < SMOOTH_MIN_POINTS {
+        return 0.0;
+    }
+    (0.6 + 0.15 * (n as f64 / SMOOTH_MIN_POINTS as f64).log10()).clamp(0.6, 0.9)
+}
+
+/// The exponential moving average of `values` with `weight` in [0, 1), debiased as TensorBoard does (the
+/// average starts at 0 and is divided by `1 - weight^(i+1)`), so the first value is kept and a constant
+/// series stays constant.
+pub fn smooth(values: &[f64], weight: f64) -> Vec<f64> {
+    let mut last = 0.0;
+    let mut debias = 1.0;
+    values
+        .iter()
+        .map(|&v| {
+            last = last * weight + (1.0 - weight) * v;
+            debias *= weight;
+            last / (1.0 - debias)
+        })
+        .collect()
+}
+
+/// Whether a series is a training curve drawn smoothed: `train/*` metrics other than the learning rate
+/// (a schedule, not a noisy measurement), with enough points.
+fn smoothed(s: &Series) -> Option<f64> {
+    let training = s.name.starts_with("train/") && s.name != "train/lr";
+    let w = smoothing_weight(s.points.len());
+    (training && w > 0.0).then_some(w)
+}
+
+/// The legend text of a series: its name, with the smoothing weight when it is drawn smoothed.
+fn legend_label(s: &Series) -> String {
+    match smoothed(s) {
+        Some(w) => format!("{} (smoothed {w:.2})", s.name),
+        None => s.name.clone(),
+    }
 }
 
 impl LineChart {
@@ -329,22 +373,52 @@ impl LineChart {
         (x_lo, x_hi, y_lo, y_hi)
     }
 
-    /// The series as polylines (and dots when a series has at most 40 points), scaled by `sx` and `sy`.
+    /// The series as polylines (and dots when a series has at most 40 points), scaled by `sx` and `sy`. A
+    /// training series with enough points (see [`smoothing_weight`]) is drawn faint, with its exponentially
+    /// smoothed line on top and no dots.
     fn svg_lines(&self, svg: &mut String, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64) -> f64) {
-        for (i, s) in self.series.iter().enumerate() {
-            let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
-            let coords: Vec<String> = s
-                .points
-                .iter()
-                .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
-                .collect();
-            if coords.len() > 1 {
+        let polyline = |svg: &mut String, points: &[(f64, f64)], style: &str| {
+            if points.len() > 1 {
+                let coords: Vec<String> = points
+                    .iter()
+                    .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+                    .collect();
                 let _ = write!(
                     svg,
-                    r#"<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{}"/>"#,
+                    r#"<polyline fill="none" {style} points="{}"/>"#,
                     coords.join(" ")
                 );
             }
+        };
+        for (i, s) in self.series.iter().enumerate() {
+            let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
+            if let Some(w) = smoothed(s) {
+                polyline(
+                    svg,
+                    &s.points,
+                    &format!(
+                        r#"class="raw" stroke="{colour}" stroke-opacity="0.25" stroke-width="1""#
+                    ),
+                );
+                let ys: Vec<f64> = s.points.iter().map(|p| p.1).collect();
+                let points: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .zip(smooth(&ys, w))
+                    .map(|(&(x, _), y)| (x, y))
+                    .collect();
+                polyline(
+                    svg,
+                    &points,
+                    &format!(r#"class="smoothed" stroke="{colour}" stroke-width="1.8""#),
+                );
+                continue;
+            }
+            polyline(
+                svg,
+                &s.points,
+                &format!(r#"stroke="{colour}" stroke-width="1.8""#),
+            );
             if s.points.len() <= 40 {
                 for &(x, y) in &s.points {
                     let _ = write!(
@@ -364,7 +438,8 @@ impl LineChart {
         let (mut lx, mut ly) = (left, 36.0);
         for (i, s) in self.series.iter().enumerate() {
             let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
-            let entry = 30.0 + s.name.len() as f64 * 6.2;
+            let label = legend_label(s);
+            let entry = 30.0 + label.len() as f64 * 6.2;
             if lx > left && lx + entry > left + pw {
                 lx = left;
                 ly += 15.0;
@@ -376,7 +451,7 @@ impl LineChart {
                 lx + 16.0,
                 ly - 4.0,
                 lx + 20.0,
-                escape(&s.name)
+                escape(&label)
             );
             lx += entry;
         }
