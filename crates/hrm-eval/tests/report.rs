@@ -32,7 +32,8 @@ fn arc_report_files() {
     assert!(md.contains("![exact_accuracy](curves/exact_accuracy.svg)"));
     assert!(md.contains("## Notes\n\nFirst run <of> the fixture."));
     assert!(md.contains("| 0a1b2c3d | 1 | 1 | yes |"), "{md}");
-    assert_eq!(files.curves.len(), 2);
+    // Two training charts and the pass@K chart.
+    assert_eq!(files.curves.len(), 3);
     for c in &files.curves {
         let svg = std::fs::read_to_string(c).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("polyline"));
@@ -51,6 +52,42 @@ fn arc_report_files() {
     assert!(html.contains("Segment by segment: row 1"));
     assert!(html.contains("<h2>Notes</h2>") && html.contains("First run &lt;of&gt; the fixture."));
     assert!(html.contains("invalid"));
+}
+
+#[test]
+fn arc_report_plots_pass_at_k_against_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, preds) = report_world(dir.path());
+    let out = dir.path().join("report");
+    let (report, files) = write_report(&out, &preds, &data, &ReportOptions::default()).unwrap();
+    let arc = report.arc.as_ref().unwrap();
+    // Without metrics the only chart is pass@K.
+    assert_eq!(files.curves, vec![out.join("curves").join("pass_at_k.svg")]);
+    let svg = std::fs::read_to_string(&files.curves[0]).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{svg}"
+    );
+    assert!(svg.contains("pass@K against K (2 tasks)"));
+    assert_eq!(
+        svg.matches("<circle").count(),
+        arc.pass_at.len(),
+        "a dot per K"
+    );
+    // A log K axis: ticks at 1, 10, 100 and 1k (the K of the table run to 1000).
+    for tick in [">1<", ">10<", ">100<", ">1k<"] {
+        assert!(svg.contains(tick), "{tick} in {svg}");
+    }
+    assert!(!svg.contains("NaN"));
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    let table = md.find("### ARC pass@K").unwrap();
+    let image = md.find("](curves/pass_at_k.svg)").unwrap();
+    assert!(image > table, "the chart follows the pass@K table");
+    assert!(!md.contains("## Training curves"), "{md}");
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    assert!(
+        html.contains("<h2>pass@K against K</h2>") && html.contains("K (attempts per test input)")
+    );
 }
 
 #[test]
@@ -89,6 +126,7 @@ fn sudoku_report_shows_examples() {
     let out = dir.path().join("out");
     let (report, files) = write_report(&out, &preds, &data, &ReportOptions::default()).unwrap();
     assert_eq!(report.validity.as_ref().unwrap().valid, 1);
+    assert!(files.curves.is_empty(), "no pass@K chart outside ARC");
     let md = std::fs::read_to_string(&files.markdown).unwrap();
     assert!(
         md.contains("| Sudoku-Extreme (1k) | exact accuracy | **50.00%** | 55.00% |"),

@@ -76,6 +76,9 @@ pub struct LineChart {
     pub y_label: String,
     /// The lines.
     pub series: Vec<Series>,
+    /// A logarithmic x axis (base 10, ticks at powers of ten; points with x <= 0 are left out), e.g. for
+    /// pass@K against K.
+    pub x_log: bool,
 }
 
 /// Metrics whose train and eval series count different things and so never share a chart: `train/count` is
@@ -120,6 +123,7 @@ pub fn charts_from_metrics(log: &MetricsLog) -> Vec<LineChart> {
                 title: key,
                 x_label: "step".to_string(),
                 series,
+                x_log: false,
             }
         })
         .collect()
@@ -195,6 +199,20 @@ fn ticks(lo: f64, hi: f64, target: f64) -> (f64, f64, Vec<f64>) {
     }
     let ticks = (0..=n as usize).map(|i| start + i as f64 * step).collect();
     (start, end, ticks)
+}
+
+/// Ticks of a log axis over [lo, hi] (log10 of the data): every whole power of ten covering the range,
+/// at least one decade wide.
+fn log_ticks(lo: f64, hi: f64) -> (f64, f64, Vec<f64>) {
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() && lo <= hi {
+        (lo.floor(), hi.ceil())
+    } else {
+        (0.0, 1.0)
+    };
+    let hi = if hi > lo { hi } else { lo + 1.0 };
+    let n = ((hi - lo) as usize).min(MAX_TICKS);
+    let ticks = (0..=n).map(|i| lo + i as f64).collect();
+    (lo, lo + n as f64, ticks)
 }
 
 /// A tick label with as many decimals as the spacing needs; thousands get a `k`.
@@ -303,9 +321,15 @@ impl LineChart {
             );
             return svg;
         }
-        let (x0, x1, xt) = ticks(x_lo, x_hi, 6.0);
+        let (x0, x1, xt) = if self.x_log {
+            log_ticks(x_lo, x_hi)
+        } else {
+            ticks(x_lo, x_hi, 6.0)
+        };
         let (y0, y1, yt) = ticks(y_lo, y_hi, 5.0);
-        let sx = |x: f64| left + (x - x0) / (x1 - x0) * pw;
+        // `px` places an axis position (log10 of x on a log axis), `sx` a data x.
+        let px = |u: f64| left + (u - x0) / (x1 - x0) * pw;
+        let sx = |x: f64| px(self.axis_x(x));
         let sy = |y: f64| top + ph - (y - y0) / (y1 - y0) * ph;
         let x_step = xt.get(1).map_or(1.0, |t| t - xt[0]);
         let y_step = yt.get(1).map_or(1.0, |t| t - yt[0]);
@@ -321,7 +345,12 @@ impl LineChart {
             );
         }
         for &t in &xt {
-            let x = sx(t);
+            let x = px(t);
+            let label = if self.x_log {
+                tick_label(10f64.powf(t).round(), 10f64.powf(t).max(1.0))
+            } else {
+                tick_label(t, x_step)
+            };
             let _ = write!(
                 svg,
                 r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="#f0f0f0"/><line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#444"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#444">{}</text>"##,
@@ -329,7 +358,7 @@ impl LineChart {
                 top + ph,
                 top + ph + 4.0,
                 top + ph + 16.0,
-                tick_label(t, x_step)
+                label
             );
         }
         // The axes.
@@ -360,15 +389,33 @@ impl LineChart {
         svg
     }
 
-    /// The data range (x_lo, x_hi, y_lo, y_hi) over every series; x_lo > x_hi when there is no point.
+    /// The axis position of a data x: x itself, or log10(x) on a log axis.
+    fn axis_x(&self, x: f64) -> f64 {
+        if self.x_log {
+            x.log10()
+        } else {
+            x
+        }
+    }
+
+    /// The points of a series the chart can place (all of them, or those with x > 0 on a log axis).
+    fn placeable<'s>(&self, s: &'s Series) -> impl Iterator<Item = &'s (f64, f64)> + 's {
+        let log = self.x_log;
+        s.points.iter().filter(move |p| !log || p.0 > 0.0)
+    }
+
+    /// The data range (x_lo, x_hi, y_lo, y_hi) over every series, x on the axis scale; x_lo > x_hi when
+    /// there is no point.
     fn bounds(&self) -> (f64, f64, f64, f64) {
-        let points = self.series.iter().flat_map(|s| s.points.iter());
         let (mut x_lo, mut x_hi, mut y_lo, mut y_hi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in points {
-            x_lo = x_lo.min(x);
-            x_hi = x_hi.max(x);
-            y_lo = y_lo.min(y);
-            y_hi = y_hi.max(y);
+        for s in &self.series {
+            for &(x, y) in self.placeable(s) {
+                let x = self.axis_x(x);
+                x_lo = x_lo.min(x);
+                x_hi = x_hi.max(x);
+                y_lo = y_lo.min(y);
+                y_hi = y_hi.max(y);
+            }
         }
         (x_lo, x_hi, y_lo, y_hi)
     }
@@ -392,6 +439,11 @@ impl LineChart {
         };
         for (i, s) in self.series.iter().enumerate() {
             let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
+            let placed: Vec<(f64, f64)> = self.placeable(s).copied().collect();
+            let s = &Series {
+                name: s.name.clone(),
+                points: placed,
+            };
             if let Some(w) = smoothed(s) {
                 polyline(
                     svg,

@@ -75,6 +75,8 @@ pub struct HtmlPage<'a> {
     pub note: &'a str,
     /// Training curves.
     pub charts: &'a [LineChart],
+    /// pass@K against K (ARC), shown after the summary.
+    pub pass_at_k: Option<&'a LineChart>,
     /// ARC tasks to show.
     pub arc_tasks: &'a [ArcTaskView],
     /// Sudoku or Maze examples to show.
@@ -419,6 +421,11 @@ pub fn render_html(page: &HtmlPage<'_>) -> String {
         let _ = write!(out, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
     }
     out.push_str("</table></div>");
+    if let Some(chart) = page.pass_at_k {
+        out.push_str(r#"<h2>pass@K against K</h2><div class="row">"#);
+        out.push_str(&chart.to_svg(560, 320));
+        out.push_str("</div>");
+    }
     if !page.charts.is_empty() {
         out.push_str(r#"<h2>Training curves</h2><div class="row">"#);
         for chart in page.charts {

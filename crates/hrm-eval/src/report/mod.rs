@@ -137,6 +137,23 @@ pub struct ReportFiles {
     pub curves: Vec<PathBuf>,
 }
 
+/// The pass@K chart of an ARC report, relative to the report folder.
+pub const PASS_AT_K_FILE: &str = "curves/pass_at_k.svg";
+
+/// pass@K against K for an ARC report, on a log K axis (the SVG next to the pass@K table).
+pub fn pass_at_k_chart(arc: &ArcReport) -> LineChart {
+    LineChart {
+        title: format!("pass@K against K ({} tasks)", arc.num_tasks),
+        x_label: "K (attempts per test input)".to_string(),
+        y_label: "fraction of tasks solved".to_string(),
+        series: vec![curves::Series {
+            name: "pass@K".to_string(),
+            points: arc.pass_at.iter().map(|p| (p.k as f64, p.rate)).collect(),
+        }],
+        x_log: true,
+    }
+}
+
 /// A file-name-safe version of a chart title.
 fn slug(title: &str) -> String {
     title
@@ -152,7 +169,8 @@ fn slug(title: &str) -> String {
 }
 
 /// Renders `report.md`: run facts, measured beside published numbers, pass@K or validity,
-/// links to the curve images (`curve_files`, relative paths), per-task ranks, and the note (a "Notes"
+/// links to the curve images (`curve_files`: (title, relative path); [`PASS_AT_K_FILE`] is shown under the
+/// pass@K table, the others as training curves), per-task ranks, and the note (a "Notes"
 /// section only when `note` is not blank).
 pub fn render_markdown(
     report: &EvalReport,
@@ -190,14 +208,21 @@ pub fn render_markdown(
     );
     if let Some(arc) = &report.arc {
         md_arc_pass_at(&mut md, arc);
+        if let Some((name, file)) = curve_files.iter().find(|(_, f)| f == PASS_AT_K_FILE) {
+            let _ = writeln!(md, "![{name}]({file})\n");
+        }
     }
     if let Some(v) = &report.validity {
         md_validity(&mut md, v);
     }
     md_accuracy(&mut md, &report.accuracy);
-    if !curve_files.is_empty() {
+    let training: Vec<_> = curve_files
+        .iter()
+        .filter(|(_, f)| f != PASS_AT_K_FILE)
+        .collect();
+    if !training.is_empty() {
         let _ = writeln!(md, "## Training curves\n");
-        for (name, file) in curve_files {
+        for (name, file) in training {
             let _ = writeln!(md, "![{name}]({file})\n");
         }
     }
@@ -524,6 +549,16 @@ fn write_report_files(
             curve_paths.push(path);
         }
     }
+    let pass_chart = report.arc.as_ref().map(pass_at_k_chart);
+    if let Some(chart) = &pass_chart {
+        let path = out_dir.join(PASS_AT_K_FILE);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
+        }
+        hrm_data::write_atomic(&path, chart.to_svg(560, 320).as_bytes())?;
+        curve_links.push((chart.title.clone(), PASS_AT_K_FILE.to_string()));
+        curve_paths.push(path);
+    }
 
     let eval_json = out_dir.join("eval.json");
     hrm_data::write_atomic(&eval_json, (report.to_json() + "\n").as_bytes())?;
@@ -543,6 +578,7 @@ fn write_report_files(
         benchmark,
         note: &options.note,
         charts: &charts,
+        pass_at_k: pass_chart.as_ref(),
         arc_tasks: &arc_tasks,
         examples: &examples,
     };
