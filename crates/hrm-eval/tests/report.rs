@@ -91,6 +91,50 @@ fn arc_report_plots_pass_at_k_against_k() {
 }
 
 #[test]
+fn a_subset_is_labelled_as_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, preds) = report_world(dir.path());
+    // A dataset without a recorded selection: the task count against the benchmark's.
+    let out = dir.path().join("report");
+    let (_, files) = write_report(&out, &preds, &data, &ReportOptions::default()).unwrap();
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    let line = "**Scope:** 2 of 400 ARC-AGI-1 evaluation tasks; the paper's 40.30% is on all 400.";
+    assert!(md.contains(line), "{md}");
+    let results = md.find("## Results").unwrap();
+    assert!(
+        md.find(line).unwrap() > results,
+        "next to the paper's number"
+    );
+
+    // The builder's record (as `arc1-cpu` writes it): the canvas and the count of evaluation tasks listed.
+    let json = data.join("test").join("dataset.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    meta["selection"] = serde_json::json!({
+        "canvas": 10, "evaluation_only": true, "max_tasks": 0,
+        "evaluation_tasks": 2, "evaluation_tasks_listed": 400
+    });
+    std::fs::write(&json, meta.to_string()).unwrap();
+    let (_, files) = write_report(&out, &preds, &data, &ReportOptions::default()).unwrap();
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    assert!(
+        md.contains(
+            "**Scope:** 2 of 400 ARC-AGI-1 evaluation tasks (10x10 canvas); \
+             the paper's 40.30% is on all 400."
+        ),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    assert!(
+        html.contains(
+            "Scope: 2 of 400 ARC-AGI-1 evaluation tasks (10x10 canvas); \
+             the paper&#39;s 40.30% is on all 400."
+        ),
+        "{html}"
+    );
+}
+
+#[test]
 fn sudoku_report_shows_examples() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -133,6 +177,10 @@ fn sudoku_report_shows_examples() {
         "{md}"
     );
     assert!(md.contains("| valid | 1/2 | 50.00% |"), "{md}");
+    assert!(
+        md.contains("**Scope:** 2 held-out test puzzles; the paper's 55.00% is on Sudoku-Extreme's full test set"),
+        "{md}"
+    );
     // No note: no "Notes" section and no placeholder, in either file.
     assert!(!md.contains("Notes") && !md.contains("no note"), "{md}");
     let html = std::fs::read_to_string(&files.html).unwrap();
@@ -208,6 +256,12 @@ fn maze_report_shows_examples_and_segments() {
     let md = std::fs::read_to_string(&files.markdown).unwrap();
     assert!(
         md.contains("| Maze-Hard 30x30 | exact accuracy | **50.00%** | 74.50% |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "**Scope:** 2 of 1000 Maze-Hard test mazes; the paper's 74.50% is on all 1000."
+        ),
         "{md}"
     );
     let html = std::fs::read_to_string(&files.html).unwrap();

@@ -71,6 +71,8 @@ pub struct HtmlPage<'a> {
     pub report: &'a EvalReport,
     /// The published benchmark compared against.
     pub benchmark: Benchmark,
+    /// The part of the benchmark measured, when not all of it (see [`super::scope_note`]).
+    pub scope: Option<&'a str>,
     /// The free-text note (plain text; shown pre-wrapped); a blank note leaves the section out.
     pub note: &'a str,
     /// Training curves.
@@ -105,6 +107,7 @@ table.summary th{background:#eef0f3}
 .note{white-space:pre-wrap;background:#fff;border:1px solid #ddd;padding:10px;border-radius:4px}
 .invalid{display:flex;align-items:center;justify-content:center;width:60px;height:60px;background:#eee;border:1px dashed #999;color:#777;font-size:11px}
 .strip{display:flex;flex-wrap:wrap;gap:8px}
+table.summary td.scope{background:#fff8e1;color:#6b4e00;max-width:520px}
 ";
 
 /// An ARC grid as an inline SVG, cells sized so the longer side is about `target` pixels.
@@ -386,6 +389,13 @@ pub fn render_html(page: &HtmlPage<'_>) -> String {
         percent(report.headline()),
         percent(page.benchmark.published())
     );
+    if let Some(scope) = page.scope {
+        let _ = write!(
+            out,
+            r#"<tr><td colspan="4" class="scope">Scope: {}.</td></tr>"#,
+            escape(scope)
+        );
+    }
     if let Some(v) = &report.validity {
         let _ = write!(
             out,
