@@ -77,7 +77,7 @@ pub struct HtmlPage<'a> {
     pub note: &'a str,
     /// Training curves.
     pub charts: &'a [LineChart],
-    /// pass@K against K (ARC), shown after the summary.
+    /// pass@K against K (ARC), shown after the summary, before the training curves.
     pub pass_at_k: Option<&'a LineChart>,
     /// ARC tasks to show.
     pub arc_tasks: &'a [ArcTaskView],
@@ -431,15 +431,17 @@ pub fn render_html(page: &HtmlPage<'_>) -> String {
         let _ = write!(out, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
     }
     out.push_str("</table></div>");
-    if let Some(chart) = page.pass_at_k {
-        out.push_str(r#"<h2>pass@K against K</h2><div class="row">"#);
-        out.push_str(&chart.to_svg(560, 320));
-        out.push_str("</div>");
-    }
-    if !page.charts.is_empty() {
-        out.push_str(r#"<h2>Training curves</h2><div class="row">"#);
-        for chart in page.charts {
-            out.push_str(&chart.to_svg(560, 300));
+    // pass@K first, then the training curves, three to a row.
+    let charts: Vec<&LineChart> = page.pass_at_k.into_iter().chain(page.charts).collect();
+    if !charts.is_empty() {
+        let heading = match (page.pass_at_k.is_some(), page.charts.is_empty()) {
+            (true, true) => "pass@K against K",
+            (true, false) => "pass@K and training curves",
+            (false, _) => "Training curves",
+        };
+        let _ = write!(out, r#"<h2>{heading}</h2><div class="row">"#);
+        for chart in charts {
+            out.push_str(&chart.to_svg(360, 270));
         }
         out.push_str("</div>");
     }
