@@ -31,7 +31,7 @@ pub struct Args {
     /// Sequences per batch (default: the recipe's eval.batch_size).
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Rows of the first batch whose prediction after every segment is kept (default: eval.refinement_examples).
+    /// Rows whose prediction after every segment is kept, the first row of a different puzzle group each (default: eval.refinement_examples).
     #[arg(long)]
     refinement_examples: Option<usize>,
     /// cpu, cuda, cuda:N or auto.

@@ -522,6 +522,17 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
     let threads = crate::resolve_threads(config.threads).min(files.len());
 
     let mut writer = DatasetWriter::create(out_dir, seq_len)?;
+    if canvas < ARC_CANVAS || config.evaluation_only || config.max_tasks > 0 {
+        let listed = list_arc_tasks(&config.sources)?;
+        let count = |files: &[ArcTaskFile]| files.iter().filter(|f| f.evaluation).count() as u32;
+        writer.set_selection(crate::layout::TaskSelection {
+            canvas: canvas as u32,
+            evaluation_only: config.evaluation_only,
+            max_tasks: config.max_tasks as u32,
+            evaluation_tasks: count(&files),
+            evaluation_tasks_listed: count(&listed),
+        });
+    }
     let mut ids = IdTable::new();
     let mut stats = ArcBuildStats {
         tasks: files.len(),

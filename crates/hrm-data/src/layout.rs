@@ -49,6 +49,27 @@ pub struct DatasetMetadata {
     pub mean_puzzle_examples: f64,
     /// The set names, always `["all"]`.
     pub sets: Vec<String>,
+    /// Which tasks of its sources an ARC build kept, when it kept only some (a canvas under 30x30,
+    /// evaluation tasks only, or a task cap). Absent in full builds, in other tasks and in older datasets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<TaskSelection>,
+}
+
+/// The task filters of an ARC build (the recipe's `data.canvas`, `data.eval_tasks_only`, `data.max_tasks`)
+/// and what they left, as recorded in `dataset.json` so that a report can say which part of the benchmark
+/// the dataset holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSelection {
+    /// Side of the square canvas every grid of a kept task fits (30 keeps every task).
+    pub canvas: u32,
+    /// Only tasks from folders named `evaluation` were kept.
+    pub evaluation_only: bool,
+    /// At most this many tasks were kept, in listing order (0 = no cap).
+    pub max_tasks: u32,
+    /// The evaluation tasks kept: their test pairs form the test split.
+    pub evaluation_tasks: u32,
+    /// The evaluation tasks in the sources before the filters (400 for ARC-AGI-1, 120 for ARC-AGI-2).
+    pub evaluation_tasks_listed: u32,
 }
 
 impl DatasetMetadata {
@@ -70,6 +91,7 @@ impl DatasetMetadata {
             total_groups,
             mean_puzzle_examples,
             sets: vec![SET_NAME.to_string()],
+            selection: None,
         }
     }
 }
@@ -704,16 +726,22 @@ impl SplitWriter {
         )
     }
 
-    fn finish(self, vocab_size: u32, num_ids: u32) -> Result<DatasetMetadata, DataError> {
+    fn finish(
+        self,
+        vocab_size: u32,
+        num_ids: u32,
+        selection: Option<TaskSelection>,
+    ) -> Result<DatasetMetadata, DataError> {
         let n = self.examples;
         let p = self.puzzle_identifiers.len();
-        let meta = DatasetMetadata::new(
+        let mut meta = DatasetMetadata::new(
             vocab_size,
             self.seq_len as u32,
             num_ids,
             (self.group_indices.len() - 1) as u32,
             if p == 0 { 0.0 } else { n as f64 / p as f64 },
         );
+        meta.selection = selection;
         validate_parts(
             &self.dir,
             &meta,
@@ -760,6 +788,7 @@ pub struct DatasetWriter {
     staged: Option<StagedDir>,
     train: Option<SplitWriter>,
     test: Option<SplitWriter>,
+    selection: Option<TaskSelection>,
 }
 
 /// A folder written in a hidden sibling of its destination and swapped into place only when complete:
@@ -844,10 +873,16 @@ impl DatasetWriter {
             staged: Some(staged),
             train: None,
             test: None,
+            selection: None,
         };
         w.train = Some(SplitWriter::create(tmp_dir.join("train"), seq_len)?);
         w.test = Some(SplitWriter::create(tmp_dir.join("test"), seq_len)?);
         Ok(w)
+    }
+
+    /// Records the task filters of the build in both splits' `dataset.json` (see [`TaskSelection`]).
+    pub fn set_selection(&mut self, selection: TaskSelection) {
+        self.selection = Some(selection);
     }
 
     /// The train and test split writers.
@@ -884,8 +919,8 @@ impl DatasetWriter {
             (Some(a), Some(b)) => (a, b),
             _ => unreachable!("split writers exist until commit"),
         };
-        let train_meta = train.finish(vocab_size, num_ids)?;
-        let test_meta = test.finish(vocab_size, num_ids)?;
+        let train_meta = train.finish(vocab_size, num_ids, self.selection.clone())?;
+        let test_meta = test.finish(vocab_size, num_ids, self.selection.clone())?;
         write_json(&staged.path().join("identifiers.json"), &identifiers)?;
         staged.commit()?;
         Ok((train_meta, test_meta))

@@ -319,6 +319,30 @@ fn small_canvas_and_task_filters() {
     );
     let train = load_split(&out, "train").unwrap();
     let test = load_split(&out, "test").unwrap();
+    // dataset.json records the filters and what they left of the evaluation tasks listed.
+    let sel = test
+        .metadata
+        .selection
+        .clone()
+        .expect("a filtered build records its selection");
+    assert_eq!(
+        (sel.canvas, sel.evaluation_only, sel.max_tasks),
+        (3, true, 0)
+    );
+    let listed = list_arc_tasks(std::slice::from_ref(&src))
+        .unwrap()
+        .iter()
+        .filter(|f| f.evaluation)
+        .count() as u32;
+    assert_eq!(
+        (sel.evaluation_tasks, sel.evaluation_tasks_listed),
+        (1, listed)
+    );
+    assert!(
+        listed >= 2,
+        "the wide evaluation task was listed, then dropped"
+    );
+    assert_eq!(train.metadata.selection, Some(sel));
     assert_eq!(train.seq_len(), 9);
     assert_eq!(test.seq_len(), 9);
     assert_eq!(
@@ -340,6 +364,15 @@ fn small_canvas_and_task_filters() {
     cfg.max_tasks = 2;
     let stats = build_arc(&cfg, &dir.path().join("two")).unwrap();
     assert_eq!(stats.tasks, 2);
+    let meta = hrm_data::layout::load_metadata(&dir.path().join("two"), "test").unwrap();
+    assert_eq!(
+        meta.selection.map(|s| (s.canvas, s.max_tasks)),
+        Some((30, 2))
+    );
+    // A full build records nothing: its dataset.json keeps the reference fields only.
+    build_arc(&config(&src, 0, 1), &dir.path().join("all")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("all/test/dataset.json")).unwrap();
+    assert!(!text.contains("selection"), "{text}");
     // An illegal canvas is a clear error.
     let mut cfg = config(&src, 0, 1);
     cfg.canvas = 31;

@@ -30,9 +30,10 @@ fn arc_report_files() {
     );
     assert!(md.contains("5.0%") && md.contains("55.0%") && md.contains("74.5%"));
     assert!(md.contains("![exact_accuracy](curves/exact_accuracy.svg)"));
-    assert!(md.contains("First run <of> the fixture."));
+    assert!(md.contains("## Notes\n\nFirst run <of> the fixture."));
     assert!(md.contains("| 0a1b2c3d | 1 | 1 | yes |"), "{md}");
-    assert_eq!(files.curves.len(), 2);
+    // Two training charts and the pass@K chart.
+    assert_eq!(files.curves.len(), 3);
     for c in &files.curves {
         let svg = std::fs::read_to_string(c).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("polyline"));
@@ -49,8 +50,88 @@ fn arc_report_files() {
     assert!(html.contains("Task 0a1b2c3d") && html.contains("Task 9f8e7d6c"));
     assert!(html.contains("Demonstrations"));
     assert!(html.contains("Segment by segment: row 1"));
-    assert!(html.contains("First run &lt;of&gt; the fixture."));
+    assert!(html.contains("<h2>Notes</h2>") && html.contains("First run &lt;of&gt; the fixture."));
     assert!(html.contains("invalid"));
+}
+
+#[test]
+fn arc_report_plots_pass_at_k_against_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, preds) = report_world(dir.path());
+    let out = dir.path().join("report");
+    let (report, files) = write_report(&out, &preds, &data, &ReportOptions::default()).unwrap();
+    let arc = report.arc.as_ref().unwrap();
+    // Without metrics the only chart is pass@K.
+    assert_eq!(files.curves, vec![out.join("curves").join("pass_at_k.svg")]);
+    let svg = std::fs::read_to_string(&files.curves[0]).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{svg}"
+    );
+    assert!(svg.contains("pass@K against K (2 tasks)"));
+    assert_eq!(
+        svg.matches("<circle").count(),
+        arc.pass_at.len(),
+        "a dot per K"
+    );
+    // A log K axis: ticks at 1, 10, 100 and 1k (the K of the table run to 1000).
+    for tick in [">1<", ">10<", ">100<", ">1k<"] {
+        assert!(svg.contains(tick), "{tick} in {svg}");
+    }
+    assert!(!svg.contains("NaN"));
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    let table = md.find("### ARC pass@K").unwrap();
+    let image = md.find("](curves/pass_at_k.svg)").unwrap();
+    assert!(image > table, "the chart follows the pass@K table");
+    assert!(!md.contains("## Training curves"), "{md}");
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    assert!(
+        html.contains("<h2>pass@K against K</h2>") && html.contains("K (attempts per test input)")
+    );
+}
+
+#[test]
+fn a_subset_is_labelled_as_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, preds) = report_world(dir.path());
+    // A dataset without a recorded selection: the task count against the benchmark's.
+    let out = dir.path().join("report");
+    let (_, files) = write_report(&out, &preds, &data, &ReportOptions::default()).unwrap();
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    let line = "**Scope:** 2 of 400 ARC-AGI-1 evaluation tasks; the paper's 40.30% is on all 400.";
+    assert!(md.contains(line), "{md}");
+    let results = md.find("## Results").unwrap();
+    assert!(
+        md.find(line).unwrap() > results,
+        "next to the paper's number"
+    );
+
+    // The builder's record (as `arc1-cpu` writes it): the canvas and the count of evaluation tasks listed.
+    let json = data.join("test").join("dataset.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    meta["selection"] = serde_json::json!({
+        "canvas": 10, "evaluation_only": true, "max_tasks": 0,
+        "evaluation_tasks": 2, "evaluation_tasks_listed": 400
+    });
+    std::fs::write(&json, meta.to_string()).unwrap();
+    let (_, files) = write_report(&out, &preds, &data, &ReportOptions::default()).unwrap();
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    assert!(
+        md.contains(
+            "**Scope:** 2 of 400 ARC-AGI-1 evaluation tasks (10x10 canvas); \
+             the paper's 40.30% is on all 400."
+        ),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    assert!(
+        html.contains(
+            "Scope: 2 of 400 ARC-AGI-1 evaluation tasks (10x10 canvas); \
+             the paper&#39;s 40.30% is on all 400."
+        ),
+        "{html}"
+    );
 }
 
 #[test]
@@ -89,14 +170,21 @@ fn sudoku_report_shows_examples() {
     let out = dir.path().join("out");
     let (report, files) = write_report(&out, &preds, &data, &ReportOptions::default()).unwrap();
     assert_eq!(report.validity.as_ref().unwrap().valid, 1);
+    assert!(files.curves.is_empty(), "no pass@K chart outside ARC");
     let md = std::fs::read_to_string(&files.markdown).unwrap();
     assert!(
         md.contains("| Sudoku-Extreme (1k) | exact accuracy | **50.00%** | 55.00% |"),
         "{md}"
     );
     assert!(md.contains("| valid | 1/2 | 50.00% |"), "{md}");
-    assert!(md.contains("_(no note yet)_"));
+    assert!(
+        md.contains("**Scope:** 2 held-out test puzzles; the paper's 55.00% is on Sudoku-Extreme's full test set"),
+        "{md}"
+    );
+    // No note: no "Notes" section and no placeholder, in either file.
+    assert!(!md.contains("Notes") && !md.contains("no note"), "{md}");
     let html = std::fs::read_to_string(&files.html).unwrap();
+    assert!(!html.contains("Notes") && !html.contains("no note"));
     assert!(html.contains("Row 0") && html.contains("Row 1"));
     assert!(html.contains("#ffd6d3"), "the wrong cell is highlighted");
     keep(&files.html, "sudoku.html");
@@ -168,6 +256,12 @@ fn maze_report_shows_examples_and_segments() {
     let md = std::fs::read_to_string(&files.markdown).unwrap();
     assert!(
         md.contains("| Maze-Hard 30x30 | exact accuracy | **50.00%** | 74.50% |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "**Scope:** 2 of 1000 Maze-Hard test mazes; the paper's 74.50% is on all 1000."
+        ),
         "{md}"
     );
     let html = std::fs::read_to_string(&files.html).unwrap();

@@ -34,8 +34,8 @@ pub struct PredictOptions {
     pub out_dir: Option<PathBuf>,
     /// Predict at most this many rows (0 = all).
     pub max_examples: usize,
-    /// Rows of the first batch whose prediction after every segment is kept (`None` = the recipe's
-    /// `eval.refinement_examples`).
+    /// How many rows get their prediction after every segment kept, one per puzzle group first (see
+    /// [`trace_rows`]; `None` = the recipe's `eval.refinement_examples`).
     pub refinement_examples: Option<usize>,
     /// Sequences per batch (`None` = the recipe's `eval.batch_size`).
     pub batch_size: Option<usize>,
@@ -78,7 +78,8 @@ fn to_u8(t: &Tensor, what: &str) -> Result<Vec<u8>, RunError> {
 ///
 /// The rows are the split's examples in order (no padding rows), capped at `max_examples`; inputs and labels
 /// come from the dataset arrays (labels in dataset encoding, 0 = not supervised); preds are the argmax after the
-/// final segment. The segment trace holds the first K = `refinement_examples` rows of the first batch.
+/// final segment. The segment trace holds K = `refinement_examples` rows chosen by [`trace_rows`] (the first
+/// row of each of the first K puzzle groups, so the refinement views show different tasks or puzzles).
 pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
     let recipe = load_run_recipe(&opts.run_dir)?;
     let ckpt = resolve_checkpoint(&opts.run_dir, opts.checkpoint.as_deref())?;
@@ -126,8 +127,10 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
         opts.max_examples.min(data.num_examples())
     };
     let bar = progress::bar(n as u64, "rows", Display::shown_if(opts.progress));
-    let mut trace: Option<SegmentTrace> = None;
-    eval_split(&model, &data, batch_size, n, k, |r| {
+    let traced = trace_rows(&data, n, k);
+    let mut trace_tokens: Vec<u8> = Vec::new();
+    let mut trace_row_list: Vec<usize> = Vec::new();
+    eval_split(&model, &data, batch_size, n, &traced, |r| {
         if crate::stop::requested() {
             return Err(RunError::Interrupted(format!(
                 "stopped after {} of {n} rows; the unfinished predictions were discarded and {} is unchanged",
@@ -137,11 +140,17 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
         }
         write_batch(&mut writer, &data, r)?;
         if !r.segment_preds.is_empty() {
-            trace = Some(segment_trace(&r.segment_preds)?);
+            trace_tokens.extend(segment_tokens(&r.segment_preds)?);
+            trace_row_list.extend(&r.traced_rows);
         }
         bar.inc(r.valid as u64);
         Ok(())
     })?;
+    let trace = (!trace_row_list.is_empty()).then_some(SegmentTrace {
+        rows: trace_row_list,
+        num_segments: m,
+        tokens: trace_tokens,
+    });
     let rows = writer.finish(trace.as_ref())?;
     bar.finish_and_clear();
     Ok(PredictSummary {
@@ -255,15 +264,42 @@ fn write_batch(
     Ok(())
 }
 
-/// The per-segment trace of the first rows: segment tensors are `[K, S]` per segment, the trace is `[K, M, S]`.
-fn segment_trace(segment_preds: &[Tensor]) -> Result<SegmentTrace, RunError> {
-    let k = segment_preds[0].size()[0] as usize;
+/// The per-segment tokens of one batch's traced rows: segment tensors are `[K, S]` per segment, the result is
+/// `[K, M, S]` (row-major), the layout of `segments.npy`.
+fn segment_tokens(segment_preds: &[Tensor]) -> Result<Vec<u8>, RunError> {
     let stacked = Tensor::stack(segment_preds, 1);
-    Ok(SegmentTrace {
-        rows: (0..k).collect(),
-        num_segments: segment_preds.len(),
-        tokens: to_u8(&stacked, "segment predictions")?,
-    })
+    to_u8(&stacked, "segment predictions")
+}
+
+/// The rows of a split whose prediction after every segment is traced: the first row of each of the first
+/// `k` puzzle groups (an ARC task with its variants, a Sudoku or Maze puzzle), so the refinement views show
+/// different tasks; when there are fewer groups than `k`, the earliest rows not yet chosen fill up. Only rows
+/// below `n` (the rows predicted) are chosen; the result is sorted.
+pub fn trace_rows(data: &SplitData, n: usize, k: usize) -> Vec<usize> {
+    let mut rows = Vec::with_capacity(k);
+    for g in 0..data.num_groups() {
+        if rows.len() >= k {
+            break;
+        }
+        let first = data
+            .group_puzzles(g)
+            .map(|p| data.puzzle_examples(p))
+            .find(|e| !e.is_empty())
+            .map(|e| e.start);
+        if let Some(r) = first.filter(|&r| r < n) {
+            rows.push(r);
+        }
+    }
+    let mut r = 0;
+    while rows.len() < k && r < n {
+        if !rows.contains(&r) {
+            rows.push(r);
+        }
+        r += 1;
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    rows
 }
 
 /// The default predictions folder of a run and checkpoint folder name.
@@ -271,4 +307,32 @@ pub fn default_out_dir(run_dir: &Path, checkpoint_name: &str, split: &str) -> Pa
     run_dir
         .join("predictions")
         .join(format!("{checkpoint_name}-{split}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_rows_spread_over_groups() {
+        // Group 0: puzzles of 2 and 1 examples; group 1: one puzzle of 3; group 2: one of 1.
+        let mut b = hrm_data::layout::SplitBuilder::new(1);
+        for (examples, end_group) in [(2, false), (1, true), (3, true), (1, true)] {
+            for _ in 0..examples {
+                b.push_example(&[1], &[1]);
+            }
+            b.end_puzzle(1);
+            if end_group {
+                b.end_group();
+            }
+        }
+        let data = b.finish(3, 2);
+        assert_eq!(trace_rows(&data, 7, 2), vec![0, 3], "one row per group");
+        assert_eq!(trace_rows(&data, 7, 3), vec![0, 3, 6]);
+        // More rows than groups: the earliest others fill up.
+        assert_eq!(trace_rows(&data, 7, 5), vec![0, 1, 2, 3, 6]);
+        // Rows beyond the predicted ones are never chosen.
+        assert_eq!(trace_rows(&data, 4, 3), vec![0, 1, 3]);
+        assert_eq!(trace_rows(&data, 7, 0), Vec::<usize>::new());
+    }
 }

@@ -559,16 +559,19 @@ pub struct EvalBatchResult {
     pub q_halt_logits: Tensor,
     /// The loss-head metric sums of the final segment (padding rows do not count).
     pub metrics: ActMetrics,
-    /// Argmax tokens after every segment for the first `trace_rows` rows, each `[K, S]` (empty when not traced).
+    /// Argmax tokens after every segment for the batch's rows of `trace_rows`, each `[K, S]` (empty when none
+    /// is in this batch).
     pub segment_preds: Vec<Tensor>,
+    /// The split rows of `segment_preds`, in order (K entries; empty when none is traced in this batch).
+    pub traced_rows: Vec<usize>,
 }
 
 /// Runs a split through the model in batches of `batch_size`, every batch for `halt_max_steps` segments with
 /// [`Model::forward_eval`] from a fresh carry, calling `on_batch` for each.
 ///
 /// At most `max_examples` rows are used (0 = all): the rows beyond it in the last batch are turned into
-/// padding (inputs 0, labels ignored, id 0). Per-segment argmax tokens are kept for the first `trace_rows`
-/// rows of the first batch.
+/// padding (inputs 0, labels ignored, id 0). Per-segment argmax tokens are kept for the split rows listed
+/// in `trace_rows` (in whichever batch each falls; rows at or beyond the cap are ignored).
 ///
 /// # Shapes
 /// Batches are `[batch_size, S]`; see [`EvalBatchResult`].
@@ -577,7 +580,7 @@ pub fn eval_split(
     data: &Arc<SplitData>,
     batch_size: usize,
     max_examples: usize,
-    trace_rows: usize,
+    trace_rows: &[usize],
     mut on_batch: impl FnMut(&EvalBatchResult) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
     let device = model.device();
@@ -608,20 +611,27 @@ pub fn eval_split(
             s,
             device,
         )?;
-        let trace_k = if first_row == 0 {
-            trace_rows.min(valid) as i64
-        } else {
-            0
-        };
+        let mut traced_rows: Vec<usize> = trace_rows
+            .iter()
+            .copied()
+            .filter(|r| (first_row..first_row + valid).contains(r))
+            .collect();
+        traced_rows.sort_unstable();
+        traced_rows.dedup();
+        let local: Vec<i64> = traced_rows
+            .iter()
+            .map(|&r| (r - first_row) as i64)
+            .collect();
+        let trace_index = (!local.is_empty()).then(|| Tensor::from_slice(&local).to_device(device));
         let mut carry: Carry = model.initial_carry(&batch);
         let mut segment_preds = Vec::new();
         let mut last = None;
         for _ in 0..segments {
             let (c, out) = model.forward_eval(&carry, &batch)?;
-            if trace_k > 0 {
+            if let Some(index) = &trace_index {
                 segment_preds.push(
                     out.logits
-                        .narrow(0, 0, trace_k)
+                        .index_select(0, index)
                         .argmax(-1, false)
                         .to_device(Device::Cpu),
                 );
@@ -641,6 +651,7 @@ pub fn eval_split(
                 .to_device(Device::Cpu),
             metrics: loss.metrics,
             segment_preds,
+            traced_rows,
         };
         on_batch(&result)?;
         first_row += b.valid;
@@ -656,7 +667,7 @@ pub fn evaluate(
     max_examples: usize,
 ) -> Result<ActMetrics, RunError> {
     let mut total = ActMetrics::default();
-    eval_split(model, data, batch_size, max_examples, 0, |r| {
+    eval_split(model, data, batch_size, max_examples, &[], |r| {
         total = crate::step::add_metrics(&total, &r.metrics);
         Ok(())
     })?;

@@ -151,7 +151,7 @@ fn smoke_run_checkpoints_and_predicts() {
         dataset_dir: None,
         out_dir: Some(out.clone()),
         max_examples: 0,
-        refinement_examples: None,
+        refinement_examples: Some(4),
         batch_size: Some(5),
         device: Device::Cpu,
         progress: false,
@@ -168,9 +168,11 @@ fn smoke_run_checkpoints_and_predicts() {
     assert_eq!(read.puzzle_identifiers, ids);
     assert!(read.preds.iter().all(|&t| t < 12));
     let seg = read.segments.clone().expect("segment trace");
-    assert_eq!((seg.rows.clone(), seg.num_segments), (vec![0, 1], 3));
-    // The trace's last segment is the final prediction.
-    assert_eq!(seg.tokens_at(1, 2), read.pred(1));
+    // One traced row per puzzle (each test puzzle has 2 rows), across batches of 5 rows.
+    assert_eq!((seg.rows.clone(), seg.num_segments), (vec![0, 2, 4, 6], 3));
+    // The trace's last segment is the final prediction, in the first batch and in the second.
+    assert_eq!(seg.tokens_at(1, 2), read.pred(2));
+    assert_eq!(seg.tokens_at(3, 2), read.pred(6));
 }
 
 #[test]

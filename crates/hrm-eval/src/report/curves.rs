@@ -76,23 +76,55 @@ pub struct LineChart {
     pub y_label: String,
     /// The lines.
     pub series: Vec<Series>,
+    /// A logarithmic x axis (base 10, ticks at powers of ten; points with x <= 0 are left out), e.g. for
+    /// pass@K against K.
+    pub x_log: bool,
+}
+
+/// Metrics whose train and eval series count different things and so never share a chart: `train/count` is
+/// the number of sequences that halted in a logged window, `eval/count` the number of sequences evaluated.
+pub const UNMIXED_METRICS: [&str; 1] = ["count"];
+
+/// What a metric that is drawn alone measures (its y-axis label), by full name.
+fn unmixed_label(name: &str) -> String {
+    match name {
+        "train/count" => "halted sequences per logged window".to_string(),
+        "eval/count" => "evaluated sequences".to_string(),
+        _ => name.to_string(),
+    }
 }
 
 /// Groups metrics into charts by the part after the last `/` (so `train/exact_accuracy` and
-/// `eval/exact_accuracy` share a chart), in name order.
+/// `eval/exact_accuracy` share a chart), in name order. The metrics of [`UNMIXED_METRICS`] get one chart
+/// per full name (`train/count` and `eval/count` apart).
 pub fn charts_from_metrics(log: &MetricsLog) -> Vec<LineChart> {
     let mut groups: BTreeMap<String, Vec<Series>> = BTreeMap::new();
     for s in &log.series {
-        let key = s.name.rsplit('/').next().unwrap_or(&s.name).to_string();
+        let suffix = s.name.rsplit('/').next().unwrap_or(&s.name);
+        let key = if UNMIXED_METRICS.contains(&suffix) {
+            s.name.clone()
+        } else {
+            suffix.to_string()
+        };
         groups.entry(key).or_default().push(s.clone());
     }
     groups
         .into_iter()
-        .map(|(key, series)| LineChart {
-            title: key.clone(),
-            x_label: "step".to_string(),
-            y_label: key,
-            series,
+        .map(|(key, series)| {
+            let unmixed = series.len() == 1
+                && series[0].name == key
+                && UNMIXED_METRICS.contains(&key.rsplit('/').next().unwrap_or(&key));
+            LineChart {
+                y_label: if unmixed {
+                    unmixed_label(&key)
+                } else {
+                    key.clone()
+                },
+                title: key,
+                x_label: "step".to_string(),
+                series,
+                x_log: false,
+            }
         })
         .collect()
 }
@@ -135,20 +167,52 @@ fn tick_step(span: f64, target: f64) -> f64 {
     nice * mag
 }
 
-/// Tick positions covering [lo, hi] (the range is widened to whole ticks).
+/// The range an axis shows for data in [lo, hi]: the data range itself, or, for a constant series (a span
+/// that is zero, or float noise below 1e-9 of the values), the value with 10% of its size on either side
+/// (±1 around 0), so a flat line sits mid-plot on distinct ticks. Non-finite bounds give [0, 1].
+fn padded_range(lo: f64, hi: f64) -> (f64, f64) {
+    if !lo.is_finite() || !hi.is_finite() || lo > hi {
+        return (0.0, 1.0);
+    }
+    let scale = lo.abs().max(hi.abs());
+    if hi - lo > scale * 1e-9 {
+        return (lo, hi);
+    }
+    let mid = lo + (hi - lo) / 2.0;
+    let pad = if mid == 0.0 { 1.0 } else { mid.abs() * 0.1 };
+    (mid - pad, mid + pad)
+}
+
+/// The most ticks an axis draws (a guard; nice steps give about the target).
+const MAX_TICKS: usize = 20;
+
+/// Tick positions covering [lo, hi] (the range is widened to whole ticks; see [`padded_range`] for constant
+/// data).
 fn ticks(lo: f64, hi: f64, target: f64) -> (f64, f64, Vec<f64>) {
-    let (lo, hi) = if hi - lo > 0.0 {
-        (lo, hi)
-    } else {
-        let pad = if lo.abs() > 0.0 { lo.abs() * 0.1 } else { 1.0 };
-        (lo - pad, hi + pad)
-    };
+    let (lo, hi) = padded_range(lo, hi);
     let step = tick_step(hi - lo, target);
     let start = (lo / step).floor() * step;
     let end = (hi / step).ceil() * step;
-    let n = ((end - start) / step).round() as usize;
-    let ticks = (0..=n).map(|i| start + i as f64 * step).collect();
+    let n = ((end - start) / step).round();
+    if !(n.is_finite() && n >= 1.0 && n as usize <= MAX_TICKS) {
+        return (lo, hi, vec![lo, hi]);
+    }
+    let ticks = (0..=n as usize).map(|i| start + i as f64 * step).collect();
     (start, end, ticks)
+}
+
+/// Ticks of a log axis over [lo, hi] (log10 of the data): every whole power of ten covering the range,
+/// at least one decade wide.
+fn log_ticks(lo: f64, hi: f64) -> (f64, f64, Vec<f64>) {
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() && lo <= hi {
+        (lo.floor(), hi.ceil())
+    } else {
+        (0.0, 1.0)
+    };
+    let hi = if hi > lo { hi } else { lo + 1.0 };
+    let n = ((hi - lo) as usize).min(MAX_TICKS);
+    let ticks = (0..=n).map(|i| lo + i as f64).collect();
+    (lo, lo + n as f64, ticks)
 }
 
 /// A tick label with as many decimals as the spacing needs; thousands get a `k`.
@@ -171,7 +235,7 @@ fn legend_rows(series: &[Series], plot_width: f64) -> f64 {
     let mut rows = 1.0;
     let mut x = 0.0;
     for s in series {
-        let entry = 30.0 + s.name.len() as f64 * 6.2;
+        let entry = 30.0 + legend_label(s).len() as f64 * 6.2;
         if x > 0.0 && x + entry > plot_width {
             rows += 1.0;
             x = 0.0;
@@ -179,6 +243,50 @@ fn legend_rows(series: &[Series], plot_width: f64) -> f64 {
         x += entry;
     }
     rows
+}
+
+/// The fewest points a training series needs to be drawn smoothed.
+pub const SMOOTH_MIN_POINTS: usize = 10;
+
+/// The smoothing weight for a training series of `n` points, TensorBoard-style: 0 (no smoothing) below
+/// [`SMOOTH_MIN_POINTS`], then from 0.6 at 10 points up by 0.15 per tenfold, at most 0.9 (1000 points).
+pub fn smoothing_weight(n: usize) -> f64 {
+    if n < SMOOTH_MIN_POINTS {
+        return 0.0;
+    }
+    (0.6 + 0.15 * (n as f64 / SMOOTH_MIN_POINTS as f64).log10()).clamp(0.6, 0.9)
+}
+
+/// The exponential moving average of `values` with `weight` in [0, 1), debiased as TensorBoard does (the
+/// average starts at 0 and is divided by `1 - weight^(i+1)`), so the first value is kept and a constant
+/// series stays constant.
+pub fn smooth(values: &[f64], weight: f64) -> Vec<f64> {
+    let mut last = 0.0;
+    let mut debias = 1.0;
+    values
+        .iter()
+        .map(|&v| {
+            last = last * weight + (1.0 - weight) * v;
+            debias *= weight;
+            last / (1.0 - debias)
+        })
+        .collect()
+}
+
+/// Whether a series is a training curve drawn smoothed: `train/*` metrics other than the learning rate
+/// (a schedule, not a noisy measurement), with enough points.
+fn smoothed(s: &Series) -> Option<f64> {
+    let training = s.name.starts_with("train/") && s.name != "train/lr";
+    let w = smoothing_weight(s.points.len());
+    (training && w > 0.0).then_some(w)
+}
+
+/// The legend text of a series: its name, with the smoothing weight when it is drawn smoothed.
+fn legend_label(s: &Series) -> String {
+    match smoothed(s) {
+        Some(w) => format!("{} (smoothed {w:.2})", s.name),
+        None => s.name.clone(),
+    }
 }
 
 impl LineChart {
@@ -213,9 +321,15 @@ impl LineChart {
             );
             return svg;
         }
-        let (x0, x1, xt) = ticks(x_lo, x_hi, 6.0);
+        let (x0, x1, xt) = if self.x_log {
+            log_ticks(x_lo, x_hi)
+        } else {
+            ticks(x_lo, x_hi, 6.0)
+        };
         let (y0, y1, yt) = ticks(y_lo, y_hi, 5.0);
-        let sx = |x: f64| left + (x - x0) / (x1 - x0) * pw;
+        // `px` places an axis position (log10 of x on a log axis), `sx` a data x.
+        let px = |u: f64| left + (u - x0) / (x1 - x0) * pw;
+        let sx = |x: f64| px(self.axis_x(x));
         let sy = |y: f64| top + ph - (y - y0) / (y1 - y0) * ph;
         let x_step = xt.get(1).map_or(1.0, |t| t - xt[0]);
         let y_step = yt.get(1).map_or(1.0, |t| t - yt[0]);
@@ -231,7 +345,12 @@ impl LineChart {
             );
         }
         for &t in &xt {
-            let x = sx(t);
+            let x = px(t);
+            let label = if self.x_log {
+                tick_label(10f64.powf(t).round(), 10f64.powf(t).max(1.0))
+            } else {
+                tick_label(t, x_step)
+            };
             let _ = write!(
                 svg,
                 r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="#f0f0f0"/><line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#444"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#444">{}</text>"##,
@@ -239,7 +358,7 @@ impl LineChart {
                 top + ph,
                 top + ph + 4.0,
                 top + ph + 16.0,
-                tick_label(t, x_step)
+                label
             );
         }
         // The axes.
@@ -270,35 +389,88 @@ impl LineChart {
         svg
     }
 
-    /// The data range (x_lo, x_hi, y_lo, y_hi) over every series; x_lo > x_hi when there is no point.
+    /// The axis position of a data x: x itself, or log10(x) on a log axis.
+    fn axis_x(&self, x: f64) -> f64 {
+        if self.x_log {
+            x.log10()
+        } else {
+            x
+        }
+    }
+
+    /// The points of a series the chart can place (all of them, or those with x > 0 on a log axis).
+    fn placeable<'s>(&self, s: &'s Series) -> impl Iterator<Item = &'s (f64, f64)> + 's {
+        let log = self.x_log;
+        s.points.iter().filter(move |p| !log || p.0 > 0.0)
+    }
+
+    /// The data range (x_lo, x_hi, y_lo, y_hi) over every series, x on the axis scale; x_lo > x_hi when
+    /// there is no point.
     fn bounds(&self) -> (f64, f64, f64, f64) {
-        let points = self.series.iter().flat_map(|s| s.points.iter());
         let (mut x_lo, mut x_hi, mut y_lo, mut y_hi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in points {
-            x_lo = x_lo.min(x);
-            x_hi = x_hi.max(x);
-            y_lo = y_lo.min(y);
-            y_hi = y_hi.max(y);
+        for s in &self.series {
+            for &(x, y) in self.placeable(s) {
+                let x = self.axis_x(x);
+                x_lo = x_lo.min(x);
+                x_hi = x_hi.max(x);
+                y_lo = y_lo.min(y);
+                y_hi = y_hi.max(y);
+            }
         }
         (x_lo, x_hi, y_lo, y_hi)
     }
 
-    /// The series as polylines (and dots when a series has at most 40 points), scaled by `sx` and `sy`.
+    /// The series as polylines (and dots when a series has at most 40 points), scaled by `sx` and `sy`. A
+    /// training series with enough points (see [`smoothing_weight`]) is drawn faint, with its exponentially
+    /// smoothed line on top and no dots.
     fn svg_lines(&self, svg: &mut String, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64) -> f64) {
-        for (i, s) in self.series.iter().enumerate() {
-            let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
-            let coords: Vec<String> = s
-                .points
-                .iter()
-                .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
-                .collect();
-            if coords.len() > 1 {
+        let polyline = |svg: &mut String, points: &[(f64, f64)], style: &str| {
+            if points.len() > 1 {
+                let coords: Vec<String> = points
+                    .iter()
+                    .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+                    .collect();
                 let _ = write!(
                     svg,
-                    r#"<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{}"/>"#,
+                    r#"<polyline fill="none" {style} points="{}"/>"#,
                     coords.join(" ")
                 );
             }
+        };
+        for (i, s) in self.series.iter().enumerate() {
+            let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
+            let placed: Vec<(f64, f64)> = self.placeable(s).copied().collect();
+            let s = &Series {
+                name: s.name.clone(),
+                points: placed,
+            };
+            if let Some(w) = smoothed(s) {
+                polyline(
+                    svg,
+                    &s.points,
+                    &format!(
+                        r#"class="raw" stroke="{colour}" stroke-opacity="0.25" stroke-width="1""#
+                    ),
+                );
+                let ys: Vec<f64> = s.points.iter().map(|p| p.1).collect();
+                let points: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .zip(smooth(&ys, w))
+                    .map(|(&(x, _), y)| (x, y))
+                    .collect();
+                polyline(
+                    svg,
+                    &points,
+                    &format!(r#"class="smoothed" stroke="{colour}" stroke-width="1.8""#),
+                );
+                continue;
+            }
+            polyline(
+                svg,
+                &s.points,
+                &format!(r#"stroke="{colour}" stroke-width="1.8""#),
+            );
             if s.points.len() <= 40 {
                 for &(x, y) in &s.points {
                     let _ = write!(
@@ -318,7 +490,8 @@ impl LineChart {
         let (mut lx, mut ly) = (left, 36.0);
         for (i, s) in self.series.iter().enumerate() {
             let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
-            let entry = 30.0 + s.name.len() as f64 * 6.2;
+            let label = legend_label(s);
+            let entry = 30.0 + label.len() as f64 * 6.2;
             if lx > left && lx + entry > left + pw {
                 lx = left;
                 ly += 15.0;
@@ -330,7 +503,7 @@ impl LineChart {
                 lx + 16.0,
                 ly - 4.0,
                 lx + 20.0,
-                escape(&s.name)
+                escape(&label)
             );
             lx += entry;
         }

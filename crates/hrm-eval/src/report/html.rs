@@ -71,10 +71,14 @@ pub struct HtmlPage<'a> {
     pub report: &'a EvalReport,
     /// The published benchmark compared against.
     pub benchmark: Benchmark,
-    /// The free-text note (plain text; shown pre-wrapped).
+    /// The part of the benchmark measured, when not all of it (see [`super::scope_note`]).
+    pub scope: Option<&'a str>,
+    /// The free-text note (plain text; shown pre-wrapped); a blank note leaves the section out.
     pub note: &'a str,
     /// Training curves.
     pub charts: &'a [LineChart],
+    /// pass@K against K (ARC), shown after the summary, before the training curves.
+    pub pass_at_k: Option<&'a LineChart>,
     /// ARC tasks to show.
     pub arc_tasks: &'a [ArcTaskView],
     /// Sudoku or Maze examples to show.
@@ -103,6 +107,7 @@ table.summary th{background:#eef0f3}
 .note{white-space:pre-wrap;background:#fff;border:1px solid #ddd;padding:10px;border-radius:4px}
 .invalid{display:flex;align-items:center;justify-content:center;width:60px;height:60px;background:#eee;border:1px dashed #999;color:#777;font-size:11px}
 .strip{display:flex;flex-wrap:wrap;gap:8px}
+table.summary td.scope{background:#fff8e1;color:#6b4e00;max-width:520px}
 ";
 
 /// An ARC grid as an inline SVG, cells sized so the longer side is about `target` pixels.
@@ -384,6 +389,13 @@ pub fn render_html(page: &HtmlPage<'_>) -> String {
         percent(report.headline()),
         percent(page.benchmark.published())
     );
+    if let Some(scope) = page.scope {
+        let _ = write!(
+            out,
+            r#"<tr><td colspan="4" class="scope">Scope: {}.</td></tr>"#,
+            escape(scope)
+        );
+    }
     if let Some(v) = &report.validity {
         let _ = write!(
             out,
@@ -419,10 +431,17 @@ pub fn render_html(page: &HtmlPage<'_>) -> String {
         let _ = write!(out, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
     }
     out.push_str("</table></div>");
-    if !page.charts.is_empty() {
-        out.push_str(r#"<h2>Training curves</h2><div class="row">"#);
-        for chart in page.charts {
-            out.push_str(&chart.to_svg(560, 300));
+    // pass@K first, then the training curves, three to a row.
+    let charts: Vec<&LineChart> = page.pass_at_k.into_iter().chain(page.charts).collect();
+    if !charts.is_empty() {
+        let heading = match (page.pass_at_k.is_some(), page.charts.is_empty()) {
+            (true, true) => "pass@K against K",
+            (true, false) => "pass@K and training curves",
+            (false, _) => "Training curves",
+        };
+        let _ = write!(out, r#"<h2>{heading}</h2><div class="row">"#);
+        for chart in charts {
+            out.push_str(&chart.to_svg(360, 270));
         }
         out.push_str("</div>");
     }
@@ -443,13 +462,10 @@ pub fn render_html(page: &HtmlPage<'_>) -> String {
             render_example(&mut out, report.task, ex);
         }
     }
-    out.push_str("<h2>Notes</h2>");
-    let note = if page.note.trim().is_empty() {
-        "(no note)"
-    } else {
-        page.note
-    };
-    let _ = write!(out, r#"<div class="note">{}</div>"#, escape(note));
+    if !page.note.trim().is_empty() {
+        out.push_str("<h2>Notes</h2>");
+        let _ = write!(out, r#"<div class="note">{}</div>"#, escape(page.note));
+    }
     out.push_str("</main></body></html>\n");
     out
 }

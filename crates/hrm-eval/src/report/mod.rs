@@ -59,6 +59,27 @@ impl Benchmark {
         }
     }
 
+    /// The benchmark's name without the split, e.g. `ARC-AGI-1`.
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Benchmark::ArcAgi1 => "ARC-AGI-1",
+            Benchmark::ArcAgi2 => "ARC-AGI-2",
+            Benchmark::SudokuExtreme => "Sudoku-Extreme",
+            Benchmark::MazeHard => "Maze-Hard",
+        }
+    }
+
+    /// What the published number is measured on: the ARC evaluation tasks (400 and 120), the Maze-Hard test
+    /// mazes (1000); for Sudoku-Extreme, about 423k test puzzles (rounded, as the anchors give it).
+    pub fn test_size(self) -> usize {
+        match self {
+            Benchmark::ArcAgi1 => 400,
+            Benchmark::ArcAgi2 => 120,
+            Benchmark::SudokuExtreme => 423_000,
+            Benchmark::MazeHard => 1000,
+        }
+    }
+
     /// The metric the published number uses.
     pub fn metric(self) -> &'static str {
         match self {
@@ -89,6 +110,87 @@ impl Benchmark {
     }
 }
 
+/// Says which part of the benchmark a report covers when it is not all of it, for the line beside the
+/// paper's number, e.g. "77 of 400 ARC-AGI-1 evaluation tasks (10x10 canvas); the paper's 40.30% is on all
+/// 400". `None` when the dataset and predictions cover the whole benchmark.
+///
+/// ARC: the filters recorded in the test split's `dataset.json` ([`hrm_data::layout::TaskSelection`],
+/// written by the builder for `data.canvas`, `data.eval_tasks_only`, `data.max_tasks`); for a dataset
+/// without them, the number of tasks scored against the benchmark's and the canvas from `seq_len`. Sudoku
+/// and Maze: the test split's size against the benchmark's. Every task: predictions that cover only some
+/// of the test rows (`hrm predict --max-examples`) are named too.
+pub fn scope_note(
+    report: &EvalReport,
+    benchmark: Benchmark,
+    predictions: &Predictions,
+    dataset_dir: &Path,
+) -> Result<Option<String>, EvalError> {
+    let meta = hrm_data::layout::load_metadata(dataset_dir, "test")?;
+    let index = hrm_data::layout::load_puzzle_index(dataset_dir, "test").ok();
+    let test_rows = index
+        .as_ref()
+        .and_then(|i| i.puzzle_indices.last())
+        .map(|&n| n.max(0) as usize);
+    let total = benchmark.test_size();
+    let published = percent(benchmark.published());
+    let mut parts = Vec::new();
+    match (&report.arc, benchmark) {
+        (Some(arc), Benchmark::ArcAgi1 | Benchmark::ArcAgi2) => {
+            let side = crate::maze_side(meta.seq_len as usize).unwrap_or(30);
+            let (canvas, cap, listed) = match &meta.selection {
+                Some(sel) => (
+                    sel.canvas as usize,
+                    sel.max_tasks as usize,
+                    sel.evaluation_tasks_listed as usize,
+                ),
+                None => (side, 0, total),
+            };
+            let mut why = Vec::new();
+            if canvas < hrm_grid::codec::ARC_CANVAS {
+                why.push(format!("{canvas}x{canvas} canvas"));
+            }
+            if cap > 0 {
+                why.push(format!("at most {cap} tasks"));
+            }
+            if arc.num_tasks < listed || !why.is_empty() {
+                let why = if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", why.join(", "))
+                };
+                parts.push(format!(
+                    "{} of {listed} {} evaluation tasks{why}; the paper's {published} is on all {total}",
+                    arc.num_tasks,
+                    benchmark.short_name()
+                ));
+            }
+        }
+        (_, Benchmark::SudokuExtreme) => {
+            if let Some(n) = test_rows.filter(|&n| n < total) {
+                parts.push(format!(
+                    "{n} held-out test puzzles; the paper's {published} is on Sudoku-Extreme's full test \
+                     set (about 423k puzzles)"
+                ));
+            }
+        }
+        (_, Benchmark::MazeHard) => {
+            if let Some(n) = test_rows.filter(|&n| n < total) {
+                parts.push(format!(
+                    "{n} of {total} Maze-Hard test mazes; the paper's {published} is on all {total}"
+                ));
+            }
+        }
+        _ => {}
+    }
+    if let Some(n) = test_rows.filter(|&n| predictions.len() < n) {
+        parts.push(format!(
+            "the predictions cover {} of the {n} test rows (the rest count as unsolved)",
+            predictions.len()
+        ));
+    }
+    Ok((!parts.is_empty()).then(|| parts.join("; ")))
+}
+
 /// A fraction as a percentage with two decimals, e.g. `40.30%`.
 pub fn percent(x: f64) -> String {
     format!("{:.2}%", 100.0 * x)
@@ -99,7 +201,7 @@ pub fn percent(x: f64) -> String {
 pub struct ReportOptions {
     /// The title (default: "HRM evaluation: " followed by the benchmark name).
     pub title: Option<String>,
-    /// The free-text note (the "Notes" section); empty leaves a placeholder.
+    /// The free-text note (the "Notes" section); empty or blank leaves the section out.
     pub note: String,
     /// A `metrics.jsonl` to draw training curves from.
     pub metrics_jsonl: Option<PathBuf>,
@@ -137,6 +239,23 @@ pub struct ReportFiles {
     pub curves: Vec<PathBuf>,
 }
 
+/// The pass@K chart of an ARC report, relative to the report folder.
+pub const PASS_AT_K_FILE: &str = "curves/pass_at_k.svg";
+
+/// pass@K against K for an ARC report, on a log K axis (the SVG next to the pass@K table).
+pub fn pass_at_k_chart(arc: &ArcReport) -> LineChart {
+    LineChart {
+        title: format!("pass@K against K ({} tasks)", arc.num_tasks),
+        x_label: "K (attempts per test input)".to_string(),
+        y_label: "fraction of tasks solved".to_string(),
+        series: vec![curves::Series {
+            name: "pass@K".to_string(),
+            points: arc.pass_at.iter().map(|p| (p.k as f64, p.rate)).collect(),
+        }],
+        x_log: true,
+    }
+}
+
 /// A file-name-safe version of a chart title.
 fn slug(title: &str) -> String {
     title
@@ -151,13 +270,17 @@ fn slug(title: &str) -> String {
         .collect()
 }
 
-/// Renders `report.md`: run facts, measured beside published numbers, pass@K or validity,
-/// links to the curve images (`curve_files`, relative paths), per-task ranks, and the note.
+/// Renders `report.md`: run facts, measured beside published numbers (with `scope`, the part of the
+/// benchmark measured, from [`scope_note`]), pass@K or validity,
+/// links to the curve images (`curve_files`: (title, relative path); [`PASS_AT_K_FILE`] is shown under the
+/// pass@K table, the others as training curves), per-task ranks, and the note (a "Notes"
+/// section only when `note` is not blank).
 pub fn render_markdown(
     report: &EvalReport,
     title: &str,
     benchmark: Benchmark,
     curve_files: &[(String, String)],
+    scope: Option<&str>,
     note: &str,
 ) -> String {
     let mut md = String::new();
@@ -182,6 +305,9 @@ pub fn render_markdown(
         percent(report.headline()),
         percent(benchmark.published())
     );
+    if let Some(scope) = scope {
+        let _ = writeln!(md, "\n**Scope:** {scope}.");
+    }
     let _ = writeln!(
         md,
         "\nPublished HRM numbers: ARC-AGI-1 40.3% pass@2, ARC-AGI-2 5.0% pass@2, \
@@ -189,24 +315,29 @@ pub fn render_markdown(
     );
     if let Some(arc) = &report.arc {
         md_arc_pass_at(&mut md, arc);
+        if let Some((name, file)) = curve_files.iter().find(|(_, f)| f == PASS_AT_K_FILE) {
+            let _ = writeln!(md, "![{name}]({file})\n");
+        }
     }
     if let Some(v) = &report.validity {
         md_validity(&mut md, v);
     }
     md_accuracy(&mut md, &report.accuracy);
-    if !curve_files.is_empty() {
+    let training: Vec<_> = curve_files
+        .iter()
+        .filter(|(_, f)| f != PASS_AT_K_FILE)
+        .collect();
+    if !training.is_empty() {
         let _ = writeln!(md, "## Training curves\n");
-        for (name, file) in curve_files {
+        for (name, file) in training {
             let _ = writeln!(md, "![{name}]({file})\n");
         }
     }
     if let Some(arc) = &report.arc {
         md_arc_tasks(&mut md, arc);
     }
-    let _ = writeln!(md, "## Notes\n");
-    if note.trim().is_empty() {
-        let _ = writeln!(md, "_(no note yet)_");
-    } else {
+    if !note.trim().is_empty() {
+        let _ = writeln!(md, "## Notes\n");
         let _ = writeln!(md, "{}", note.trim_end());
     }
     md
@@ -525,11 +656,29 @@ fn write_report_files(
             curve_paths.push(path);
         }
     }
+    let pass_chart = report.arc.as_ref().map(pass_at_k_chart);
+    if let Some(chart) = &pass_chart {
+        let path = out_dir.join(PASS_AT_K_FILE);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
+        }
+        hrm_data::write_atomic(&path, chart.to_svg(560, 320).as_bytes())?;
+        curve_links.push((chart.title.clone(), PASS_AT_K_FILE.to_string()));
+        curve_paths.push(path);
+    }
 
     let eval_json = out_dir.join("eval.json");
     hrm_data::write_atomic(&eval_json, (report.to_json() + "\n").as_bytes())?;
     let markdown = out_dir.join("report.md");
-    let md = render_markdown(&report, &title, benchmark, &curve_links, &options.note);
+    let scope = scope_note(&report, benchmark, predictions, dataset_dir)?;
+    let md = render_markdown(
+        &report,
+        &title,
+        benchmark,
+        &curve_links,
+        scope.as_deref(),
+        &options.note,
+    );
     hrm_data::write_atomic(&markdown, md.as_bytes())?;
 
     let arc_tasks = arc_views(&report, predictions, dataset_dir, options.max_tasks)?;
@@ -542,8 +691,10 @@ fn write_report_files(
         title: &title,
         report: &report,
         benchmark,
+        scope: scope.as_deref(),
         note: &options.note,
         charts: &charts,
+        pass_at_k: pass_chart.as_ref(),
         arc_tasks: &arc_tasks,
         examples: &examples,
     };
