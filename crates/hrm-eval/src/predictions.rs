@@ -389,25 +389,35 @@ const KNOWN_FILES: [&str; 8] = [
 /// Refuses to replace `out` when it exists and holds anything that is not part of a predictions folder
 /// (a mistyped `--out` must not delete unrelated files).
 fn check_replaceable(out: &Path) -> Result<(), EvalError> {
+    check_folder_holds_only(out, &KNOWN_FILES, "a predictions folder")
+}
+
+/// Refuses an existing `out` that is not a folder or holds an entry not in `known` (`what` names the kind of
+/// folder in the error): the check before a staged folder replaces an old one.
+pub(crate) fn check_folder_holds_only(
+    out: &Path,
+    known: &[&str],
+    what: &str,
+) -> Result<(), EvalError> {
     if !out.exists() {
         return Ok(());
     }
     if !out.is_dir() {
         return Err(EvalError::invalid(
             out,
-            "exists and is not a folder; refusing to replace it with predictions",
+            format!("exists and is not a folder; refusing to replace it with {what}"),
         ));
     }
     for entry in std::fs::read_dir(out).map_err(|e| EvalError::io(out, e))? {
         let entry = entry.map_err(|e| EvalError::io(out, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if !KNOWN_FILES.contains(&name.as_ref()) {
+        if !known.contains(&name.as_ref()) {
             return Err(EvalError::invalid(
                 out,
                 format!(
-                    "holds `{name}`, which is not part of a predictions folder; refusing to replace \
-                     the folder (choose another --out or move it away)"
+                    "holds `{name}`, which is not part of {what}; refusing to replace the folder \
+                     (choose another --out or move it away)"
                 ),
             ));
         }

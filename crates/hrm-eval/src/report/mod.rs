@@ -597,30 +597,7 @@ pub fn write_report(
 
 /// Refuses an existing `out_dir` that is not a folder or holds entries other than [`REPORT_ENTRIES`].
 fn check_report_folder(out_dir: &Path) -> Result<(), EvalError> {
-    if !out_dir.exists() {
-        return Ok(());
-    }
-    if !out_dir.is_dir() {
-        return Err(EvalError::invalid(
-            out_dir,
-            "exists and is not a folder; refusing to replace it with a report",
-        ));
-    }
-    for entry in std::fs::read_dir(out_dir).map_err(|e| EvalError::io(out_dir, e))? {
-        let entry = entry.map_err(|e| EvalError::io(out_dir, e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !REPORT_ENTRIES.contains(&name.as_ref()) {
-            return Err(EvalError::invalid(
-                out_dir,
-                format!(
-                    "holds `{name}`, which is not part of a report; refusing to replace the folder \
-                     (choose another --out or move it away)"
-                ),
-            ));
-        }
-    }
-    Ok(())
+    crate::predictions::check_folder_holds_only(out_dir, &REPORT_ENTRIES, "a report")
 }
 
 /// Writes the report files into `out_dir` (the staging folder of [`write_report`]).
