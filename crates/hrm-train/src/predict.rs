@@ -83,22 +83,13 @@ fn to_u8(t: &Tensor, what: &str) -> Result<Vec<u8>, RunError> {
 pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
     let recipe = load_run_recipe(&opts.run_dir)?;
     let ckpt = resolve_checkpoint(&opts.run_dir, opts.checkpoint.as_deref())?;
-    let dataset_dir = match &opts.dataset_dir {
-        Some(d) => d.clone(),
-        None => load_env(&opts.run_dir)?.dataset,
-    };
-    let meta = hrm_data::layout::load_metadata(&dataset_dir, &opts.split)?;
-    let (model, weights) = open_model(
-        &recipe,
-        &ckpt,
-        opts.device,
-        &meta,
-        &dataset_dir,
-        &opts.split,
-    )?;
-    // After the shape checks, whose messages are more specific: a dataset of the same shapes but other content.
-    let fingerprint = hrm_data::layout::dataset_fingerprint(&dataset_dir)?;
-    check_trained_dataset(&opts.run_dir, &dataset_dir, &fingerprint)?;
+    let Opened {
+        model,
+        weights,
+        dataset_dir,
+        meta,
+        fingerprint,
+    } = open_for_predict(opts, &recipe, &ckpt)?;
     let data = Arc::new(hrm_data::load_split(&dataset_dir, &opts.split)?);
     let ckpt_name = ckpt
         .file_name()
@@ -162,9 +153,43 @@ pub fn predict(opts: &PredictOptions) -> Result<PredictSummary, RunError> {
     })
 }
 
+/// What [`predict`] reads before it writes: the model, which weights, the dataset and its fingerprint.
+struct Opened {
+    model: Model,
+    weights: Weights,
+    dataset_dir: PathBuf,
+    meta: DatasetMetadata,
+    fingerprint: String,
+}
+
+/// Opens the checkpoint's model for the split (shape checks first, whose messages are more specific), then
+/// checks that the dataset is the one the run was trained on.
+fn open_for_predict(
+    opts: &PredictOptions,
+    recipe: &Recipe,
+    ckpt: &Path,
+) -> Result<Opened, RunError> {
+    let dataset_dir = match &opts.dataset_dir {
+        Some(d) => d.clone(),
+        None => load_env(&opts.run_dir)?.dataset,
+    };
+    let meta = hrm_data::layout::load_metadata(&dataset_dir, &opts.split)?;
+    let (model, weights) = open_model(recipe, ckpt, opts.device, &meta, &dataset_dir, &opts.split)?;
+    let fingerprint = hrm_data::layout::dataset_fingerprint(&dataset_dir)?;
+    check_trained_dataset(&opts.run_dir, &dataset_dir, &fingerprint)?;
+    Ok(Opened {
+        model,
+        weights,
+        dataset_dir,
+        meta,
+        fingerprint,
+    })
+}
+
 /// Refuses a `--dataset` other than the one the run was trained on: against the fingerprint the run's
-/// `env.json` recorded; for older runs without one, when the `env.json` names a dataset folder that still exists and its fingerprint differs from `fingerprint` (that of `dataset_dir`),
-/// the error names both folders and both fingerprints. A run whose dataset folder is gone cannot be checked
+/// `env.json` recorded; for older runs without one, when the `env.json` names a dataset folder that still
+/// exists and its fingerprint differs from `fingerprint` (that of `dataset_dir`), the error names both
+/// folders and both fingerprints. A run whose dataset folder is gone cannot be checked
 /// (the shapes are still checked against the checkpoint).
 fn check_trained_dataset(
     run_dir: &Path,

@@ -598,11 +598,7 @@ pub fn eval_split(
         }
         let valid = b.valid.min(n - first_row);
         let s = b.seq_len;
-        for r in valid..b.batch_size {
-            b.inputs[r * s..(r + 1) * s].fill(0);
-            b.labels[r * s..(r + 1) * s].fill(hrm_data::sampler::LOSS_IGNORE_LABEL);
-            b.puzzle_identifiers[r] = 0;
-        }
+        pad_rows(&mut b, valid);
         let batch = hrm_model::Batch::from_vecs(
             &b.inputs,
             &b.labels,
@@ -611,18 +607,7 @@ pub fn eval_split(
             s,
             device,
         )?;
-        let mut traced_rows: Vec<usize> = trace_rows
-            .iter()
-            .copied()
-            .filter(|r| (first_row..first_row + valid).contains(r))
-            .collect();
-        traced_rows.sort_unstable();
-        traced_rows.dedup();
-        let local: Vec<i64> = traced_rows
-            .iter()
-            .map(|&r| (r - first_row) as i64)
-            .collect();
-        let trace_index = (!local.is_empty()).then(|| Tensor::from_slice(&local).to_device(device));
+        let (traced_rows, trace_index) = batch_trace(trace_rows, first_row, valid, device);
         let mut carry: Carry = model.initial_carry(&batch);
         let mut segment_preds = Vec::new();
         let mut last = None;
@@ -657,6 +642,36 @@ pub fn eval_split(
         first_row += b.valid;
     }
     Ok(())
+}
+
+/// Turns the rows of `b` from `valid` on into padding (inputs 0, labels ignored, puzzle id 0).
+fn pad_rows(b: &mut hrm_data::sampler::HostBatch, valid: usize) {
+    let s = b.seq_len;
+    for r in valid..b.batch_size {
+        b.inputs[r * s..(r + 1) * s].fill(0);
+        b.labels[r * s..(r + 1) * s].fill(hrm_data::sampler::LOSS_IGNORE_LABEL);
+        b.puzzle_identifiers[r] = 0;
+    }
+}
+
+/// The rows of `trace_rows` inside the batch starting at split row `first_row` with `valid` rows (sorted,
+/// without repeats), and their in-batch indices as a tensor on `device` (`None` when there are none).
+fn batch_trace(
+    trace_rows: &[usize],
+    first_row: usize,
+    valid: usize,
+    device: Device,
+) -> (Vec<usize>, Option<Tensor>) {
+    let mut rows: Vec<usize> = trace_rows
+        .iter()
+        .copied()
+        .filter(|r| (first_row..first_row + valid).contains(r))
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    let local: Vec<i64> = rows.iter().map(|&r| (r - first_row) as i64).collect();
+    let index = (!local.is_empty()).then(|| Tensor::from_slice(&local).to_device(device));
+    (rows, index)
 }
 
 /// Evaluates on `data` and returns the metric sums of the final segments, added over batches.
