@@ -46,13 +46,7 @@ fn valid_file() -> Vec<u8> {
 }
 
 fn corpus() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus/npy");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
+    hrm_testkit::corpus_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus/npy"))
 }
 
 #[test]

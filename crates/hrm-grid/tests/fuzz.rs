@@ -32,13 +32,7 @@ fn parse(text: &str) -> Result<(), String> {
 }
 
 fn corpus() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus/arc");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
+    hrm_testkit::corpus_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus/arc"))
 }
 
 #[test]

@@ -21,13 +21,9 @@ fn parse(text: &str, sets: &[String]) -> Result<Recipe, String> {
 }
 
 fn corpus() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus/recipe");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
+    hrm_testkit::corpus_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus/recipe"),
+    )
 }
 
 #[test]

@@ -132,3 +132,17 @@ pub fn parse_safetensors(data: &[u8]) -> Result<BTreeMap<String, Tensor>, String
     }
     Ok(out)
 }
+
+/// The files of a fuzz seed corpus folder (`<crate>/tests/fuzz-corpus/<name>`), sorted; panics (in a test)
+/// when the folder cannot be read.
+pub fn corpus_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            e.unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .path()
+        })
+        .collect();
+    files.sort();
+    files
+}
