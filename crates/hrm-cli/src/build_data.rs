@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser;
-use hrm_data::arc::ArcBuildConfig;
+use hrm_data::arc::{ArcBuildConfig, ArcSource};
 use hrm_data::maze::{MazeBuildConfig, MazeSource};
 use hrm_data::sudoku::SudokuBuildConfig;
 use hrm_recipe::Task;
@@ -39,6 +39,15 @@ pub struct Args {
     /// Keep at most this many tasks (ARC).
     #[arg(long, conflicts_with = "recipe")]
     max_tasks: Option<usize>,
+    /// ARC: build from these task sources instead of the task's preset folders (repeatable; read in order).
+    /// `PATH`, `train=PATH` (every pair trains) or `test=PATH` (demonstrations train, test pairs go to the test
+    /// split). PATH is a folder of task JSON files (and subfolders of them), one task file, or an ARC Prize
+    /// `*_challenges.json` file (with its `*_solutions.json` when present; without one, test outputs are hidden
+    /// and kept as prediction-only rows). Without a prefix, tasks in folders named `evaluation` and
+    /// `*_evaluation*_challenges.json` files are test tasks. Relative paths are taken from the data folder
+    /// when they are not found as given. Task ids must be unique across sources.
+    #[arg(long = "source", value_name = "SOURCE")]
+    sources: Vec<String>,
     /// The raw data folder (default: $HRM_DATA_DIR).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -142,6 +151,12 @@ fn from_recipe(mut args: Args) -> Result<Args> {
     args.canvas = Some(d.canvas);
     args.evaluation_only = d.eval_tasks_only;
     args.max_tasks = Some(d.max_tasks);
+    if !d.sources.is_empty() {
+        if !args.sources.is_empty() {
+            bail!("--source conflicts with the recipe's data.sources; change them with --set data.sources=[...]");
+        }
+        args.sources = d.sources.clone();
+    }
     if d.task == Task::Sudoku {
         args.subsample = Some(d.subsample);
         if d.test_size != 0 {
@@ -157,8 +172,16 @@ pub fn run(args: Args) -> Result<()> {
     let task = args
         .which
         .context("name a dataset (arc1, arc2, sudoku, maze) or give --recipe")?;
+    if !args.sources.is_empty() && !matches!(task, Task::Arc1 | Task::Arc2) {
+        bail!("--source is for ARC builds (arc1, arc2); {task} does not read task sources");
+    }
     let data = if args.train_csv.is_some() {
         PathBuf::new()
+    } else if !args.sources.is_empty() && args.data_dir.is_none() {
+        // Sources given explicitly need no data folder; HRM_DATA_DIR (when set) resolves relative ones.
+        std::env::var_os("HRM_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_default()
     } else {
         data_dir(args.data_dir.clone())?
     };
@@ -193,6 +216,9 @@ where
 /// Builds ARC-1 or ARC-2; returns the summary line.
 fn build_arc(args: &Args, task: Task, data: &Path) -> Result<String> {
     let mut cfg = ArcBuildConfig::for_task(task, data).context("not an ARC task")?;
+    if !args.sources.is_empty() {
+        cfg.sources = args.sources.iter().map(|s| source(s, data)).collect();
+    }
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.num_aug = args.num_aug.unwrap_or(cfg.num_aug);
     cfg.canvas = args.canvas.unwrap_or(cfg.canvas);
@@ -206,6 +232,16 @@ fn build_arc(args: &Args, task: Task, data: &Path) -> Result<String> {
     );
     let stats = with_spinner(&msg, "ARC", || hrm_data::build_arc(&cfg, &args.out))?;
     Ok(stats.to_string())
+}
+
+/// A `--source` value: `[train=|test=]PATH`, PATH as given when it exists, else relative to the data folder.
+fn source(spec: &str, data: &Path) -> ArcSource {
+    let as_given = ArcSource::parse(spec, None);
+    if as_given.path.exists() || data.as_os_str().is_empty() {
+        as_given
+    } else {
+        ArcSource::parse(spec, Some(data))
+    }
 }
 
 /// Builds Sudoku from the reference CSV files; returns the summary line.

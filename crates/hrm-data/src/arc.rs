@@ -3,7 +3,9 @@
 //! Follows the reference's `dataset/build_arc_dataset.py`.
 
 use crate::error::DataError;
-use crate::layout::{DatasetWriter, BLANK_IDENTIFIER};
+use crate::layout::{DatasetWriter, BLANK_IDENTIFIER, DATASET_IGNORE_LABEL};
+use crate::sources::load_sources;
+pub use crate::sources::{list_arc_tasks, ArcSource, ArcTaskFile, SourceRole, SourcedTask};
 use hrm_augment::colour::ColourMap;
 use hrm_augment::dihedral;
 use hrm_augment::translate::random_offset;
@@ -14,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The number of augmentation trials per wanted variant (the reference's retries factor).
@@ -23,8 +25,8 @@ pub const AUG_RETRIES_FACTOR: usize = 5;
 /// Settings of an ARC build.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArcBuildConfig {
-    /// Source folders; every subfolder of each holds task JSON files (spec 1.3).
-    pub sources: Vec<PathBuf>,
+    /// Where the tasks come from (spec 1.3; see [`ArcSource`]), read in order.
+    pub sources: Vec<ArcSource>,
     /// Wanted augmented variants per task (the group holds up to 1 + num_aug puzzles).
     pub num_aug: usize,
     /// The seed of all random draws.
@@ -34,7 +36,7 @@ pub struct ArcBuildConfig {
     /// Side of the square canvas (30 = the paper). With a smaller canvas, only tasks whose grids all fit
     /// are kept (for small CPU runs); the sequence length is `canvas * canvas`.
     pub canvas: usize,
-    /// Keep only tasks from folders named `evaluation` (no training tasks, no ConceptARC).
+    /// Keep only test tasks (with the presets: ARC-AGI evaluation tasks; no training tasks, no ConceptARC).
     pub evaluation_only: bool,
     /// Keep at most this many tasks after the other filters, in listing order (0 = all).
     pub max_tasks: usize,
@@ -44,14 +46,14 @@ impl ArcBuildConfig {
     /// The `arc1` preset: `<data>/arc-agi-1` and `<data>/concept-arc`, num_aug 1000, seed 42.
     pub fn arc1(data_dir: &Path) -> Self {
         Self::preset(vec![
-            data_dir.join("arc-agi-1"),
-            data_dir.join("concept-arc"),
+            ArcSource::auto(data_dir.join("arc-agi-1")),
+            ArcSource::auto(data_dir.join("concept-arc")),
         ])
     }
 
     /// The `arc2` preset: `<data>/arc-agi-2`, num_aug 1000, seed 42.
     pub fn arc2(data_dir: &Path) -> Self {
-        Self::preset(vec![data_dir.join("arc-agi-2")])
+        Self::preset(vec![ArcSource::auto(data_dir.join("arc-agi-2"))])
     }
 
     /// The preset of `task` ([`ArcBuildConfig::arc1`] or [`ArcBuildConfig::arc2`]); `None` for a non-ARC task.
@@ -64,7 +66,7 @@ impl ArcBuildConfig {
     }
 
     /// The reference settings (num_aug 1000, seed 42, the 30x30 canvas, every task) over `sources`.
-    fn preset(sources: Vec<PathBuf>) -> Self {
+    fn preset(sources: Vec<ArcSource>) -> Self {
         ArcBuildConfig {
             sources,
             num_aug: 1000,
@@ -75,15 +77,6 @@ impl ArcBuildConfig {
             max_tasks: 0,
         }
     }
-}
-
-/// One task file and whether it comes from a folder named exactly `evaluation`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArcTaskFile {
-    /// The JSON file.
-    pub path: PathBuf,
-    /// True when the parent folder is named `evaluation` (test pairs go to the test split).
-    pub evaluation: bool,
 }
 
 /// Counts of one written split.
@@ -100,7 +93,7 @@ pub struct SplitCounts {
 /// What an ARC build produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ArcBuildStats {
-    /// Task files read.
+    /// Tasks built.
     pub tasks: usize,
     /// Train split counts.
     pub train: SplitCounts,
@@ -114,6 +107,10 @@ pub struct ArcBuildStats {
     pub short_test_groups: usize,
     /// Every task whose group stayed short: (task name, variants reached including the original).
     pub short_groups: Vec<(String, usize)>,
+    /// Test pairs without an output: prediction-only rows of test tasks (their labels are all PAD).
+    pub hidden_test_outputs: usize,
+    /// Test pairs without an output in training tasks, left out (nothing to train on).
+    pub hidden_left_out: usize,
 }
 
 impl std::fmt::Display for ArcBuildStats {
@@ -134,98 +131,64 @@ impl std::fmt::Display for ArcBuildStats {
             self.identifiers,
             self.short_train_groups,
             self.short_test_groups
-        )
+        )?;
+        if self.hidden_test_outputs + self.hidden_left_out > 0 {
+            write!(
+                f,
+                " | hidden test outputs: {} kept as prediction-only rows, {} left out of training tasks",
+                self.hidden_test_outputs, self.hidden_left_out
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// Lists the task files of the sources: subfolders sorted by name, then `*.json` files sorted by name.
-///
-/// The reference walks folders in filesystem order; sorting makes the build independent of the file
-/// system. Files directly inside a source folder (licenses, id lists) are ignored, as in the reference.
-pub fn list_arc_tasks(sources: &[PathBuf]) -> Result<Vec<ArcTaskFile>, DataError> {
-    let mut out = Vec::new();
-    for src in sources {
-        let mut subdirs = Vec::new();
-        for entry in std::fs::read_dir(src).map_err(|e| DataError::io(src, e))? {
-            let entry = entry.map_err(|e| DataError::io(src, e))?;
-            let path = entry.path();
-            if path.is_dir() {
-                subdirs.push(path);
-            }
-        }
-        subdirs.sort();
-        for dir in subdirs {
-            let evaluation = dir.file_name().is_some_and(|n| n == "evaluation");
-            let mut files = Vec::new();
-            for entry in std::fs::read_dir(&dir).map_err(|e| DataError::io(&dir, e))? {
-                let entry = entry.map_err(|e| DataError::io(&dir, e))?;
-                let path = entry.path();
-                if path.is_file() && path.extension().is_some_and(|x| x == "json") {
-                    files.push(path);
-                }
-            }
-            files.sort();
-            out.extend(
-                files
-                    .into_iter()
-                    .map(|path| ArcTaskFile { path, evaluation }),
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// The task files a build uses: all of them, or (with the config's filters) only evaluation tasks, only
-/// tasks whose grids all fit the canvas, and at most `max_tasks`, in listing order.
-pub fn select_tasks(config: &ArcBuildConfig) -> Result<Vec<ArcTaskFile>, DataError> {
-    let mut files = list_arc_tasks(&config.sources)?;
+/// The tasks a build uses, read from the sources (task ids unique): all of them, or (with the config's filters)
+/// only test tasks, only tasks whose grids all fit the canvas, and at most `max_tasks`, in listing order. Also
+/// returns the number of test tasks read before the filters.
+pub fn select_tasks(config: &ArcBuildConfig) -> Result<(Vec<SourcedTask>, usize), DataError> {
+    let mut tasks = load_sources(&config.sources)?;
+    let listed = tasks.iter().filter(|t| t.evaluation).count();
     if config.evaluation_only {
-        files.retain(|f| f.evaluation);
+        tasks.retain(|t| t.evaluation);
     }
     if config.canvas < ARC_CANVAS {
-        let mut kept = Vec::with_capacity(files.len());
-        for f in files {
-            let task = hrm_grid::arc::load_task(&f.path)?;
-            let fits = |g: &Grid| g.rows() <= config.canvas && g.cols() <= config.canvas;
-            let all_fit = task
-                .train
-                .iter()
-                .chain(&task.test)
-                .all(|p| fits(&p.input) && p.output.as_ref().is_none_or(fits));
-            if all_fit {
-                kept.push(f);
-            }
-        }
-        files = kept;
+        tasks.retain(|t| fits_canvas(&t.task, config.canvas));
     }
     if config.max_tasks > 0 {
-        files.truncate(config.max_tasks);
+        tasks.truncate(config.max_tasks);
     }
-    Ok(files)
+    Ok((tasks, listed))
+}
+
+/// True when every grid of the task (given outputs included) fits a `canvas` x `canvas` canvas.
+pub fn fits_canvas(task: &hrm_grid::arc::ArcTask, canvas: usize) -> bool {
+    let fits = |g: &Grid| g.rows() <= canvas && g.cols() <= canvas;
+    task.train
+        .iter()
+        .chain(&task.test)
+        .all(|p| fits(&p.input) && p.output.as_ref().is_none_or(fits))
 }
 
 /// The planned size of an ARC build: every pair of every task, once per variant (an upper bound: de-duplication
 /// and the split rule only lower it).
-fn plan_arc(
-    files: &[ArcTaskFile],
-    num_aug: usize,
-    seq_len: usize,
-) -> Result<crate::budget::BuildPlan, DataError> {
-    let mut pairs = 0u128;
-    for f in files {
-        let task = hrm_grid::arc::load_task(&f.path)?;
-        pairs += (task.train.len() + task.test.len()) as u128;
-    }
-    Ok(crate::budget::BuildPlan {
+fn plan_arc(tasks: &[SourcedTask], num_aug: usize, seq_len: usize) -> crate::budget::BuildPlan {
+    let pairs: u128 = tasks
+        .iter()
+        .map(|t| (t.task.train.len() + t.task.test.len()) as u128)
+        .sum();
+    crate::budget::BuildPlan {
         rows: pairs.saturating_mul(1 + num_aug as u128),
         seq_len,
-    })
+    }
 }
 
 /// An (input, output) pair of one variant.
 type Pair = (Grid, Grid);
+/// A pair whose output may be hidden (a test pair of a competition challenge without solutions).
+type OpenPair = (Grid, Option<Grid>);
 /// The (train, test) pairs of one variant of a task.
-type VariantPairs = (Vec<Pair>, Vec<Pair>);
+type VariantPairs = (Vec<Pair>, Vec<OpenPair>);
 
 /// The canonical hash of a variant (spec 1.4), over all its pairs of both splits.
 ///
@@ -234,9 +197,19 @@ type VariantPairs = (Vec<Pair>, Vec<Pair>);
 /// grid_hash(output)`; the pair strings are sorted and joined with `"|"`, and the variant hash is the
 /// SHA-256 of that text. Two variants collide only when their multisets of pairs are equal.
 pub fn variant_hash<'a>(pairs: impl IntoIterator<Item = &'a Pair>) -> [u8; 32] {
+    open_variant_hash(pairs.into_iter().map(|(i, o)| (i, Some(o))))
+}
+
+/// [`variant_hash`] where an output may be hidden: a hidden output's hash is the text `hidden`.
+fn open_variant_hash<'a>(
+    pairs: impl IntoIterator<Item = (&'a Grid, Option<&'a Grid>)>,
+) -> [u8; 32] {
     let mut strings: Vec<String> = pairs
         .into_iter()
-        .map(|(i, o)| format!("{}|{}", grid_hash(i), grid_hash(o)))
+        .map(|(i, o)| {
+            let o = o.map_or_else(|| "hidden".to_string(), grid_hash);
+            format!("{}|{o}", grid_hash(i))
+        })
         .collect();
     strings.sort();
     Sha256::digest(strings.join("|").as_bytes()).into()
@@ -253,6 +226,15 @@ fn grid_hash(g: &Grid) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// The hash of every pair of a variant.
+fn hash_variant(v: &VariantPairs) -> [u8; 32] {
+    open_variant_hash(
+        v.0.iter()
+            .map(|(i, o)| (i, Some(o)))
+            .chain(v.1.iter().map(|(i, o)| (i, o.as_ref()))),
+    )
 }
 
 /// Applies a variant to a grid with reusable buffers.
@@ -279,6 +261,8 @@ struct TaskOutput {
     names: Vec<String>,
     train: EncodedSplit,
     test: EncodedSplit,
+    /// Test pairs without an output: kept as prediction-only rows (test tasks) or left out (training tasks).
+    hidden: usize,
 }
 
 /// The RNG of task `index`: ChaCha8 seeded with `seed`, stream `index`.
@@ -288,47 +272,47 @@ fn task_rng(seed: u64, index: usize) -> ChaCha8Rng {
     rng
 }
 
-/// Loads, augments and encodes one task.
+/// Augments and encodes one task.
 fn process_task(
-    file: &ArcTaskFile,
+    task: &SourcedTask,
     index: usize,
     num_aug: usize,
     seed: u64,
     canvas: usize,
-) -> Result<TaskOutput, DataError> {
-    let task = hrm_grid::arc::load_task(&file.path)?;
-    let original = task_pairs(file, &task)?;
+) -> TaskOutput {
+    let (original, hidden) = task_pairs(task);
     let mut rng = task_rng(seed, index);
-    let (names, variants) = augment(&task.id, original, num_aug, &mut rng);
+    let (names, variants) = augment(&task.task.id, original, num_aug, &mut rng);
     let (train, test) = encode_variants(&variants, canvas, &mut rng);
-    Ok(TaskOutput { names, train, test })
+    TaskOutput {
+        names,
+        train,
+        test,
+        hidden,
+    }
 }
 
-/// The (train, test) pairs of a task: test pairs go to the test split only for `evaluation` folders.
-fn task_pairs(
-    file: &ArcTaskFile,
-    task: &hrm_grid::arc::ArcTask,
-) -> Result<VariantPairs, DataError> {
+/// The (train, test) pairs of a task: test pairs go to the test split only for test tasks, where one without an
+/// output stays as a prediction-only pair; a training task's test pair without an output is left out. Also
+/// returns the number of test pairs without an output.
+fn task_pairs(t: &SourcedTask) -> (VariantPairs, usize) {
     let mut train_pairs: Vec<Pair> = Vec::new();
-    let mut test_pairs: Vec<Pair> = Vec::new();
-    for (section, list) in [("train", &task.train), ("test", &task.test)] {
-        for (k, p) in list.iter().enumerate() {
-            let output = p.output.clone().ok_or_else(|| DataError::Task {
-                path: file.path.clone(),
-                msg: format!(
-                    "task {}: {section} pair {k}, field \"output\": missing (hidden outputs cannot be built)",
-                    task.id
-                ),
-            })?;
-            let pair = (p.input.clone(), output);
-            if section == "test" && file.evaluation {
-                test_pairs.push(pair);
-            } else {
-                train_pairs.push(pair);
-            }
+    let mut test_pairs: Vec<OpenPair> = Vec::new();
+    let mut hidden = 0;
+    for p in &t.task.train {
+        if let Some(o) = &p.output {
+            train_pairs.push((p.input.clone(), o.clone()));
         }
     }
-    Ok((train_pairs, test_pairs))
+    for p in &t.task.test {
+        hidden += usize::from(p.output.is_none());
+        match (&p.output, t.evaluation) {
+            (_, true) => test_pairs.push((p.input.clone(), p.output.clone())),
+            (Some(o), false) => train_pairs.push((p.input.clone(), o.clone())),
+            (None, false) => {}
+        }
+    }
+    ((train_pairs, test_pairs), hidden)
 }
 
 /// The variants of a task with their names: member 0 is the original, then up to
@@ -345,29 +329,28 @@ fn augment(
         return (names, variants);
     }
     let mut seen: HashSet<[u8; 32]> = HashSet::new();
-    seen.insert(variant_hash(variants[0].0.iter().chain(&variants[0].1)));
+    seen.insert(hash_variant(&variants[0]));
     let (mut tmp, mut out) = (Vec::new(), Vec::new());
     for _ in 0..AUG_RETRIES_FACTOR * num_aug {
         let v = ArcVariant {
             dihedral: rng.random_range(0..8u8),
             colours: ColourMap::random(rng),
         };
-        let mut map = |pairs: &[Pair]| -> Vec<Pair> {
-            pairs
-                .iter()
-                .map(|(i, o)| {
-                    (
-                        apply_variant(i, &v, &mut tmp, &mut out),
-                        apply_variant(o, &v, &mut tmp, &mut out),
-                    )
-                })
-                .collect()
-        };
-        let tr = map(&variants[0].0);
-        let te = map(&variants[0].1);
-        if seen.insert(variant_hash(tr.iter().chain(&te))) {
+        let mut map = |g: &Grid| apply_variant(g, &v, &mut tmp, &mut out);
+        let tr: Vec<Pair> = variants[0]
+            .0
+            .iter()
+            .map(|(i, o)| (map(i), map(o)))
+            .collect();
+        let te: Vec<OpenPair> = variants[0]
+            .1
+            .iter()
+            .map(|(i, o)| (map(i), o.as_ref().map(&mut map)))
+            .collect();
+        let variant = (tr, te);
+        if seen.insert(hash_variant(&variant)) {
             names.push(v.name(id));
-            variants.push((tr, te));
+            variants.push(variant);
         }
         if variants.len() > num_aug {
             break;
@@ -376,7 +359,8 @@ fn augment(
     (names, variants)
 }
 
-/// Encodes the variants: train examples are translated except one per variant; test examples never are.
+/// Encodes the variants: train examples are translated except one per variant; test examples never are; a
+/// hidden test output is encoded as an all-PAD label (nothing supervised: a prediction-only row).
 fn encode_variants(
     variants: &[VariantPairs],
     canvas: usize,
@@ -407,7 +391,12 @@ fn encode_variants(
         train.per_variant.push(tr.len());
         for (i, o) in te {
             encode(i, 0, 0, &mut test.inputs);
-            encode(o, 0, 0, &mut test.labels);
+            match o {
+                Some(o) => encode(o, 0, 0, &mut test.labels),
+                None => test
+                    .labels
+                    .extend(std::iter::repeat_n(DATASET_IGNORE_LABEL, canvas * canvas)),
+            }
         }
         test.per_variant.push(te.len());
     }
@@ -448,6 +437,7 @@ fn write_task(
     stats: &mut ArcBuildStats,
     seq_len: usize,
     full: usize,
+    test_task: bool,
 ) -> Result<(), DataError> {
     let variant_ids: Vec<i32> = out.names.iter().map(|n| ids.id_of(n)).collect();
     let (train_w, test_w) = writer.splits();
@@ -485,6 +475,11 @@ fn write_task(
             *short += usize::from(puzzles < full);
         }
     }
+    if test_task {
+        stats.hidden_test_outputs += out.hidden;
+    } else {
+        stats.hidden_left_out += out.hidden;
+    }
     if out.names.len() < full {
         stats
             .short_groups
@@ -493,7 +488,44 @@ fn write_task(
     Ok(())
 }
 
-/// Builds an HRM ARC dataset at `out_dir` (spec 1.2-1.4) and returns its counts.
+/// Builds an HRM ARC dataset at `out_dir` (spec 1.2-1.4) from the config's sources and returns its counts.
+///
+/// The tasks are read first (ids must be unique across sources), filtered by the config, then built by
+/// [`build_arc_tasks`].
+pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStats, DataError> {
+    check_canvas(config.canvas)?;
+    crate::budget::check_num_aug(config.num_aug)?;
+    let (tasks, listed) = select_tasks(config)?;
+    if tasks.is_empty() {
+        let sources: Vec<String> = config.sources.iter().map(|s| s.to_string()).collect();
+        return Err(DataError::config(
+            "sources",
+            format!("no tasks found in {}", sources.join(", ")),
+        ));
+    }
+    let selection = (config.canvas < ARC_CANVAS || config.evaluation_only || config.max_tasks > 0)
+        .then(|| crate::layout::TaskSelection {
+            canvas: config.canvas as u32,
+            evaluation_only: config.evaluation_only,
+            max_tasks: config.max_tasks as u32,
+            evaluation_tasks: tasks.iter().filter(|t| t.evaluation).count() as u32,
+            evaluation_tasks_listed: listed as u32,
+        });
+    build_arc_tasks(&tasks, config, selection, out_dir)
+}
+
+fn check_canvas(canvas: usize) -> Result<(), DataError> {
+    if !(1..=ARC_CANVAS).contains(&canvas) {
+        return Err(DataError::config(
+            "canvas",
+            format!("{canvas} is outside 1..={ARC_CANVAS}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Builds an HRM ARC dataset at `out_dir` from tasks already read (`config.sources` and its filters are not
+/// used; ids must be unique and every grid must fit `config.canvas`), recording `selection` in `dataset.json`.
 ///
 /// Tasks are processed in parallel; every task draws from its own ChaCha8 stream derived from
 /// `(seed, task index)` and results are written in task order, so the files are byte-identical for
@@ -501,41 +533,37 @@ fn write_task(
 /// within a task, its train-split variants, whose names the test split shares). A variant with no
 /// examples in a split adds no puzzle there, and a task with none adds no group. The dataset appears at
 /// `out_dir` only when complete (see [`DatasetWriter`]).
-pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStats, DataError> {
+pub fn build_arc_tasks(
+    tasks: &[SourcedTask],
+    config: &ArcBuildConfig,
+    selection: Option<crate::layout::TaskSelection>,
+    out_dir: &Path,
+) -> Result<ArcBuildStats, DataError> {
     let canvas = config.canvas;
-    if !(1..=ARC_CANVAS).contains(&canvas) {
-        return Err(DataError::config(
-            "canvas",
-            format!("{canvas} is outside 1..={ARC_CANVAS}"),
-        ));
-    }
+    check_canvas(canvas)?;
     crate::budget::check_num_aug(config.num_aug)?;
-    let files = select_tasks(config)?;
-    let seq_len = canvas * canvas;
-    if files.is_empty() {
-        return Err(DataError::config(
-            "sources",
-            format!("no task files found under {:?}", config.sources),
-        ));
-    }
-    crate::budget::check_disk_space(out_dir, &plan_arc(&files, config.num_aug, seq_len)?)?;
-    let threads = crate::resolve_threads(config.threads).min(files.len());
-
-    let mut writer = DatasetWriter::create(out_dir, seq_len)?;
-    if canvas < ARC_CANVAS || config.evaluation_only || config.max_tasks > 0 {
-        let listed = list_arc_tasks(&config.sources)?;
-        let count = |files: &[ArcTaskFile]| files.iter().filter(|f| f.evaluation).count() as u32;
-        writer.set_selection(crate::layout::TaskSelection {
-            canvas: canvas as u32,
-            evaluation_only: config.evaluation_only,
-            max_tasks: config.max_tasks as u32,
-            evaluation_tasks: count(&files),
-            evaluation_tasks_listed: count(&listed),
+    crate::sources::check_unique_ids(tasks)?;
+    if let Some(t) = tasks.iter().find(|t| !fits_canvas(&t.task, canvas)) {
+        return Err(DataError::Task {
+            path: t.path.clone(),
+            msg: format!(
+                "task {}: a grid does not fit the {canvas}x{canvas} canvas",
+                t.task.id
+            ),
         });
+    }
+    let seq_len = canvas * canvas;
+    crate::budget::check_disk_space(out_dir, &plan_arc(tasks, config.num_aug, seq_len))?;
+    let threads = crate::resolve_threads(config.threads)
+        .min(tasks.len())
+        .max(1);
+    let mut writer = DatasetWriter::create(out_dir, seq_len)?;
+    if let Some(selection) = selection {
+        writer.set_selection(selection);
     }
     let mut ids = IdTable::new();
     let mut stats = ArcBuildStats {
-        tasks: files.len(),
+        tasks: tasks.len(),
         ..Default::default()
     };
     let full = config.num_aug + 1;
@@ -543,40 +571,48 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
     let next = AtomicUsize::new(0);
     let cancel = AtomicBool::new(false);
     let result: Result<(), DataError> = std::thread::scope(|scope| {
-        let (tx, rx) =
-            crossbeam_channel::bounded::<(usize, Result<TaskOutput, DataError>)>(threads * 2);
+        let (tx, rx) = crossbeam_channel::bounded::<(usize, TaskOutput)>(threads * 2);
         for _ in 0..threads {
             let tx = tx.clone();
-            let (files, next, cancel) = (&files, &next, &cancel);
+            let (next, cancel) = (&next, &cancel);
             scope.spawn(move || loop {
                 if cancel.load(Ordering::Relaxed) {
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= files.len() {
+                if i >= tasks.len() {
                     break;
                 }
-                let out = process_task(&files[i], i, config.num_aug, config.seed, canvas);
+                let out = process_task(&tasks[i], i, config.num_aug, config.seed, canvas);
                 if tx.send((i, out)).is_err() {
                     break;
                 }
             });
         }
         drop(tx);
-        let mut pending: BTreeMap<usize, Result<TaskOutput, DataError>> = BTreeMap::new();
+        let mut pending: BTreeMap<usize, TaskOutput> = BTreeMap::new();
         let mut written = 0usize;
         let run = (|| {
-            while written < files.len() {
+            while written < tasks.len() {
                 let Ok((i, out)) = rx.recv() else {
                     break;
                 };
                 pending.insert(i, out);
                 while let Some(out) = pending.remove(&written) {
-                    write_task(&out?, &mut writer, &mut ids, &mut stats, seq_len, full)?;
+                    let test_task = tasks[written].evaluation;
+                    write_task(
+                        &out,
+                        &mut writer,
+                        &mut ids,
+                        &mut stats,
+                        seq_len,
+                        full,
+                        test_task,
+                    )?;
                     written += 1;
                 }
             }
-            if written < files.len() {
+            if written < tasks.len() {
                 return Err(DataError::config(
                     "threads",
                     "a worker thread stopped early",

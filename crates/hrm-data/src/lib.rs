@@ -5,6 +5,7 @@
 //! * [`layout`]: `identifiers.json`, `{train,test}/dataset.json`, the five `all__*.npy` arrays; the
 //!   validating loader [`load_split`] and the atomic writers ([`write_dataset`], [`layout::DatasetWriter`]).
 //! * [`arc`]: the ARC builder ([`build_arc`]), spec 1.2-1.4.
+//! * [`sources`]: where ARC tasks come from: folders, task files and the ARC Prize combined format.
 //! * [`sudoku`]: puzzle readers, the exact solver and the Sudoku builder, spec 1.5.
 //! * [`maze`]: maze validation, generation and the maze builder, spec 1.6.
 //! * [`budget`]: build sizes checked up front (the `num_aug` cap, planned bytes against free disk space).
@@ -20,6 +21,7 @@ pub mod layout;
 pub mod maze;
 pub mod npy;
 pub mod sampler;
+pub mod sources;
 pub mod sudoku;
 
 pub use arc::{build_arc, ArcBuildConfig, ArcBuildStats};

@@ -95,6 +95,11 @@ pub struct DataSection {
     /// Sudoku only: held-out test puzzles (0 = the builder's default).
     #[serde(default)]
     pub test_size: usize,
+    /// ARC only: where the tasks come from, instead of the task's preset folders (empty = the preset). Each
+    /// entry is `PATH`, `train=PATH` or `test=PATH`, relative to the data folder: a folder of task files (with
+    /// subfolders), one task file, or an ARC Prize `*_challenges.json` file (see `hrm build-data --help`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
 }
 
 fn default_canvas() -> usize {
@@ -393,6 +398,12 @@ impl Recipe {
         if d.max_tasks != 0 {
             name.push_str(&format!("-n{}", d.max_tasks));
         }
+        if !d.sources.is_empty() {
+            name.push_str(&format!(
+                "-src{:08x}",
+                fnv1a(d.sources.join("\n").as_bytes()) as u32
+            ));
+        }
         if d.task == Task::Sudoku {
             name.push_str(&format!("-sub{}", d.subsample));
             if d.test_size != 0 {
@@ -480,6 +491,12 @@ impl Recipe {
             return Err(bad("arch.halt_max_steps", "must be at least 1"));
         }
         let d = &self.data;
+        if !d.sources.is_empty() && !matches!(d.task, Task::Arc1 | Task::Arc2) {
+            return Err(bad(
+                "data.sources",
+                "only ARC tasks (arc1, arc2) are built from task sources",
+            ));
+        }
         if !(1..=ARC_CANVAS).contains(&d.canvas) {
             return Err(bad(
                 "data.canvas",
@@ -491,6 +508,13 @@ impl Recipe {
         }
         Ok(())
     }
+}
+
+/// The 64-bit FNV-1a hash (stable across builds and platforms; names datasets built from custom sources).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The error of a recipe that parses as TOML but does not fit the schema: blamed on the text itself (with the
@@ -677,6 +701,27 @@ mod tests {
             let r = Recipe::load(name, &[]).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(&r.name, name);
         }
+    }
+
+    #[test]
+    fn task_sources_name_their_dataset_and_are_arc_only() {
+        let plain = Recipe::load("arc1", &[]).unwrap();
+        assert!(plain.data.sources.is_empty());
+        assert!(
+            !plain.to_toml().contains("sources"),
+            "an unset list stays out of recipe.toml"
+        );
+        let set = |v: &str| Recipe::load("arc1", &[format!("data.sources={v}")]).unwrap();
+        let a = set(r#"["arc-kaggle/arc-agi_training_challenges.json"]"#);
+        let b = set(r#"["test=arc-kaggle/arc-agi_evaluation_challenges.json"]"#);
+        assert!(a.dataset_name().contains("-src"), "{}", a.dataset_name());
+        assert_ne!(a.dataset_name(), plain.dataset_name());
+        assert_ne!(a.dataset_name(), b.dataset_name());
+        assert_eq!(a.dataset_name(), a.clone().dataset_name(), "stable");
+        let e = Recipe::load("sudoku-extreme-1k", &[r#"data.sources=["x"]"#.to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.sources"), "{e}");
     }
 
     #[test]
