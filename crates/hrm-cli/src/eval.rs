@@ -1,8 +1,11 @@
-//! `hrm eval` and `hrm report`: score a predictions folder, optionally with a report.
+//! `hrm eval` and `hrm report`: score a predictions folder, optionally with a report; for ARC,
+//! `hrm eval` also writes the ARC Prize `submission.json` (TRM's `evaluators/arc.py`).
 
 use anyhow::{Context, Result};
+use hrm_eval::arc::ArcReport;
 use hrm_eval::report::{write_report, ReportOptions};
-use std::path::PathBuf;
+use hrm_eval::submission::{Submission, SUBMISSION_FILE};
+use std::path::{Path, PathBuf};
 
 /// Arguments of `hrm eval`.
 #[derive(Debug, clap::Args)]
@@ -15,6 +18,9 @@ pub struct EvalArgs {
     /// Print the full report as JSON.
     #[arg(long)]
     json: bool,
+    /// Where to write the ARC Prize submission (ARC only; default: <PREDICTIONS>/submission.json).
+    #[arg(long, value_name = "FILE")]
+    submission: Option<PathBuf>,
 }
 
 /// Arguments of `hrm report`.
@@ -49,15 +55,62 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             args.dataset.display()
         )
     })?;
+    let submission = match &report.arc {
+        Some(arc) => {
+            let path = args
+                .submission
+                .clone()
+                .unwrap_or_else(|| args.predictions.join(SUBMISSION_FILE));
+            Some(write_submission(arc, &path)?)
+        }
+        None => {
+            if let Some(path) = &args.submission {
+                eprintln!(
+                    "warning: --submission {}: only ARC has a submission; nothing written",
+                    path.display()
+                );
+            }
+            None
+        }
+    };
     if args.json {
         for w in &report.warnings {
             eprintln!("warning: {w}");
         }
         outln!("{}", report.to_json());
+        // stdout stays pure JSON.
+        if let Some(line) = submission {
+            eprintln!("{line}");
+        }
         return Ok(());
     }
     print_summary(&report)?;
+    if let Some(line) = submission {
+        outln!("{line}");
+    }
     Ok(())
+}
+
+/// Builds, checks and writes the submission of an ARC report; returns the line to print.
+fn write_submission(arc: &ArcReport, path: &Path) -> Result<String> {
+    let (submission, stats) = Submission::from_report(arc);
+    let expected: Vec<(String, usize)> = arc
+        .tasks
+        .iter()
+        .map(|t| (t.name.clone(), t.tests.len()))
+        .collect();
+    submission
+        .validate(&expected)
+        .and_then(|()| submission.write(path))
+        .with_context(|| format!("writing the submission {}", path.display()))?;
+    Ok(format!(
+        "submission: {} ({} tasks, {} test inputs, {} padded, {} placeholders)",
+        path.display(),
+        stats.tasks,
+        stats.test_inputs,
+        stats.padded,
+        stats.placeholders
+    ))
 }
 
 fn print_summary(report: &hrm_eval::EvalReport) -> Result<()> {
@@ -70,13 +123,33 @@ fn print_summary(report: &hrm_eval::EvalReport) -> Result<()> {
     outln!("exact accuracy  {:.4}", a.exact_accuracy);
     outln!("token accuracy  {:.4}", a.token_accuracy);
     if let Some(arc) = &report.arc {
+        let unscored = if arc.num_tasks_unscored > 0 {
+            format!(
+                ", {} unscored: hidden test outputs, left out of pass@K",
+                arc.num_tasks_unscored
+            )
+        } else {
+            String::new()
+        };
         outln!(
-            "arc tasks       {} ({} with predictions)",
+            "arc tasks       {} ({} with predictions{unscored})",
             arc.num_tasks,
             arc.num_tasks_predicted
         );
+        outln!(
+            "{:<16}{:<26}{}",
+            "",
+            "all test inputs (HRM)",
+            "per test input (ARC Prize / TRM)"
+        );
         for p in &arc.pass_at {
-            outln!("pass@{:<10} {:.4} ({} tasks)", p.k, p.rate, p.solved);
+            let hrm = format!(
+                "{:.4} ({}/{} tasks)",
+                p.rate,
+                p.solved,
+                arc.num_tasks_scored()
+            );
+            outln!("{:<16}{hrm:<26}{:.4}", format!("pass@{}", p.k), p.prize);
         }
     }
     if let Some(v) = &report.validity {

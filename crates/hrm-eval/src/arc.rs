@@ -1,6 +1,7 @@
 //! ARC pass@K (spec 8.2): crop, de-augment, vote per test input by count with ties broken by
-//! mean sigmoid(q_halt), and count a task only when all of its test inputs are solved.
-//! Follows the reference's `evaluate.py` and `arc_eval.ipynb`.
+//! mean sigmoid(q_halt), and count a task only when all of its test inputs are solved (HRM), or
+//! credit each test input separately and average per task (ARC Prize / TRM, trm-spec 5).
+//! Follows the reference's `evaluate.py` and `arc_eval.ipynb`, and TRM's `evaluators/arc.py`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,8 +15,8 @@ use crate::dataset::{parse_variant, ArcTaskTruth, ArcTestPair};
 use crate::error::EvalError;
 use crate::predictions::{Predictions, PUZZLE_IDENTIFIERS_FILE};
 
-/// The K values of the reference notebook; the paper reports pass@2.
-pub const PASS_AT_K: [usize; 5] = [1, 2, 10, 100, 1000];
+/// The K values of TRM's evaluator (the HRM notebook's plus 5); the papers report pass@2.
+pub const PASS_AT_K: [usize; 6] = [1, 2, 5, 10, 100, 1000];
 
 /// A de-augmented answer: a grid, or the special "invalid" answer of an empty crop.
 ///
@@ -57,7 +58,7 @@ pub struct Attempt {
     pub votes: usize,
     /// The mean sigmoid(q_halt_logit) of those rows.
     pub mean_q_halt: f64,
-    /// Whether it equals the ground truth.
+    /// Whether it equals the ground truth (always false when the truth is unknown).
     pub correct: bool,
 }
 
@@ -68,14 +69,19 @@ pub struct ArcTestResult {
     pub index: usize,
     /// The test input.
     pub input: Grid,
-    /// The expected output.
-    pub truth: Grid,
+    /// The expected output; `None` when it is unknown (a prediction-only test input).
+    pub truth: Option<Grid>,
     /// The number of rows that voted (variants whose de-augmented input is this test input).
     pub num_rows: usize,
-    /// The 1-based rank of the truth in the vote order, or `None` when no row proposed it.
+    /// The 1-based rank of the truth in the vote order, or `None` when no row proposed it or
+    /// the truth is unknown.
     pub rank: Option<usize>,
     /// The two best answers, best first.
     pub top: Vec<Attempt>,
+    /// The first two answers in rank order that are grids (the invalid answer skipped): the
+    /// attempts of a competition submission ([`crate::submission`]).
+    #[serde(default)]
+    pub attempts: Vec<Grid>,
     /// The vote counts of all distinct answers, in rank order.
     pub vote_counts: Vec<usize>,
 }
@@ -86,10 +92,17 @@ pub struct ArcTaskResult {
     /// The original task name.
     pub name: String,
     /// The largest rank over the test inputs; the task is solved at K iff `task_rank <= K`.
-    /// `None` when some test input never had its truth proposed.
+    /// `None` when some test input never had its truth proposed or has an unknown truth.
     pub task_rank: Option<usize>,
+    /// False when some test output is unknown: the task is left out of the pass@K denominators.
+    #[serde(default = "default_true")]
+    pub scored: bool,
     /// The per-test-input results, in split order.
     pub tests: Vec<ArcTestResult>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl ArcTaskResult {
@@ -97,24 +110,44 @@ impl ArcTaskResult {
     pub fn solved_at(&self, k: usize) -> bool {
         self.task_rank.is_some_and(|r| r <= k)
     }
+
+    /// The fraction of the test inputs whose truth ranks within the top K (ARC Prize / TRM
+    /// credit); 0 for a task without test inputs.
+    pub fn fraction_solved_at(&self, k: usize) -> f64 {
+        let right = self
+            .tests
+            .iter()
+            .filter(|t| t.rank.is_some_and(|r| r <= k))
+            .count();
+        ratio(right as f64, self.tests.len())
+    }
 }
 
-/// pass@K over all tasks.
+/// pass@K over the scored tasks, in both scorings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PassAtK {
     /// K.
     pub k: usize,
-    /// The number of tasks solved at K.
+    /// The number of tasks with all test inputs solved at K (HRM).
     pub solved: usize,
-    /// `solved / num_tasks`.
+    /// `solved / (num_tasks - num_tasks_unscored)` (HRM: a task counts only when all of its test
+    /// inputs are right); 0 when no task is scored.
     pub rate: f64,
+    /// The mean over scored tasks of the fraction of their test inputs solved at K (ARC Prize /
+    /// TRM: a task with two test inputs, one right, counts 0.5); 0 when no task is scored.
+    #[serde(default)]
+    pub prize: f64,
 }
 
 /// The ARC evaluation of spec 8.2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArcReport {
-    /// The number of tasks (un-augmented puzzles of the test split): the denominator.
+    /// The number of tasks (un-augmented puzzles of the test split).
     pub num_tasks: usize,
+    /// The number of tasks with an unknown test output, left out of pass@K: the denominator is
+    /// `num_tasks - num_tasks_unscored`.
+    #[serde(default)]
+    pub num_tasks_unscored: usize,
     /// The number of tasks with at least one voting row.
     pub num_tasks_predicted: usize,
     /// The number of rows that voted.
@@ -133,9 +166,19 @@ pub struct ArcReport {
 }
 
 impl ArcReport {
-    /// The pass@K rate for `k`, when it was computed.
+    /// The pass@K rate for `k` (HRM: all test inputs right), when it was computed.
     pub fn pass_at_k(&self, k: usize) -> Option<f64> {
         self.pass_at.iter().find(|p| p.k == k).map(|p| p.rate)
+    }
+
+    /// The pass@K score for `k` per test input (ARC Prize / TRM), when it was computed.
+    pub fn prize_at_k(&self, k: usize) -> Option<f64> {
+        self.pass_at.iter().find(|p| p.k == k).map(|p| p.prize)
+    }
+
+    /// The number of tasks pass@K is computed over: those whose test outputs are all known.
+    pub fn num_tasks_scored(&self) -> usize {
+        self.num_tasks.saturating_sub(self.num_tasks_unscored)
     }
 }
 
@@ -181,7 +224,8 @@ impl Tally {
 /// dihedral, then inverse colour map). A row votes for every test input of its task that
 /// equals its de-augmented input. Answers rank by votes, then by mean sigmoid(q_halt);
 /// exact ties keep first-seen (row) order, like Python's stable sort in the reference
-/// notebook. `pred_dir` only names files in errors.
+/// notebook. A task with an unknown test output is unscored: it still gets its ranked answers
+/// (for a submission) but stays out of pass@K. `pred_dir` only names files in errors.
 pub fn score_arc(
     predictions: &Predictions,
     identifiers: &[String],
@@ -242,6 +286,7 @@ pub fn score_arc(
         .collect();
     Ok(ArcReport {
         num_tasks: truth.len(),
+        num_tasks_unscored: tasks.iter().filter(|t| !t.scored).count(),
         num_tasks_predicted,
         rows_voting: rows.voting,
         rows_blank: rows.blank,
@@ -331,6 +376,7 @@ fn task_result(task: &ArcTaskTruth, tallies: Vec<Tally>) -> ArcTaskResult {
     ArcTaskResult {
         name: task.name.clone(),
         task_rank,
+        scored: tests.iter().all(|t| t.truth.is_some()),
         tests,
     }
 }
@@ -339,7 +385,7 @@ fn task_result(task: &ArcTaskTruth, tallies: Vec<Tally>) -> ArcTaskResult {
 fn test_result(index: usize, pair: &ArcTestPair, tally: Tally) -> ArcTestResult {
     let num_rows = tally.rows;
     let ranked = tally.ranked();
-    let is_truth = |a: &Answer| matches!(a, Answer::Grid(g) if *g == pair.output);
+    let is_truth = |a: &Answer| matches!(a, Answer::Grid(g) if pair.output.as_ref() == Some(g));
     let rank = ranked
         .iter()
         .position(|(a, _, _)| is_truth(a))
@@ -357,6 +403,14 @@ fn test_result(index: usize, pair: &ArcTestPair, tally: Tally) -> ArcTestResult 
             correct: is_truth(a),
         })
         .collect();
+    let attempts = ranked
+        .iter()
+        .filter_map(|(a, _, _)| match a {
+            Answer::Grid(g) => Some(g.clone()),
+            Answer::Invalid => None,
+        })
+        .take(2)
+        .collect();
     ArcTestResult {
         index,
         input: pair.input.clone(),
@@ -364,19 +418,23 @@ fn test_result(index: usize, pair: &ArcTestPair, tally: Tally) -> ArcTestResult 
         num_rows,
         rank,
         top,
+        attempts,
         vote_counts: ranked.iter().map(|(_, v, _)| *v).collect(),
     }
 }
 
-/// pass@K over `tasks` for each K of `ks`.
+/// pass@K over the scored tasks of `tasks` for each K of `ks`, in both scorings.
 fn pass_at(tasks: &[ArcTaskResult], ks: &[usize]) -> Vec<PassAtK> {
+    let scored: Vec<&ArcTaskResult> = tasks.iter().filter(|t| t.scored).collect();
     ks.iter()
         .map(|&k| {
-            let solved = tasks.iter().filter(|t| t.solved_at(k)).count();
+            let solved = scored.iter().filter(|t| t.solved_at(k)).count();
+            let credit: f64 = scored.iter().map(|t| t.fraction_solved_at(k)).sum();
             PassAtK {
                 k,
                 solved,
-                rate: ratio(solved as f64, tasks.len()),
+                rate: ratio(solved as f64, scored.len()),
+                prize: ratio(credit, scored.len()),
             }
         })
         .collect()

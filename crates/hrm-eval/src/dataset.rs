@@ -11,6 +11,7 @@ use std::path::Path;
 use hrm_augment::variant::ArcVariant;
 use hrm_data::layout::{array_path, load_puzzle_index};
 use hrm_data::npy::NpyRowReader;
+use hrm_data::DATASET_IGNORE_LABEL;
 use hrm_grid::codec::{canvas_side, crop_arc_canvas, crop_arc_canvas_at, PAD};
 use hrm_grid::Grid;
 
@@ -29,8 +30,9 @@ pub fn parse_variant(name: &str) -> (String, Option<ArcVariant>) {
 pub struct ArcTestPair {
     /// The test input grid.
     pub input: Grid,
-    /// The expected output grid.
-    pub output: Grid,
+    /// The expected output grid; `None` when it is unknown (a "prediction-only" row whose label
+    /// row is all 0, i.e. not supervised: a competition challenge without a solution).
+    pub output: Option<Grid>,
 }
 
 /// The ground truth of one ARC task: its un-augmented test pairs, in split order.
@@ -59,7 +61,9 @@ fn name_of<'a>(identifiers: &'a [String], id: i32, path: &Path) -> Result<&'a st
 /// Reads the ARC ground truth: every un-augmented puzzle of the test split with its test pairs.
 ///
 /// Tasks come in split order. Test grids are never translated, so inputs and labels are
-/// cropped at (0, 0) (spec 8.2 steps 2 and 3).
+/// cropped at (0, 0) (spec 8.2 steps 2 and 3). A label row that is entirely 0 (not supervised)
+/// marks a test output that is unknown: its pair gets `output: None`. Any other label that does
+/// not crop to a grid is an error naming the file, row and task.
 pub fn read_arc_truth(
     dataset_dir: &Path,
     identifiers: &[String],
@@ -91,12 +95,20 @@ pub fn read_arc_truth(
                     format!("row {r} (task {name}): the input does not crop to a grid"),
                 )
             })?;
-            let output = crop_arc_canvas(&labels.row(r)?, side).ok_or_else(|| {
-                EvalError::invalid(
-                    labels.path(),
-                    format!("row {r} (task {name}): the label does not crop to a grid"),
-                )
-            })?;
+            let label = labels.row(r)?;
+            let output = if label.iter().all(|&t| t == DATASET_IGNORE_LABEL) {
+                None
+            } else {
+                Some(crop_arc_canvas(&label, side).ok_or_else(|| {
+                    EvalError::invalid(
+                        labels.path(),
+                        format!(
+                            "row {r} (task {name}): the label does not crop to a grid \
+                             (and is not all 0, which would mark an unknown output)"
+                        ),
+                    )
+                })?)
+            };
             tests.push(ArcTestPair { input, output });
         }
         tasks.push(ArcTaskTruth {
@@ -162,7 +174,10 @@ pub fn read_arc_demonstrations(
             let input = crop_translated(&inputs.row(r)?);
             let output = crop_translated(&labels.row(r)?);
             if let (Some(input), Some(output)) = (input, output) {
-                pairs.push(ArcTestPair { input, output });
+                pairs.push(ArcTestPair {
+                    input,
+                    output: Some(output),
+                });
             }
         }
         out.insert(name.to_string(), pairs);

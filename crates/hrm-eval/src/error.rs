@@ -35,6 +35,13 @@ pub enum EvalError {
         /// What is wrong, naming the field, row or task.
         msg: String,
     },
+    /// An ARC Prize submission that breaks the competition format (see
+    /// [`crate::submission::Submission::validate`]); the message names the task, test input and attempt.
+    #[error("invalid submission: {msg}")]
+    Submission {
+        /// What is wrong.
+        msg: String,
+    },
     /// The task (ARC, Sudoku or Maze) could not be determined or is inconsistent.
     #[error("cannot choose the metric: {msg}")]
     Task {

@@ -20,6 +20,7 @@
 //! | `segments.npy` (optional) | uint8 | `[K, M, S]` | predicted tokens after each of the M segments for K chosen rows |
 //! | `segment_rows.npy` (optional, with `segments.npy`) | int32 | `[K]` | the rows (0..N) traced in `segments.npy` |
 //! | `meta.json` | JSON | | `{"task": "arc" \| "sudoku" \| "maze", "num_segments": M, "checkpoint": "...", "dataset": "..."}` |
+//! | `submission.json` (optional, ARC) | JSON | | written by `hrm eval`: the ARC Prize submission ([`submission`]) |
 //!
 //! Rows are only real examples (no padding rows), in test-split order. The `.npy` files are
 //! numpy-compatible (format 1.0, C order). `meta.json` is written last, so its presence marks
@@ -29,9 +30,12 @@
 //!
 //! * Every task: exact accuracy (all supervised positions right) and token accuracy, as
 //!   `eval/exact_accuracy` and `eval/accuracy` of spec 6.3 ([`accuracy`]).
-//! * ARC: pass@K for K = 1, 2, 10, 100, 1000 (spec 8.2, [`arc`]). The ground truth is read from
-//!   the un-augmented rows of the dataset's test split; variant names come from the dataset's
-//!   `identifiers.json`.
+//! * ARC: pass@K for K = 1, 2, 5, 10, 100, 1000 (spec 8.2, [`arc`]), scored both as HRM does
+//!   (a task counts when all its test inputs are right) and as the ARC Prize and TRM do (each
+//!   test input credited separately, averaged per task). The ground truth is read from the
+//!   un-augmented rows of the dataset's test split (an all-0 label row is an unknown output: its
+//!   task is unscored); variant names come from the dataset's `identifiers.json`. [`submission`]
+//!   turns the ranked answers into an ARC Prize `submission.json`.
 //! * Sudoku and Maze: exact rate and validity rate ([`validity`]).
 //!
 //! [`evaluate`] picks the metric by `meta.task`, or by the dataset vocabulary
@@ -44,6 +48,7 @@ pub mod dataset;
 pub mod error;
 pub mod predictions;
 pub mod report;
+pub mod submission;
 pub mod validity;
 
 use std::path::Path;

@@ -138,7 +138,10 @@ fn pass_at_k_follows_the_voting_rules() {
     let names: Vec<&str> = truth.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["aaa", "bbb", "bb2", "ccc", "ddd", "eee"]);
     assert_eq!(truth[3].tests.len(), 2);
-    assert_eq!(truth[0].tests[0].output, w.tasks[0].tests[0].1);
+    assert_eq!(
+        truth[0].tests[0].output.as_ref(),
+        Some(&w.tasks[0].tests[0].1)
+    );
 
     let r = score_arc(&w.predictions, &ids, &truth, &PASS_AT_K, &w.preds_dir).unwrap();
     let rank = |t: usize, j: usize| r.tasks[t].tests[j].rank;
@@ -152,6 +155,11 @@ fn pass_at_k_follows_the_voting_rules() {
     assert_eq!(top.len(), 2);
     assert!(!top[0].correct && top[1].correct);
     assert_eq!(top[0].grid, Some(grid(&[&[7, 7]])));
+    // The submission attempts are the two grid answers in rank order.
+    assert_eq!(
+        r.tasks[1].tests[0].attempts,
+        vec![grid(&[&[7, 7]]), w.tasks[1].tests[0].1.clone()]
+    );
     assert!((top[0].mean_q_halt - 1.0 / (1.0 + (-2.0f64).exp())).abs() < 1e-12);
     // bb2: 1 vote each; the truth was seen second but has the higher q.
     assert_eq!(rank(2, 0), Some(1));
@@ -163,10 +171,18 @@ fn pass_at_k_follows_the_voting_rules() {
     assert_eq!(rank(4, 0), Some(2));
     assert_eq!(r.tasks[4].tests[0].top[0].grid, None);
     assert_eq!(r.tasks[4].tests[0].top[0].votes, 3);
+    // The invalid answer is no submission attempt: the truth is the only grid.
+    assert_eq!(
+        r.tasks[4].tests[0].attempts,
+        vec![w.tasks[4].tests[0].1.clone()]
+    );
     assert_eq!(r.rows_invalid_crop, 3);
     // eee: no rows at all.
     assert_eq!(rank(5, 0), None);
     assert_eq!(r.tasks[5].tests[0].num_rows, 0);
+    assert!(r.tasks[5].tests[0].attempts.is_empty());
+    assert!(r.tasks.iter().all(|t| t.scored));
+    assert_eq!(r.num_tasks_unscored, 0);
 
     assert_eq!(r.num_tasks, 6);
     assert_eq!(r.num_tasks_predicted, 5);
@@ -174,8 +190,19 @@ fn pass_at_k_follows_the_voting_rules() {
     assert_eq!(r.rows_blank, 1);
     assert_eq!(r.rows_voting, 15);
     let solved: Vec<(usize, usize)> = r.pass_at.iter().map(|p| (p.k, p.solved)).collect();
-    assert_eq!(solved, vec![(1, 2), (2, 4), (10, 4), (100, 4), (1000, 4)]);
+    assert_eq!(
+        solved,
+        vec![(1, 2), (2, 4), (5, 4), (10, 4), (100, 4), (1000, 4)]
+    );
+    assert_eq!(PASS_AT_K, [1, 2, 5, 10, 100, 1000]);
     assert!((r.pass_at_k(2).unwrap() - 4.0 / 6.0).abs() < 1e-12);
+    // ARC Prize / TRM scoring credits ccc's one right test input of two as 0.5: at K = 1 aaa, bb2
+    // and half of ccc; at K = 2 also bbb and ddd. HRM's rate counts ccc as unsolved.
+    assert!((r.prize_at_k(1).unwrap() - 2.5 / 6.0).abs() < 1e-12);
+    assert!((r.pass_at_k(1).unwrap() - 2.0 / 6.0).abs() < 1e-12);
+    assert!((r.prize_at_k(2).unwrap() - 4.5 / 6.0).abs() < 1e-12);
+    assert!((r.tasks[3].fraction_solved_at(1) - 0.5).abs() < 1e-12);
+    assert_eq!(r.pass_at_k(3), None);
 }
 
 /// The world's predictions without rows 15 (unmatched) and 16 (blank), which `evaluate` refuses.
@@ -214,7 +241,8 @@ fn evaluate_reads_both_folders_and_picks_arc() {
     let report = evaluate(&w.preds_dir, &w.dataset).unwrap();
     assert_eq!(report.task, TaskFamily::Arc);
     let arc = report.arc.as_ref().unwrap();
-    assert_eq!(arc.pass_at[1].solved, 4);
+    let at_2 = arc.pass_at.iter().find(|p| p.k == 2).unwrap();
+    assert_eq!(at_2.solved, 4);
     assert!((report.headline() - 4.0 / 6.0).abs() < 1e-12);
     // Per-row exactness: 15 rows, all labelled; exact rows are those predicting their own truth.
     assert_eq!(report.accuracy.count, 15);
@@ -264,7 +292,7 @@ fn demonstrations_come_from_the_train_split_even_when_translated() {
     let demos = read_arc_demonstrations(&w.dataset, &[("bbb".to_string(), 4)]).unwrap();
     let got: Vec<(Grid, Grid)> = demos["bbb"]
         .iter()
-        .map(|p| (p.input.clone(), p.output.clone()))
+        .map(|p| (p.input.clone(), p.output.clone().unwrap()))
         .collect();
     assert_eq!(got, w.tasks[1].demos);
 }

@@ -20,7 +20,8 @@ fn arc_report_files() {
     let (report, files) = write_report(&out, &preds, &data, &options).unwrap();
     let arc = report.arc.as_ref().unwrap();
     // Task 1 is solved (2 votes vs 1); task 2 is not (its only voting row is wrong).
-    assert_eq!(arc.pass_at[0].solved, 1);
+    let at_1 = arc.pass_at.iter().find(|p| p.k == 1).unwrap();
+    assert_eq!(at_1.solved, 1);
     assert_eq!(Benchmark::guess(&report), Benchmark::ArcAgi1);
 
     let md = std::fs::read_to_string(&files.markdown).unwrap();
@@ -71,8 +72,11 @@ fn arc_report_plots_pass_at_k_against_k() {
     assert!(svg.contains("pass@K against K (2 tasks)"));
     assert_eq!(
         svg.matches("<circle").count(),
-        arc.pass_at.len(),
-        "a dot per K"
+        2 * arc.pass_at.len(),
+        "a dot per K and scoring"
+    );
+    assert!(
+        svg.contains("all test inputs (HRM)") && svg.contains("per test input (ARC Prize / TRM)")
     );
     // A log K axis: ticks at 1, 10, 100 and 1k (the K of the table run to 1000).
     for tick in [">1<", ">10<", ">100<", ">1k<"] {
@@ -84,6 +88,14 @@ fn arc_report_plots_pass_at_k_against_k() {
     let image = md.find("](curves/pass_at_k.svg)").unwrap();
     assert!(image > table, "the chart follows the pass@K table");
     assert!(!md.contains("## Training curves"), "{md}");
+    // Both scorings, named, with pass@5 (TRM's K list).
+    assert!(
+        md.contains(
+            "| K | tasks solved (HRM) | all test inputs (HRM) | per test input (ARC Prize / TRM) |"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("| 5 | 1/2 | 50.00% | 50.00% |"), "{md}");
     let html = std::fs::read_to_string(&files.html).unwrap();
     assert!(
         html.contains("<h2>pass@K against K</h2>") && html.contains("K (attempts per test input)")

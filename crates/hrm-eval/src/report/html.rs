@@ -1,14 +1,14 @@
 //! The self-contained HTML report: inline CSS and SVG, no scripts. ARC tasks show the
-//! demonstrations, test input, truth, top-2 attempts and the segment-by-segment answer;
-//! Sudoku and Maze show a few example boards.
+//! demonstrations, test input, truth ("hidden" when unknown), top-2 attempts and the
+//! segment-by-segment answer; Sudoku and Maze show a few example boards.
 
 use std::fmt::Write as _;
 
 use hrm_grid::Grid;
 
 use super::curves::{escape, LineChart};
-use super::{percent, Benchmark};
-use crate::arc::{Answer, ArcTaskResult, Attempt};
+use super::{percent, unscored_note, Benchmark, HRM_SCORING, PRIZE_SCORING};
+use crate::arc::{Answer, ArcReport, ArcTaskResult, Attempt};
 use crate::dataset::ArcTestPair;
 use crate::validity::{MAZE_GOAL, MAZE_OPEN, MAZE_PATH, MAZE_START, MAZE_WALL};
 use crate::{EvalReport, TaskFamily};
@@ -108,6 +108,9 @@ table.summary th{background:#eef0f3}
 .invalid{display:flex;align-items:center;justify-content:center;width:60px;height:60px;background:#eee;border:1px dashed #999;color:#777;font-size:11px}
 .strip{display:flex;flex-wrap:wrap;gap:8px}
 table.summary td.scope{background:#fff8e1;color:#6b4e00;max-width:520px}
+table.summary td.nest{padding:0;border:0}
+table.passk{width:100%}
+table.passk td{text-align:right}
 ";
 
 /// An ARC grid as an inline SVG, cells sized so the longer side is about `target` pixels.
@@ -139,6 +142,14 @@ fn figure(body: &str, caption: &str, class: &str) -> String {
     format!(r#"<div class="fig"><div class="{class}">{body}</div><div>{caption}</div></div>"#)
 }
 
+/// The truth of a test input, or a "hidden" box when it is unknown.
+fn truth_svg(truth: Option<&Grid>, target: usize) -> String {
+    match truth {
+        Some(g) => arc_grid_svg(g, target),
+        None => r#"<div class="invalid">hidden</div>"#.to_string(),
+    }
+}
+
 fn answer_svg(answer: Option<&Grid>, target: usize) -> String {
     match answer {
         Some(g) => arc_grid_svg(g, target),
@@ -162,23 +173,29 @@ fn votes(n: usize) -> String {
     }
 }
 
-fn attempt_figure(i: usize, a: &Attempt) -> String {
+/// An attempt with its votes; marked right or wrong only when the truth is `known`.
+fn attempt_figure(i: usize, a: &Attempt, known: bool) -> String {
+    let judged = if known { mark(a.correct) } else { "" };
     let caption = format!(
-        "attempt {} {} &middot; {} &middot; q {:.2}",
+        "attempt {} {judged} &middot; {} &middot; q {:.2}",
         i + 1,
-        mark(a.correct),
         votes(a.votes),
         a.mean_q_halt
     );
-    let class = if a.correct { "right" } else { "wrong" };
+    let class = match (known, a.correct) {
+        (false, _) => "",
+        (true, true) => "right",
+        (true, false) => "wrong",
+    };
     figure(&answer_svg(a.grid.as_ref(), 120), &caption, class)
 }
 
 fn render_arc_task(out: &mut String, view: &ArcTaskView) {
     let r = &view.result;
-    let status = match r.task_rank {
-        Some(k) => format!("{} pass@2 &middot; truth rank {k}", mark(r.solved_at(2))),
-        None => format!("{} never proposed", mark(false)),
+    let status = match (r.scored, r.task_rank) {
+        (false, _) => "unscored: test output hidden".to_string(),
+        (true, Some(k)) => format!("{} pass@2 &middot; truth rank {k}", mark(r.solved_at(2))),
+        (true, None) => format!("{} never proposed", mark(false)),
     };
     let _ = write!(
         out,
@@ -194,13 +211,17 @@ fn render_arc_task(out: &mut String, view: &ArcTaskView) {
                 out,
                 r#"<div class="pair">{}<span class="arrow">&rarr;</span>{}</div>"#,
                 arc_grid_svg(&pair.input, 80),
-                arc_grid_svg(&pair.output, 80)
+                truth_svg(pair.output.as_ref(), 80)
             );
         }
         out.push_str("</div>");
     }
     for t in &r.tests {
-        let rank = t.rank.map_or("none".to_string(), |k| k.to_string());
+        let rank = match (&t.truth, t.rank) {
+            (None, _) => "hidden".to_string(),
+            (Some(_), Some(k)) => k.to_string(),
+            (Some(_), None) => "none".to_string(),
+        };
         let _ = write!(
             out,
             r#"<div class="label">Test input {} &middot; {} voting rows &middot; {} distinct answers &middot; truth rank {rank}</div><div class="row">"#,
@@ -210,9 +231,9 @@ fn render_arc_task(out: &mut String, view: &ArcTaskView) {
         );
         out.push_str(&figure(&arc_grid_svg(&t.input, 120), "test input", ""));
         out.push_str(r#"<span class="arrow" style="align-self:center">&rarr;</span>"#);
-        out.push_str(&figure(&arc_grid_svg(&t.truth, 120), "truth", ""));
+        out.push_str(&figure(&truth_svg(t.truth.as_ref(), 120), "truth", ""));
         for (i, a) in t.top.iter().enumerate() {
-            out.push_str(&attempt_figure(i, a));
+            out.push_str(&attempt_figure(i, a, t.truth.is_some()));
         }
         if t.top.is_empty() {
             out.push_str(&figure(
@@ -370,6 +391,43 @@ fn render_example(out: &mut String, task: TaskFamily, ex: &ExampleView) {
     out.push_str("</div>");
 }
 
+/// The pass@K grid of an ARC report, K across: the rate and count of both scorings, as one
+/// full-width row of the summary table.
+fn pass_at_table(arc: &ArcReport) -> String {
+    let mut out = String::from(
+        r#"<tr><td colspan="4" class="nest"><table class="summary passk"><tr><th>pass@K</th>"#,
+    );
+    for p in &arc.pass_at {
+        let _ = write!(out, "<th>K = {}</th>", p.k);
+    }
+    let scored = arc.num_tasks_scored();
+    let lines: [(&str, Vec<String>); 3] = [
+        (
+            HRM_SCORING,
+            arc.pass_at.iter().map(|p| percent(p.rate)).collect(),
+        ),
+        (
+            "tasks solved (HRM)",
+            arc.pass_at
+                .iter()
+                .map(|p| format!("{}/{scored}", p.solved))
+                .collect(),
+        ),
+        (
+            PRIZE_SCORING,
+            arc.pass_at.iter().map(|p| percent(p.prize)).collect(),
+        ),
+    ];
+    for (name, cells) in &lines {
+        let _ = write!(out, "</tr><tr><th>{name}</th>");
+        for cell in cells {
+            let _ = write!(out, "<td>{cell}</td>");
+        }
+    }
+    out.push_str("</tr></table></td></tr>");
+    out
+}
+
 /// Renders the whole page.
 pub fn render_html(page: &HtmlPage<'_>) -> String {
     let report = page.report;
@@ -404,14 +462,12 @@ pub fn render_html(page: &HtmlPage<'_>) -> String {
         );
     }
     if let Some(arc) = &report.arc {
-        for p in arc.pass_at.iter().filter(|p| p.k != 2) {
+        out.push_str(&pass_at_table(arc));
+        if let Some(note) = unscored_note(arc) {
             let _ = write!(
                 out,
-                "<tr><td></td><td>pass@{}</td><td>{} ({}/{})</td><td></td></tr>",
-                p.k,
-                percent(p.rate),
-                p.solved,
-                arc.num_tasks
+                r#"<tr><td colspan="4" class="scope">Unscored: {}.</td></tr>"#,
+                escape(&note)
             );
         }
     }

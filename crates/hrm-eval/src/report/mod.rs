@@ -242,18 +242,44 @@ pub struct ReportFiles {
 /// The pass@K chart of an ARC report, relative to the report folder.
 pub const PASS_AT_K_FILE: &str = "curves/pass_at_k.svg";
 
-/// pass@K against K for an ARC report, on a log K axis (the SVG next to the pass@K table).
+/// The name of HRM's scoring: a task counts only when all of its test inputs are right.
+pub const HRM_SCORING: &str = "all test inputs (HRM)";
+/// The name of the ARC Prize scoring (TRM's evaluator): each test input is credited separately and
+/// the credit averaged per task.
+pub const PRIZE_SCORING: &str = "per test input (ARC Prize / TRM)";
+
+/// pass@K against K for an ARC report, on a log K axis (the SVG next to the pass@K table): one line
+/// per scoring ([`HRM_SCORING`], [`PRIZE_SCORING`]), over the scored tasks.
 pub fn pass_at_k_chart(arc: &ArcReport) -> LineChart {
     LineChart {
-        title: format!("pass@K against K ({} tasks)", arc.num_tasks),
+        title: format!("pass@K against K ({} tasks)", arc.num_tasks_scored()),
         x_label: "K (attempts per test input)".to_string(),
         y_label: "fraction of tasks solved".to_string(),
-        series: vec![curves::Series {
-            name: "pass@K".to_string(),
-            points: arc.pass_at.iter().map(|p| (p.k as f64, p.rate)).collect(),
-        }],
+        series: vec![
+            curves::Series {
+                name: HRM_SCORING.to_string(),
+                points: arc.pass_at.iter().map(|p| (p.k as f64, p.rate)).collect(),
+            },
+            curves::Series {
+                name: PRIZE_SCORING.to_string(),
+                points: arc.pass_at.iter().map(|p| (p.k as f64, p.prize)).collect(),
+            },
+        ],
         x_log: true,
     }
+}
+
+/// The sentence saying how many ARC tasks are unscored (unknown test outputs), when any are.
+pub fn unscored_note(arc: &ArcReport) -> Option<String> {
+    (arc.num_tasks_unscored > 0).then(|| {
+        format!(
+            "{} of {} tasks are unscored: their test outputs are hidden (prediction-only rows), so \
+             pass@K is over the other {}",
+            arc.num_tasks_unscored,
+            arc.num_tasks,
+            arc.num_tasks_scored()
+        )
+    })
 }
 
 /// A file-name-safe version of a chart title.
@@ -343,17 +369,31 @@ pub fn render_markdown(
     md
 }
 
-/// The pass@K table and row counts of an ARC report.
+/// The pass@K table (both scorings) and row counts of an ARC report.
 fn md_arc_pass_at(md: &mut String, arc: &ArcReport) {
-    let _ = writeln!(md, "### ARC pass@K\n\n| K | solved | rate |\n|---|---|---|");
+    let _ = writeln!(
+        md,
+        "### ARC pass@K\n\n**{HRM_SCORING}** counts a task only when all of its test inputs are right \
+         (the HRM notebook; the headline above). **{PRIZE_SCORING}** credits each test input \
+         separately and averages per task, as the ARC Prize scores submissions (a task with two test \
+         inputs, one right, counts 0.5).\n"
+    );
+    if let Some(note) = unscored_note(arc) {
+        let _ = writeln!(md, "**Unscored:** {note}.\n");
+    }
+    let _ = writeln!(
+        md,
+        "| K | tasks solved (HRM) | {HRM_SCORING} | {PRIZE_SCORING} |\n|---|---|---|---|"
+    );
     for p in &arc.pass_at {
         let _ = writeln!(
             md,
-            "| {} | {}/{} | {} |",
+            "| {} | {}/{} | {} | {} |",
             p.k,
             p.solved,
-            arc.num_tasks,
-            percent(p.rate)
+            arc.num_tasks_scored(),
+            percent(p.rate),
+            percent(p.prize)
         );
     }
     let _ = writeln!(
@@ -398,7 +438,8 @@ fn md_accuracy(md: &mut String, a: &AccuracyReport) {
     let _ = writeln!(md, "| q_halt accuracy | {} |\n", percent(a.q_halt_accuracy));
 }
 
-/// One line per ARC task: test inputs, truth ranks and pass@2.
+/// One line per ARC task: test inputs, truth ranks ("hidden" for an unknown truth) and pass@2
+/// ("unscored" for a task with an unknown truth).
 fn md_arc_tasks(md: &mut String, arc: &ArcReport) {
     let _ = writeln!(
         md,
@@ -408,15 +449,23 @@ fn md_arc_tasks(md: &mut String, arc: &ArcReport) {
         let ranks: Vec<String> = t
             .tests
             .iter()
-            .map(|x| x.rank.map_or("-".to_string(), |r| r.to_string()))
+            .map(|x| match (&x.truth, x.rank) {
+                (None, _) => "hidden".to_string(),
+                (Some(_), Some(r)) => r.to_string(),
+                (Some(_), None) => "-".to_string(),
+            })
             .collect();
+        let solved = match (t.scored, t.solved_at(2)) {
+            (false, _) => "unscored",
+            (true, true) => "yes",
+            (true, false) => "no",
+        };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {solved} |",
             t.name,
             t.tests.len(),
-            ranks.join(", "),
-            if t.solved_at(2) { "yes" } else { "no" }
+            ranks.join(", ")
         );
     }
     md.push('\n');
@@ -463,7 +512,7 @@ fn arc_views(
                 .map(|m| {
                     let answer = crop_answer(trace.tokens_at(k, m), undo);
                     let ok = test_index.is_some_and(
-                        |j| matches!(&answer, Answer::Grid(g) if *g == task.tests[j].truth),
+                        |j| matches!(&answer, Answer::Grid(g) if task.tests[j].truth.as_ref() == Some(g)),
                     );
                     (answer, ok)
                 })
