@@ -14,6 +14,7 @@ mod build_data;
 mod eval;
 mod info;
 mod predict;
+mod solve;
 mod train;
 
 use anyhow::Result;
@@ -35,6 +36,8 @@ enum Command {
     Train(train::Args),
     /// Write a predictions folder from a run's checkpoint.
     Predict(predict::Args),
+    /// Answer new ARC tasks with a trained run (fit fresh puzzle rows, vote) and write submission.json.
+    Solve(solve::Args),
     /// Score a predictions folder against a dataset (any implementation's predictions in the .npy form).
     Eval(eval::EvalArgs),
     /// Score predictions and write report.md, report.html and training curves.
@@ -73,13 +76,14 @@ fn install_subscriber() {
 fn main() -> Result<()> {
     install_subscriber();
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Train(_) | Command::Predict(_)) {
+    if matches!(cli.command, Command::Train(_) | Command::Predict(_) | Command::Solve(_)) {
         install_stop_handler()?;
     }
     let result = match cli.command {
         Command::BuildData(a) => build_data::run(a),
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Solve(a) => solve::run(a),
         Command::Eval(a) => eval::run_eval(a),
         Command::Report(a) => eval::run_report(a),
         Command::Info(a) => info::run(a),

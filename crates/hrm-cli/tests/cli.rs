@@ -21,6 +21,7 @@ fn the_help_lists_every_command_as_the_snapshot_does() {
         "build-data",
         "train",
         "predict",
+        "solve",
         "eval",
         "report",
         "bench",

@@ -148,6 +148,41 @@ impl Model {
         Ok(())
     }
 
+    /// Copies every tensor of `other`'s state dict except the puzzle table ([`PUZZLE_EMB`]) into this model, in
+    /// place: the network of a trained model under a puzzle table of another size (`hrm solve` gives new tasks
+    /// fresh rows). Both models must have the same architecture; a missing or mis-shaped tensor is an error and
+    /// nothing is copied then.
+    pub fn copy_network_from(&mut self, other: &Model) -> Result<(), ModelError> {
+        let source: HashMap<String, Tensor> = other.state_dict().into_iter().collect();
+        let expected: Vec<(String, Tensor)> = self
+            .state_dict()
+            .into_iter()
+            .filter(|(n, _)| n != PUZZLE_EMB)
+            .collect();
+        let origin = PathBuf::from("<trained model>");
+        for (name, dst) in &expected {
+            let src = source.get(name).ok_or_else(|| ModelError::MissingTensor {
+                path: origin.clone(),
+                name: name.clone(),
+            })?;
+            if src.size() != dst.size() {
+                return Err(ModelError::ShapeMismatch {
+                    path: origin.clone(),
+                    name: name.clone(),
+                    expected: dst.size(),
+                    found: src.size(),
+                });
+            }
+        }
+        tch::no_grad(|| {
+            for (name, dst) in &expected {
+                let mut dst = dst.shallow_clone();
+                dst.copy_(&source[name].to_kind(dst.kind()));
+            }
+        });
+        Ok(())
+    }
+
     /// Builds a model for `config` on `device` and loads `path` into it (the init seed is irrelevant then).
     pub fn from_safetensors(
         config: &crate::ModelConfig,

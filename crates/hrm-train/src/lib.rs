@@ -16,6 +16,7 @@ pub mod progress;
 pub mod run;
 pub mod run_error;
 pub mod schedule;
+pub mod solve;
 pub mod step;
 pub mod stop;
 pub mod synthetic;

@@ -263,7 +263,7 @@ fn open_model(
 }
 
 /// Appends the valid rows of one evaluated batch to the predictions.
-fn write_batch(
+pub(crate) fn write_batch(
     writer: &mut PredictionsWriter,
     data: &SplitData,
     r: &EvalBatchResult,
