@@ -11,6 +11,10 @@ use hrm_grid::Grid;
 
 const HRM: &str = env!("CARGO_BIN_EXE_hrm");
 
+/// The two tests train and solve one after the other: libtorch's threads of two runs at once on a 2-core
+/// machine slow both down several times over.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn hrm(args: &[&str]) -> String {
     let out = Command::new(HRM).args(args).output().expect("running hrm");
     let text = format!(
@@ -54,17 +58,19 @@ fn solve_json(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("solve.json")).unwrap()).unwrap()
 }
 
-#[test]
-fn solve_answers_tasks_never_in_the_training_build() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let (seen, unseen, extra) = (root.join("seen"), root.join("unseen"), root.join("extra"));
+/// The family's seen and unseen tasks, a build of the seen ones (checked to hold no grid of an unseen task) and a
+/// run trained on it with the recipe's settings changed by `sets`: (run folder, unseen folder, unseen ids).
+fn train_family(
+    root: &Path,
+    sets: &[&str],
+) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
+    let (seen, unseen) = (root.join("seen"), root.join("unseen"));
     hrm_train::synthetic::write_swap_family(&seen, "seen", 200, 1).unwrap();
     let new_ids = hrm_train::synthetic::write_swap_family(&unseen, "new", 12, 2).unwrap();
     let recipe = root.join("family.toml");
     std::fs::write(&recipe, hrm_train::synthetic::SWAP_FAMILY_RECIPE).unwrap();
 
-    // Build from the seen tasks only, train, and check that no grid of an unseen task is in the build.
+    // Build from the seen tasks only, and check that no grid of an unseen task is in the build.
     let dataset = root.join("dataset");
     let source = format!("test={}", s(&seen));
     hrm(&[
@@ -100,7 +106,7 @@ fn solve_answers_tasks_never_in_the_training_build() {
         }
     }
     let run = root.join("run");
-    hrm(&[
+    let mut args = vec![
         "train",
         s(&recipe),
         "--dataset",
@@ -110,7 +116,43 @@ fn solve_answers_tasks_never_in_the_training_build() {
         "--device",
         "cpu",
         "--quiet",
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    hrm(&args);
+    (run, unseen, new_ids)
+}
+
+/// pass@2 solved of the unseen tasks with `steps` fitting steps, and the solve folder's summary.
+fn solve_unseen(
+    run: &Path,
+    tasks: &[&Path],
+    out: &Path,
+    steps: &str,
+) -> (serde_json::Value, String) {
+    let mut args = vec!["solve", "--run", s(run)];
+    args.extend(tasks.iter().map(|t| s(t)));
+    args.extend([
+        "--out",
+        s(out),
+        "--steps",
+        steps,
+        "--device",
+        "cpu",
+        "--quiet",
     ]);
+    let text = hrm(&args);
+    (solve_json(out), text)
+}
+
+#[test]
+fn solve_answers_tasks_never_in_the_training_build() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (run, unseen, new_ids) = train_family(root, &[]);
+    let extra = root.join("extra");
 
     // Extra tasks: one with its test output hidden, one broken, one too big for the 4x4 canvas.
     std::fs::create_dir_all(&extra).unwrap();
@@ -235,4 +277,30 @@ fn solve_answers_tasks_never_in_the_training_build() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}
+
+#[test]
+fn solve_answers_new_tasks_with_a_trm_run_too() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let sets = [r#"arch.name="trm""#, "arch.H_layers=0", "train.ema=true"];
+    let (run, unseen, _) = train_family(root, &sets);
+    let (summary, text) = solve_unseen(&run, &[&unseen], &root.join("solved"), "150");
+    assert_eq!(
+        summary["weights"], "ema",
+        "a run trained with an EMA solves with the EMA weights"
+    );
+    let solved = summary["solved_at_2"].as_u64().unwrap();
+    assert!(
+        solved >= 10,
+        "{solved} of 12 unseen tasks solved at pass@2:\n{text}"
+    );
+    let unfitted = solve_unseen(&run, &[&unseen], &root.join("unfitted"), "0").0["solved_at_2"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        unfitted + 8 <= solved,
+        "fitting matters: {unfitted} without, {solved} with"
+    );
 }
