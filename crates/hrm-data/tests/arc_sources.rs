@@ -251,3 +251,42 @@ fn the_kaggle_evaluation_file_holds_the_arc1_evaluation_folder() {
         .iter()
         .all(|p| p.output.is_none())));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(192))]
+
+    /// Combined files with a byte changed or cut off anywhere (challenges or solutions): reading never panics,
+    /// and every error names the file it is about.
+    #[test]
+    fn mutated_combined_files_never_panic(
+        in_solutions in proptest::bool::ANY,
+        pos in 0usize..400,
+        byte in proptest::num::u8::ANY,
+        truncate in proptest::bool::ANY,
+    ) {
+        let d = tempfile::tempdir().unwrap();
+        let challenges = d.path().join("f_test_challenges.json");
+        let solutions = d.path().join("f_test_solutions.json");
+        let mut texts = [CHALLENGES.as_bytes().to_vec(), SOLUTIONS.as_bytes().to_vec()];
+        let t = &mut texts[usize::from(in_solutions)];
+        let at = pos % t.len();
+        if truncate {
+            t.truncate(at);
+        } else {
+            t[at] = byte;
+        }
+        std::fs::write(&challenges, &texts[0]).unwrap();
+        std::fs::write(&solutions, &texts[1]).unwrap();
+        let names = |e: &str| e.contains("f_test_challenges.json") || e.contains("f_test_solutions.json");
+        match read_combined(&challenges, Some(&solutions)) {
+            Err(e) => proptest::prop_assert!(names(&e.to_string()), "{e}"),
+            Ok(entries) => {
+                for (_, task) in entries {
+                    if let Err(e) = task {
+                        proptest::prop_assert!(names(&e.to_string()), "{e}");
+                    }
+                }
+            }
+        }
+    }
+}
