@@ -1,6 +1,7 @@
 //! `cargo xtask`: set-up, the test gate and the end-to-end pipelines of hrm-rs.
 
 mod arch;
+mod bundle;
 mod deps;
 mod fetch;
 mod reproduce;
@@ -46,6 +47,8 @@ enum Verb {
     CheckDeps,
     /// The end-to-end smoke run (recipe `tiny`: build, train, predict, evaluate, report).
     E2e,
+    /// Build, here, a folder (< 60 MiB) that checks hrm-rs on a CUDA machine: `bash <folder>/run.sh` there.
+    GpuBundle(bundle::Options),
     /// ARC-AGI-1: set up, find data, build, train, predict, evaluate, report.
     ReproduceArc1(reproduce::Options),
     /// ARC-AGI-2, as reproduce-arc1.
@@ -64,6 +67,7 @@ fn main() -> Result<()> {
         Verb::CheckArch => arch::check(arch::Scope::All),
         Verb::CheckDeps => deps::check_unused(),
         Verb::E2e => test::e2e_smoke(),
+        Verb::GpuBundle(o) => bundle::run(&o).map(|_| ()),
         Verb::ReproduceArc1(o) => reproduce::reproduce(Task::Arc1, &o),
         Verb::ReproduceArc2(o) => reproduce::reproduce(Task::Arc2, &o),
         Verb::ReproduceSudoku(o) => reproduce::reproduce(Task::Sudoku, &o),
@@ -154,6 +158,14 @@ mod tests {
         assert!(o.dry_run && o.debug_build && o.no_build);
         assert_eq!(o.sets, ["a.b=1", "c.d=2"]);
         assert_eq!(o.data, Some(PathBuf::from("/d")));
+        let Verb::GpuBundle(o) = parse("x gpu-bundle --out /tmp/b").unwrap() else {
+            panic!("gpu-bundle verb")
+        };
+        assert_eq!(o.out, Some(PathBuf::from("/tmp/b")));
+        assert!(matches!(
+            parse("x gpu-bundle").unwrap(),
+            Verb::GpuBundle(bundle::Options { out: None })
+        ));
         assert!(parse("x reproduce-maze --device tpu").is_err());
         assert!(parse("x reproduce-arc3").is_err());
     }

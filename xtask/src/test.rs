@@ -1,4 +1,5 @@
-//! `cargo xtask test`: the gate CI runs (fmt, the architecture and unused-dependency checks, clippy, tests, e2e).
+//! `cargo xtask test`: the gate CI runs (fmt, the architecture and unused-dependency checks, clippy, tests, e2e,
+//! and in CI the build of the GPU bundle).
 
 use anyhow::{bail, Context, Result};
 use std::process::Command;
@@ -37,10 +38,30 @@ pub fn run(extra: &[String]) -> Result<()> {
     )?;
     let counts = cargo_test(extra)?;
     e2e_smoke()?;
+    if std::env::var_os("CI").is_some() {
+        ci_bundle()?;
+    }
     eprintln!("\nxtask test: all gates passed");
     println!(
         "tests: {} passed, {} failed, {} skipped",
         counts.0, counts.1, counts.2
+    );
+    Ok(())
+}
+
+/// In CI (`CI` set): the GPU bundle builds (not runs) into `target/gpu-bundle` and stays under its size limit.
+fn ci_bundle() -> Result<()> {
+    let started = std::time::Instant::now();
+    let out = crate::repo_root().join("target").join("gpu-bundle");
+    let dir = crate::bundle::run(&crate::bundle::Options { out: Some(out) })?;
+    let bytes = crate::bundle::folder_bytes(&dir)?;
+    if bytes >= crate::bundle::MAX_BYTES {
+        bail!("the GPU bundle weighs {bytes} bytes, over its limit");
+    }
+    eprintln!(
+        "gpu bundle built in {:.0} s ({:.1} MiB; not run: CI has no GPU)",
+        started.elapsed().as_secs_f64(),
+        bytes as f64 / (1024.0 * 1024.0)
     );
     Ok(())
 }

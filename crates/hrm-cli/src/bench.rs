@@ -1,4 +1,4 @@
-//! `hrm bench`: training-step throughput and peak memory (one child process per configuration), and data
+//! `hrm bench`: training-step throughput, peak memory and MFU (one child process per configuration), and data
 //! sampler throughput.
 
 use anyhow::{bail, Context, Result};
@@ -19,7 +19,7 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum What {
-    /// Training steps of an HRM or a TRM: samples/s, ms/step, peak memory.
+    /// Training steps of an HRM or a TRM: samples/s, ms/step, peak memory, achieved FLOP/s and MFU.
     TrainStep(TrainStepArgs),
     /// The training sampler of a built dataset: batches/s.
     Sampler(SamplerArgs),
@@ -102,11 +102,13 @@ fn train_step_each(a: &TrainStepArgs, arch: ModelKind, list: &[&str]) -> Result<
     let exe = std::env::current_exe().context("locating the hrm binary")?;
     if !a.json {
         outln!(
-            "{:>8} {:>10} {:>12} {:>14}",
+            "{:>8} {:>10} {:>12} {:>14} {:>16} {:>10}",
             "cycles",
             "ms/step",
             "samples/s",
-            "peak MiB"
+            "peak MiB",
+            "FLOP/s",
+            "MFU"
         );
     }
     for &c in list {
@@ -147,12 +149,22 @@ fn train_step_each(a: &TrainStepArgs, arch: ModelKind, list: &[&str]) -> Result<
             outln!("{line}");
         } else {
             let v: serde_json::Value = serde_json::from_str(&line)?;
+            let mfu = match v["mfu"].as_f64() {
+                Some(m) => format!("{:.2}%", m * 100.0),
+                None if v["device"].as_str() == Some("Cpu") => "n/a (CPU)".into(),
+                None => "unknown".into(),
+            };
             outln!(
-                "{:>8} {:>10.1} {:>12.2} {:>14.1}",
+                "{:>8} {:>10.1} {:>12.2} {:>14.1} {:>16} {:>10}",
                 c,
                 v["ms_per_step"].as_f64().unwrap_or(f64::NAN),
                 v["samples_per_sec"].as_f64().unwrap_or(f64::NAN),
-                v["peak_memory_mib"].as_f64().unwrap_or(f64::NAN)
+                v["peak_memory_mib"].as_f64().unwrap_or(f64::NAN),
+                flop_rate(
+                    v["achieved_flops"].as_f64().unwrap_or(f64::NAN),
+                    v["device"].as_str() != Some("Cpu")
+                ),
+                mfu
             );
         }
     }
@@ -196,19 +208,42 @@ fn train_step_one(a: &TrainStepArgs, arch: ModelKind) -> Result<()> {
                 "dtype": format!("{:?}", config.forward_dtype),
                 "samples_per_sec": r.samples_per_sec, "ms_per_step": r.ms_per_step,
                 "peak_memory_mib": mib, "memory_source": format!("{:?}", r.memory_source),
+                "flops_per_step": r.flops_per_step, "achieved_flops": r.achieved_flops, "mfu": r.mfu,
+                "gpu_name": r.gpu_name, "peak_flops": r.peak_flops,
             })
         );
     } else {
+        let mfu = match (device.is_cuda(), &r.gpu_name, r.peak_flops, r.mfu) {
+            (false, ..) => "MFU: n/a (CPU)".to_string(),
+            (true, Some(name), Some(peak), Some(mfu)) => format!(
+                "MFU {:.2}% of {name} dense bf16 peak {:.0} TFLOP/s",
+                mfu * 100.0,
+                peak / 1e12
+            ),
+            (true, Some(name), ..) => format!("MFU: peak unknown ({name})"),
+            (true, None, ..) => "MFU: peak unknown (no GPU name from nvidia-smi)".to_string(),
+        };
         outln!(
-            "{arch} cycles {} | {:.1} ms/step | {:.2} samples/s | peak memory {:.1} MiB ({:?})",
+            "{arch} cycles {} | {:.1} ms/step | {:.2} samples/s | peak memory {:.1} MiB ({:?}) | {:.3} GFLOP/step | {} | {mfu}",
             a.cycles,
             r.ms_per_step,
             r.samples_per_sec,
             mib,
-            r.memory_source
+            r.memory_source,
+            r.flops_per_step / 1e9,
+            flop_rate(r.achieved_flops, device.is_cuda()),
         );
     }
     Ok(())
+}
+
+/// A FLOP rate: GFLOP/s on the CPU, TFLOP/s on a GPU.
+fn flop_rate(flops: f64, cuda: bool) -> String {
+    if !cuda {
+        format!("{:.2} GFLOP/s", flops / 1e9)
+    } else {
+        format!("{:.1} TFLOP/s", flops / 1e12)
+    }
 }
 
 fn sampler(a: SamplerArgs) -> Result<()> {

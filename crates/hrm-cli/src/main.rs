@@ -76,7 +76,10 @@ fn install_subscriber() {
 fn main() -> Result<()> {
     install_subscriber();
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Train(_) | Command::Predict(_) | Command::Solve(_)) {
+    if matches!(
+        cli.command,
+        Command::Train(_) | Command::Predict(_) | Command::Solve(_)
+    ) {
         install_stop_handler()?;
     }
     let result = match cli.command {

@@ -23,7 +23,8 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Builds a batch from row-major host vectors (as hrm-data produces them) and moves it to `device`.
+    /// Builds a batch from row-major host vectors (as hrm-data produces them) and moves it to `device`; on CUDA
+    /// through pinned memory with non-blocking copies (the host does not wait for the device).
     ///
     /// `inputs` and `labels` hold `batch_size · seq_len` values, `puzzle_ids` holds `batch_size`.
     pub fn from_vecs(
@@ -49,11 +50,18 @@ impl Batch {
         check("labels", labels.len(), n)?;
         check("puzzle_identifiers", puzzle_ids.len(), batch_size)?;
         let (b, s) = (batch_size as i64, seq_len as i64);
+        // On CUDA the host tensors go through pinned (page-locked) memory and are copied without blocking the
+        // host: the copy is queued on the current stream behind the work already queued, so the host goes on
+        // preparing the next batch while the device computes (libtorch's pinned-memory allocator keeps the
+        // buffer alive until the copy is done).
         let to = |v: &[i32], shape: &[i64]| {
-            Tensor::from_slice(v)
-                .to_kind(Kind::Int64)
-                .reshape(shape)
-                .to_device(device)
+            let host = Tensor::from_slice(v).to_kind(Kind::Int64).reshape(shape);
+            if device.is_cuda() {
+                host.pin_memory(device)
+                    .to_device_(device, Kind::Int64, true, false)
+            } else {
+                host.to_device(device)
+            }
         };
         Ok(Batch {
             inputs: to(inputs, &[b, s]),

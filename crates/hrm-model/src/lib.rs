@@ -42,6 +42,8 @@ pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod flops;
+pub mod host;
 pub mod init;
 pub mod layers;
 pub mod loss;
@@ -52,8 +54,8 @@ pub use batch::{Batch, Carry, LOSS_IGNORE_LABEL};
 pub use config::{DtypeKind, ForwardDtype, LossType, ModelConfig, ModelKind, PosEncoding};
 pub use error::ModelError;
 pub use loss::{
-    act_loss_head, log_stablemax, softmax_cross_entropy, stablemax_cross_entropy, ActMetrics,
-    LossOutput,
+    act_loss_head, act_loss_head_on_device, log_stablemax, softmax_cross_entropy,
+    stablemax_cross_entropy, ActMetrics, DeviceLossOutput, DeviceMetrics, LossOutput,
 };
 pub use model::{ActOutput, ForwardTrace, Level, Model, PuzzleLocal};
 

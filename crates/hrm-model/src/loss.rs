@@ -92,7 +92,69 @@ pub struct LossOutput {
     pub all_halted: bool,
 }
 
-/// The reference `ACTLossHead` applied to one ACT call's new carry and outputs (spec 6.2, 6.3).
+/// The metric sums of one or more ACT calls, still on the device: a `[9]` float64 tensor (count, accuracy,
+/// exact_accuracy, q_halt_accuracy, steps, lm_loss, q_halt_loss, q_continue_loss, all halted). Adding them stays
+/// on the device; [`DeviceMetrics::read`] is the one host read (and waits for the device).
+#[derive(Debug)]
+pub struct DeviceMetrics {
+    stats: Tensor,
+    has_q_continue: bool,
+}
+
+impl Clone for DeviceMetrics {
+    fn clone(&self) -> Self {
+        DeviceMetrics {
+            stats: self.stats.shallow_clone(),
+            has_q_continue: self.has_q_continue,
+        }
+    }
+}
+
+impl DeviceMetrics {
+    /// The field-by-field sum (all halted: both), computed on the device without waiting for it.
+    pub fn add(&self, other: &DeviceMetrics) -> DeviceMetrics {
+        let sum = tch::no_grad(|| {
+            let s = &self.stats + &other.stats;
+            let halted = self
+                .stats
+                .narrow(0, 8, 1)
+                .minimum(&other.stats.narrow(0, 8, 1));
+            Tensor::cat(&[s.narrow(0, 0, 8), halted], 0)
+        });
+        DeviceMetrics {
+            stats: sum,
+            has_q_continue: self.has_q_continue || other.has_q_continue,
+        }
+    }
+
+    /// The sums as host numbers, and whether every slot was halted: one device-to-host copy.
+    pub fn read(&self) -> Result<(ActMetrics, bool), ModelError> {
+        let v = crate::host::read_f64(&self.stats)?;
+        let metrics = ActMetrics {
+            count: v[0],
+            accuracy: v[1],
+            exact_accuracy: v[2],
+            q_halt_accuracy: v[3],
+            steps: v[4],
+            lm_loss: v[5],
+            q_halt_loss: v[6],
+            q_continue_loss: self.has_q_continue.then_some(v[7]),
+        };
+        Ok((metrics, v[8] != 0.0))
+    }
+}
+
+/// What [`act_loss_head_on_device`] returns: the loss and the metrics, neither read to the host.
+#[derive(Debug)]
+pub struct DeviceLossOutput {
+    /// As [`LossOutput::loss`].
+    pub loss: Tensor,
+    /// The metric sums of the call, on the device.
+    pub metrics: DeviceMetrics,
+}
+
+/// The reference `ACTLossHead` applied to one ACT call's new carry and outputs (spec 6.2, 6.3), with the metrics
+/// read to the host (one device-to-host copy; the trainer uses [`act_loss_head_on_device`]).
 ///
 /// # Shapes
 /// `outputs.logits` `[B, S, V]`, `carry.labels` `[B, S]`, q logits and flags `[B]`.
@@ -101,6 +163,21 @@ pub fn act_loss_head(
     outputs: &ActOutput,
     loss_type: LossType,
 ) -> Result<LossOutput, ModelError> {
+    let out = act_loss_head_on_device(carry, outputs, loss_type)?;
+    let (metrics, all_halted) = out.metrics.read()?;
+    Ok(LossOutput {
+        loss: out.loss,
+        metrics,
+        all_halted,
+    })
+}
+
+/// [`act_loss_head`] without any host read: the metric sums stay on the device.
+pub fn act_loss_head_on_device(
+    carry: &Carry,
+    outputs: &ActOutput,
+    loss_type: LossType,
+) -> Result<DeviceLossOutput, ModelError> {
     let labels = &carry.labels;
     let (mask, loss_counts, loss_divisor, is_correct, seq_is_correct) = tch::no_grad(|| {
         let mask = labels.ne(LOSS_IGNORE_LABEL);
@@ -168,23 +245,13 @@ pub fn act_loss_head(
             ],
             0,
         )
-        .to_device(tch::Device::Cpu)
     });
-    let v = Vec::<f64>::try_from(&stats)?;
-    let metrics = ActMetrics {
-        count: v[0],
-        accuracy: v[1],
-        exact_accuracy: v[2],
-        q_halt_accuracy: v[3],
-        steps: v[4],
-        lm_loss: v[5],
-        q_halt_loss: v[6],
-        q_continue_loss: q_continue_loss.as_ref().map(|_| v[7]),
-    };
-    Ok(LossOutput {
+    Ok(DeviceLossOutput {
         loss,
-        metrics,
-        all_halted: v[8] != 0.0,
+        metrics: DeviceMetrics {
+            stats,
+            has_q_continue: q_continue_loss.is_some(),
+        },
     })
 }
 

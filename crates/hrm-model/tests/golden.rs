@@ -18,7 +18,7 @@ common::parity_tests!(SET);
 #[test]
 fn stablemax_matches_the_reference() {
     let s = load("stablemax.safetensors");
-    for device in hrm_model::test_devices() {
+    for device in common::test_devices() {
         let on = |k: &str| get(&s, k).to_device(device);
         let a = on("a.logits");
         let loss = hrm_model::stablemax_cross_entropy(&a, &on("a.labels"));

@@ -1,7 +1,9 @@
-//! A training-step benchmark: throughput, time per step and peak memory of [`Trainer::train_step`] on random data.
+//! A training-step benchmark: throughput, time per step, peak memory and model FLOP utilisation (MFU) of
+//! [`Trainer::train_step`] on random data. FLOPs follow [`hrm_model::flops::train_step_flops`].
 
 use std::time::Instant;
 
+use hrm_model::flops::{dense_bf16_peak_flops, train_step_flops};
 use hrm_model::{Batch, Model, ModelConfig, ModelKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -82,6 +84,16 @@ pub struct BenchReport {
     pub steps: u64,
     /// Sequences per step.
     pub batch_size: i64,
+    /// Model FLOPs of one step ([`train_step_flops`]`(config, batch_size).total`).
+    pub flops_per_step: f64,
+    /// Achieved model FLOP/s: `flops_per_step` / mean step seconds.
+    pub achieved_flops: f64,
+    /// CUDA: the GPU model as `nvidia-smi --query-gpu=name` prints it; `None` on the CPU or without `nvidia-smi`.
+    pub gpu_name: Option<String>,
+    /// CUDA: the GPU's dense bf16 peak FLOP/s ([`dense_bf16_peak_flops`]); `None` on the CPU or for an unknown GPU.
+    pub peak_flops: Option<f64>,
+    /// `achieved_flops / peak_flops` when the peak is known.
+    pub mfu: Option<f64>,
 }
 
 /// Times `steps` training steps (after 2 untimed warm-up steps) of a freshly initialised model with `config` on
@@ -144,6 +156,13 @@ pub fn train_step_bench(
             None => (0, MemorySource::Unavailable),
         },
     };
+    let flops_per_step = train_step_flops(config, batch_size).total;
+    let achieved_flops = flops_per_step * steps as f64 / secs;
+    let gpu_name = match device {
+        Device::Cuda(i) => nvidia_smi_gpu_name(i),
+        _ => None,
+    };
+    let peak_flops = gpu_name.as_deref().and_then(dense_bf16_peak_flops);
     Ok(BenchReport {
         samples_per_sec: (batch_size as f64 * steps as f64) / secs,
         ms_per_step: secs * 1e3 / steps as f64,
@@ -151,6 +170,11 @@ pub fn train_step_bench(
         memory_source,
         steps,
         batch_size,
+        flops_per_step,
+        achieved_flops,
+        mfu: peak_flops.map(|p| achieved_flops / p),
+        gpu_name,
+        peak_flops,
     })
 }
 
@@ -206,6 +230,39 @@ pub fn nvidia_smi_process_bytes() -> Option<u64> {
         let mib: u64 = parts.next()?.parse().ok()?;
         (pid == me).then_some(mib * 1024 * 1024)
     })
+}
+
+/// The model name of GPU `index` as `nvidia-smi --query-gpu=name --format=csv,noheader` prints it (e.g.
+/// `NVIDIA H200`), if it can be queried. The index is libtorch's: it is mapped through `CUDA_VISIBLE_DEVICES`
+/// when that is set; when nvidia-smi cannot resolve the id (e.g. a MIG UUID), the name is still returned if every
+/// GPU of the machine is the same model.
+pub fn nvidia_smi_gpu_name(index: usize) -> Option<String> {
+    let query = |extra: &[&str]| -> Option<Vec<String>> {
+        let out = std::process::Command::new("nvidia-smi")
+            .args(["--query-gpu=name", "--format=csv,noheader"])
+            .args(extra)
+            .output()
+            .ok()?;
+        let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        (out.status.success() && !names.is_empty()).then_some(names)
+    };
+    let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+    let id = match visible.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => v.split(',').nth(index).map(|s| s.trim().to_string()),
+        _ => Some(index.to_string()),
+    };
+    if let Some(name) = id
+        .and_then(|id| query(&["-i", &id]))
+        .and_then(|n| n.into_iter().next())
+    {
+        return Some(name);
+    }
+    let all = query(&[])?;
+    all.iter().all(|n| n == &all[0]).then(|| all[0].clone())
 }
 
 #[cfg(test)]

@@ -65,7 +65,26 @@ pub struct AdamParamState {
 pub struct AdamATan2 {
     config: AdamATan2Config,
     state: BTreeMap<String, AdamParamState>,
+    /// Reused fp32 work space of the blocked update ([`AdamATan2::step`]); never saved.
+    scratch: Option<Scratch>,
 }
+
+/// The work space of the blocked update on one device: `denom` holds a group of parameters (the atan2
+/// denominators, then the updates), `tmp` one block (the scaled gradient terms).
+#[derive(Debug)]
+struct Scratch {
+    denom: Tensor,
+    tmp: Tensor,
+}
+
+/// Elements per block of the blocked update on the CPU: ATen's intra-op grain (`at::internal::GRAIN_SIZE`),
+/// so that each element-wise kernel on a block runs on the calling thread, without a parallel region, on
+/// 128 KiB operands that stay in the L2 cache from one kernel to the next. On CUDA a parameter is one block.
+const CPU_BLOCK: i64 = 32_768;
+
+/// Most elements of one group of the blocked update (32 MiB of work space), unless a single parameter is
+/// larger: the atan2 of every parameter of a group runs back to back, between the blocked passes.
+const GROUP_NUMEL: i64 = 1 << 23;
 
 /// Suffix of the first-moment tensors in a state file.
 const EXP_AVG: &str = ".exp_avg";
@@ -80,6 +99,7 @@ impl AdamATan2 {
         AdamATan2 {
             config,
             state: BTreeMap::new(),
+            scratch: None,
         }
     }
 
@@ -102,7 +122,83 @@ impl AdamATan2 {
     ///
     /// A parameter whose gradient is undefined is skipped and its step counter does not move,
     /// as in PyTorch. The parameters are updated in place, outside autograd.
+    ///
+    /// This is the multi-tensor path: every input is checked before any parameter moves; then the fp32
+    /// contiguous parameters are updated in groups (one device, up to 2^23 elements), each pass of the
+    /// update running over the whole group before the next, with in-place and `out=` kernels on reused
+    /// work space (no temporary tensors), the element-wise passes in cache-sized blocks on the CPU (see
+    /// `update_group` in the source). Each element sees the same kernels in the same order with the same
+    /// scalars as in [`AdamATan2::step_per_tensor`], so parameters, moments and step counts are bitwise
+    /// equal: products, sums, quotients and square roots are correctly rounded however they are blocked,
+    /// and atan2 (whose vector and scalar kernels may differ in the last bit) runs over each whole
+    /// parameter, as there. Other parameters (not fp32, or not contiguous) take the per-tensor update.
+    ///
+    /// tch 0.24 binds none of libtorch's `_foreach_*` operations (its generator skips them), and on the
+    /// CPU those only loop over the tensors; the gain here comes from fewer memory passes, allocations,
+    /// kernel calls and intra-op parallel regions, not from multi-tensor kernels.
     pub fn step<'a, I>(&mut self, params: I, lr: f64) -> Result<(), TrainError>
+    where
+        I: IntoIterator<Item = (&'a str, &'a Tensor)>,
+    {
+        let items: Vec<(&str, &Tensor, Tensor)> = params
+            .into_iter()
+            .filter_map(|(name, param)| {
+                let grad = param.grad();
+                grad.defined().then_some((name, param, grad))
+            })
+            .collect();
+        for (name, param, grad) in &items {
+            check_update_inputs(name, param, grad, self.state.get(*name))?;
+        }
+        let mut group: Vec<Job> = Vec::new();
+        for (name, param, grad) in &items {
+            let n = param.numel() as i64;
+            let group_numel: i64 = group.iter().map(|j| j.numel).sum();
+            // A repeated name is updated after the earlier occurrence, as on the per-tensor path.
+            let flush = group
+                .iter()
+                .any(|j| j.name == *name || j.param.device() != param.device())
+                || (!group.is_empty()
+                    && group_numel + n
+                        > std::env::var("HRM_OPT_GROUP")
+                            .ok()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(GROUP_NUMEL));
+            if flush {
+                self.flush_group(&mut group, lr)?;
+            }
+            let st = state_entry(&mut self.state, name, param)?;
+            let blockable = param.kind() == Kind::Float
+                && grad.kind() == Kind::Float
+                && grad.device() == param.device()
+                && [param, grad, &st.exp_avg, &st.exp_avg_sq]
+                    .iter()
+                    .all(|x| x.is_contiguous());
+            if blockable {
+                group.push(Job {
+                    name,
+                    param,
+                    grad,
+                    exp_avg: st.exp_avg.shallow_clone(),
+                    exp_avg_sq: st.exp_avg_sq.shallow_clone(),
+                    t: st.step + 1,
+                    numel: n,
+                });
+            } else {
+                let t = st.step + 1;
+                tch::no_grad(|| update_per_tensor(self.config, st, param, grad, lr, t))
+                    .map_err(TrainError::tch(format!("AdamATan2 update of `{name}`")))?;
+                st.step = t;
+            }
+        }
+        self.flush_group(&mut group, lr)
+    }
+
+    /// [`AdamATan2::step`] one parameter at a time with the plain per-tensor update
+    /// ([`AdamATan2::update`]): the reference arithmetic, kept for equality tests and benchmarks.
+    ///
+    /// Parameters before one whose input is refused are already updated when the error returns.
+    pub fn step_per_tensor<'a, I>(&mut self, params: I, lr: f64) -> Result<(), TrainError>
     where
         I: IntoIterator<Item = (&'a str, &'a Tensor)>,
     {
@@ -116,7 +212,7 @@ impl AdamATan2 {
         Ok(())
     }
 
-    /// Applies one AdamATan2 update to `param` with an explicit gradient.
+    /// Applies one AdamATan2 update to `param` with an explicit gradient (the per-tensor path).
     ///
     /// # Shapes
     /// `param` and `grad` have the same shape (any); the state takes that shape, in fp32.
@@ -128,61 +224,39 @@ impl AdamATan2 {
         lr: f64,
     ) -> Result<(), TrainError> {
         check_update_inputs(name, param, grad, self.state.get(name))?;
-        let device = param.device();
-        let st = match self.state.entry(name.to_string()) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
-                let zeros = || {
-                    Tensor::f_zeros(param.size(), (Kind::Float, device))
-                        .map_err(TrainError::tch(format!("zero state of `{name}`")))
-                };
-                e.insert(AdamParamState {
-                    exp_avg: zeros()?,
-                    exp_avg_sq: zeros()?,
-                    step: 0,
-                })
-            }
-        };
-        if st.exp_avg.device() != device {
-            st.exp_avg = st.exp_avg.to_device(device);
-            st.exp_avg_sq = st.exp_avg_sq.to_device(device);
-        }
-        let AdamATan2Config {
-            beta1,
-            beta2,
-            weight_decay,
-        } = self.config;
+        let config = self.config;
+        let st = state_entry(&mut self.state, name, param)?;
         let t = st.step + 1;
-        tch::no_grad(|| -> Result<(), tch::TchError> {
-            let g = grad.f_to_kind(Kind::Float)?;
-            // The fp32 master copy: the parameter itself when it is fp32.
-            let mut p = if param.kind() == Kind::Float {
-                param.shallow_clone()
-            } else {
-                param.f_to_kind(Kind::Float)?
-            };
-            // Decoupled weight decay, applied first.
-            let _ = p.f_mul_scalar_(1.0 - lr * weight_decay)?;
-            // Moments: m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g².
-            let mut m = st.exp_avg.shallow_clone();
-            let _ = m.f_mul_scalar_(beta1)?;
-            let _ = m.f_add_(&g.f_mul_scalar(1.0 - beta1)?)?;
-            let mut v = st.exp_avg_sq.shallow_clone();
-            let _ = v.f_mul_scalar_(beta2)?;
-            let _ = v.f_add_(&g.f_square()?.f_mul_scalar(1.0 - beta2)?)?;
-            // Bias-corrected atan2 step, no ε.
-            let bias_correction1 = 1.0 - beta1.powi(t as i32);
-            let bias_correction2_sqrt = (1.0 - beta2.powi(t as i32)).sqrt();
-            let step_size = lr / bias_correction1;
-            let denom = v.f_sqrt()?.f_div_scalar(bias_correction2_sqrt)?;
-            let _ = p.f_sub_(&m.f_atan2(&denom)?.f_mul_scalar(step_size)?)?;
-            if param.kind() != Kind::Float {
-                param.shallow_clone().f_copy_(&p)?;
-            }
-            Ok(())
-        })
-        .map_err(TrainError::tch(format!("AdamATan2 update of `{name}`")))?;
+        tch::no_grad(|| update_per_tensor(config, st, param, grad, lr, t))
+            .map_err(TrainError::tch(format!("AdamATan2 update of `{name}`")))?;
         st.step = t;
+        Ok(())
+    }
+
+    /// Runs the blocked update of a group of parameters (one device, distinct names), then empties it.
+    fn flush_group(&mut self, group: &mut Vec<Job>, lr: f64) -> Result<(), TrainError> {
+        let Some(first) = group.first() else {
+            return Ok(());
+        };
+        let device = first.param.device();
+        let total: i64 = group.iter().map(|j| j.numel).sum();
+        let largest = group.iter().map(|j| j.numel).max().unwrap_or(0);
+        let block = block_len(device, largest);
+        let scratch = scratch_for(&mut self.scratch, device, total, block)
+            .map_err(TrainError::tch("AdamATan2 work space"))?;
+        let config = self.config;
+        tch::no_grad(|| update_group(config, group, lr, scratch)).map_err(TrainError::tch(
+            format!(
+                "AdamATan2 update of {} parameters from `{}`",
+                group.len(),
+                first.name
+            ),
+        ))?;
+        for job in group.drain(..) {
+            if let Some(st) = self.state.get_mut(job.name) {
+                st.step = job.t;
+            }
+        }
         Ok(())
     }
 
@@ -278,6 +352,243 @@ impl AdamATan2 {
     }
 }
 
+/// The state of `name`, created as zeros of `param`'s shape on first use and moved to `param`'s device.
+fn state_entry<'s>(
+    state: &'s mut BTreeMap<String, AdamParamState>,
+    name: &str,
+    param: &Tensor,
+) -> Result<&'s mut AdamParamState, TrainError> {
+    let device = param.device();
+    let st = match state.entry(name.to_string()) {
+        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::btree_map::Entry::Vacant(e) => {
+            let zeros = || {
+                Tensor::f_zeros(param.size(), (Kind::Float, device))
+                    .map_err(TrainError::tch(format!("zero state of `{name}`")))
+            };
+            e.insert(AdamParamState {
+                exp_avg: zeros()?,
+                exp_avg_sq: zeros()?,
+                step: 0,
+            })
+        }
+    };
+    if st.exp_avg.device() != device {
+        st.exp_avg = st.exp_avg.to_device(device);
+        st.exp_avg_sq = st.exp_avg_sq.to_device(device);
+    }
+    Ok(st)
+}
+
+/// The scalars of update `t`: (decay factor, step size lr/(1−β1^t), √(1−β2^t)).
+fn update_scalars(config: AdamATan2Config, lr: f64, t: i64) -> (f64, f64, f64) {
+    let bias_correction1 = 1.0 - config.beta1.powi(t as i32);
+    let bias_correction2_sqrt = (1.0 - config.beta2.powi(t as i32)).sqrt();
+    (
+        1.0 - lr * config.weight_decay,
+        lr / bias_correction1,
+        bias_correction2_sqrt,
+    )
+}
+
+/// The per-tensor AdamATan2 update `t` of one parameter (spec 7.1), allocating its temporaries.
+fn update_per_tensor(
+    config: AdamATan2Config,
+    st: &AdamParamState,
+    param: &Tensor,
+    grad: &Tensor,
+    lr: f64,
+    t: i64,
+) -> Result<(), tch::TchError> {
+    let AdamATan2Config { beta1, beta2, .. } = config;
+    let (decay, step_size, bias_correction2_sqrt) = update_scalars(config, lr, t);
+    let g = grad.f_to_kind(Kind::Float)?;
+    // The fp32 master copy: the parameter itself when it is fp32.
+    let mut p = if param.kind() == Kind::Float {
+        param.shallow_clone()
+    } else {
+        param.f_to_kind(Kind::Float)?
+    };
+    // Decoupled weight decay, applied first.
+    let _ = p.f_mul_scalar_(decay)?;
+    // Moments: m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g².
+    let mut m = st.exp_avg.shallow_clone();
+    let _ = m.f_mul_scalar_(beta1)?;
+    let _ = m.f_add_(&g.f_mul_scalar(1.0 - beta1)?)?;
+    let mut v = st.exp_avg_sq.shallow_clone();
+    let _ = v.f_mul_scalar_(beta2)?;
+    let _ = v.f_add_(&g.f_square()?.f_mul_scalar(1.0 - beta2)?)?;
+    // Bias-corrected atan2 step, no ε.
+    let denom = v.f_sqrt()?.f_div_scalar(bias_correction2_sqrt)?;
+    let _ = p.f_sub_(&m.f_atan2(&denom)?.f_mul_scalar(step_size)?)?;
+    if param.kind() != Kind::Float {
+        param.shallow_clone().f_copy_(&p)?;
+    }
+    Ok(())
+}
+
+/// One parameter of a group on the blocked path: its inputs, handles on its moments, and its update `t`.
+struct Job<'a> {
+    name: &'a str,
+    param: &'a Tensor,
+    grad: &'a Tensor,
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+    t: i64,
+    numel: i64,
+}
+
+/// The block length of the element-wise passes for a parameter of `n` elements on `device` (at least 1).
+fn block_len(device: Device, n: i64) -> i64 {
+    if device == Device::Cpu {
+        std::env::var("HRM_OPT_BLOCK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(CPU_BLOCK)
+            .min(n)
+            .max(1)
+    } else {
+        n.max(1)
+    }
+}
+
+/// Views of `x` (1-D) in consecutive pieces of `len` elements, the last one shorter.
+fn pieces(x: &Tensor, len: i64) -> Result<Vec<Tensor>, tch::TchError> {
+    if x.numel() as i64 <= len {
+        Ok(vec![x.shallow_clone()])
+    } else {
+        x.f_split(len, 0)
+    }
+}
+
+/// The work space for `denom_len` denominator and `tmp_len` block elements on `device`, grown when too small.
+fn scratch_for(
+    slot: &mut Option<Scratch>,
+    device: Device,
+    denom_len: i64,
+    tmp_len: i64,
+) -> Result<&Scratch, tch::TchError> {
+    let fits = |s: &Scratch| {
+        s.denom.device() == device
+            && s.denom.numel() as i64 >= denom_len
+            && s.tmp.numel() as i64 >= tmp_len
+    };
+    if !slot.as_ref().is_some_and(fits) {
+        let (d0, t0) = match slot.as_ref().filter(|s| s.denom.device() == device) {
+            Some(s) => (s.denom.numel() as i64, s.tmp.numel() as i64),
+            None => (0, 0),
+        };
+        *slot = None;
+        *slot = Some(Scratch {
+            denom: Tensor::f_empty([denom_len.max(d0).max(1)], (Kind::Float, device))?,
+            tmp: Tensor::f_empty([tmp_len.max(t0).max(1)], (Kind::Float, device))?,
+        });
+    }
+    Ok(slot.as_ref().expect("work space set above"))
+}
+
+/// The AdamATan2 updates of a group of fp32 contiguous parameters with contiguous fp32 gradients, on the
+/// work space `scratch`: for each parameter the same kernels, operands and scalars as
+/// [`update_per_tensor`], written in place or to `out=` views of the work space.
+///
+/// The passes, each over the whole group before the next (as multi-tensor kernels would run):
+/// 1. decay and moments, block by block (blocks of [`CPU_BLOCK`] on the CPU, run without parallel regions);
+/// 2. the denominators √v into the work space, then ÷√(1−β2^t) in one call for each run of parameters
+///    with the same t, then atan2(m, denominator), each over whole parameters;
+/// 3. p ← p − step_size·atan2(…), block by block.
+///
+/// Every kernel but atan2 is a correctly rounded IEEE operation, so blocking and merging cannot change a
+/// bit; atan2 sees the same operands as on the per-tensor path, hence the same vector/scalar split.
+fn update_group(
+    config: AdamATan2Config,
+    group: &[Job],
+    lr: f64,
+    scratch: &Scratch,
+) -> Result<(), tch::TchError> {
+    let AdamATan2Config { beta1, beta2, .. } = config;
+    // Per parameter: flat p, m, v, its denominator slice of the work space, and its scalars.
+    let mut flats = Vec::with_capacity(group.len());
+    let mut offset = 0;
+    for job in group {
+        let n = job.numel;
+        let flat = |x: &Tensor| x.f_view([n]);
+        let (p, g, m, v) = (
+            flat(job.param)?,
+            flat(job.grad)?,
+            flat(&job.exp_avg)?,
+            flat(&job.exp_avg_sq)?,
+        );
+        let denom = scratch.denom.f_narrow(0, offset, n)?;
+        let scalars = update_scalars(config, lr, job.t);
+        let decay = scalars.0;
+        if n > 0 {
+            let block = block_len(job.param.device(), n);
+            let tmp_block = scratch.tmp.f_narrow(0, 0, block)?;
+            let blocks = pieces(&p, block)?
+                .into_iter()
+                .zip(pieces(&g, block)?)
+                .zip(pieces(&m, block)?)
+                .zip(pieces(&v, block)?);
+            for (((mut pb, gb), mut mb), mut vb) in blocks {
+                let len = pb.numel() as i64;
+                let mut tmp = if len == block {
+                    tmp_block.shallow_clone()
+                } else {
+                    tmp_block.f_narrow(0, 0, len)?
+                };
+                // Decoupled weight decay, applied first.
+                let _ = pb.f_mul_scalar_(decay)?;
+                // m ← β1·m + (1−β1)·g.
+                let _ = mb.f_mul_scalar_(beta1)?;
+                let _ = gb.f_mul_scalar_out(&tmp, 1.0 - beta1)?;
+                let _ = mb.f_add_(&tmp)?;
+                // v ← β2·v + (1−β2)·g².
+                let _ = vb.f_mul_scalar_(beta2)?;
+                let _ = gb.f_square_out(&tmp)?;
+                let _ = tmp.f_mul_scalar_(1.0 - beta2)?;
+                let _ = vb.f_add_(&tmp)?;
+            }
+        }
+        flats.push((p, m, v, denom, offset, scalars));
+        offset += n;
+    }
+    // √v.
+    for (_, _, v, denom, _, _) in &flats {
+        let _ = v.f_sqrt_out(denom)?;
+    }
+    // ÷√(1−β2^t), once per run of adjacent parameters with the same t (the same scalar).
+    let mut run_start = 0;
+    for (i, (_, _, _, denom, start, scalars)) in flats.iter().enumerate() {
+        let run_ends = flats
+            .get(i + 1)
+            .is_none_or(|next| next.5 .2.to_bits() != scalars.2.to_bits());
+        if run_ends {
+            let len = start + denom.numel() as i64 - run_start;
+            let _ = scratch
+                .denom
+                .f_narrow(0, run_start, len)?
+                .f_div_scalar_(scalars.2)?;
+            run_start = start + denom.numel() as i64;
+        }
+    }
+    // atan2 over each whole parameter, as on the per-tensor path.
+    for (_, m, _, denom, _, _) in &flats {
+        let _ = m.f_atan2_out(denom, denom)?;
+    }
+    // p ← p − step_size·atan2(…).
+    for (p, _, _, denom, _, scalars) in &flats {
+        if denom.numel() == 0 {
+            continue;
+        }
+        let block = block_len(p.device(), p.numel() as i64);
+        for (mut pb, mut db) in pieces(p, block)?.into_iter().zip(pieces(denom, block)?) {
+            let _ = db.f_mul_scalar_(scalars.1)?;
+            let _ = pb.f_sub_(&db)?;
+        }
+    }
+    Ok(())
+}
+
 /// Checks that a loaded moment is fp32.
 fn check_moment(t: &Tensor) -> Result<(), String> {
     if t.kind() != Kind::Float {
@@ -334,12 +645,18 @@ pub(crate) fn write_safetensors_atomic(
 pub struct SignSgd {
     /// Decoupled weight decay (`puzzle_emb_weight_decay`: 0.1 for ARC, 1.0 for Sudoku and Maze).
     pub weight_decay: f64,
+    /// Check that every id is a row of the table (one host read per step; on by default). The trainer turns
+    /// it off for ids from a dataset validated when loaded, so that a step reads nothing back.
+    pub check_ids: bool,
 }
 
 impl SignSgd {
-    /// A sign-SGD optimizer with the given weight decay.
+    /// A sign-SGD optimizer with the given weight decay (id checks on).
     pub fn new(weight_decay: f64) -> Self {
-        SignSgd { weight_decay }
+        SignSgd {
+            weight_decay,
+            check_ids: true,
+        }
     }
 
     /// Updates the rows of `table` named by `ids` in place.
@@ -363,14 +680,20 @@ impl SignSgd {
         let n = table.size()[0];
         let ctx = |what: &str| TrainError::tch(format!("SignSgd {what}"));
         let ids = ids.f_to_kind(Kind::Int64).map_err(ctx("id cast"))?;
-        let lo = ids
-            .f_min()
-            .and_then(|t| t.f_int64_value(&[]))
-            .map_err(ctx("id range"))?;
-        let hi = ids
-            .f_max()
-            .and_then(|t| t.f_int64_value(&[]))
-            .map_err(ctx("id range"))?;
+        let range = if self.check_ids {
+            Tensor::f_stack(
+                &[
+                    ids.f_min().map_err(ctx("id range"))?,
+                    ids.f_max().map_err(ctx("id range"))?,
+                ],
+                0,
+            )
+            .and_then(|t| hrm_model::host::read_i64(&t))
+            .map_err(ctx("id range"))?
+        } else {
+            vec![0, 0]
+        };
+        let (lo, hi) = (range[0], range[1]);
         if lo < 0 || hi >= n {
             return Err(TrainError::param(
                 "local_ids",

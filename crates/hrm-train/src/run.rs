@@ -860,6 +860,9 @@ impl Inputs {
         let t = &opts.recipe.train;
         let model = Model::new(&self.config, opts.device, t.seed)?;
         let mut trainer = Trainer::new(model, step_config(&opts.recipe, self.plan.total))?;
+        // The splits were validated when loaded (token ids below vocab_size, puzzle ids below the table size):
+        // no per-step range check, so a step reads nothing back from the device.
+        trainer.set_value_checks(false);
         if t.freeze_weights {
             trainer.set_trainable(Trainable::PuzzleTableOnly)?;
         }
@@ -1221,8 +1224,10 @@ struct Run<'a> {
     train_time: Duration,
     start_step: u64,
     log: MetricsLog,
-    /// The training metrics since the last logged line.
+    /// The training metrics since the last logged line, read from the device.
     window: LogWindow,
+    /// The steps since the last read and their metric sums, still on the device.
+    pending: Option<(u64, hrm_model::DeviceMetrics)>,
     bar: ProgressBar,
     /// The newest complete checkpoint (resumed from or written in this session).
     last_checkpoint: Option<PathBuf>,
@@ -1252,6 +1257,7 @@ impl<'a> Run<'a> {
             start_step,
             log: start.log,
             window: start.window,
+            pending: None,
             bar,
             last_checkpoint: start.last_checkpoint,
             final_checkpoint_step: None,
@@ -1301,40 +1307,63 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Checks a step's values, adds them to the log window and writes the window every `train.log_every` steps
-    /// ([`LogWindow::values`]); shows the LM loss and the speed on the progress display.
+    /// Adds a step's metric sums to the pending sums on the device (no host read); every `train.log_every` steps
+    /// reads them once into the log window, checks them, writes the window ([`LogWindow::values`]) and shows the
+    /// LM loss and the speed on the progress display.
     fn log_train(&mut self, step: u64, report: &StepReport) -> Result<(), RunError> {
         let t = &self.opts.recipe.train;
         let gbs = t.global_batch_size as i64;
-        check_finite(
-            step,
-            &report.log_values(gbs),
-            self.last_checkpoint.as_deref(),
-        )?;
-        self.window.add(&report.metrics);
+        self.pending = Some(match self.pending.take() {
+            Some((n, sum)) => (n + 1, sum.add(&report.metrics)),
+            None => (1, report.metrics.clone()),
+        });
+        if !step.is_multiple_of(t.log_every.max(1) as u64) {
+            return Ok(());
+        }
+        self.flush_pending(step)?;
+        let values = self.window.values(gbs, report.lr);
+        let v: Vec<(String, f64)> = values.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        self.log.write(step, &v)?;
+        let lm_loss = values
+            .iter()
+            .find(|(k, _)| *k == "train/lm_loss")
+            .map_or(f64::NAN, |(_, v)| *v);
+        self.window = LogWindow::default();
         let steps = step.saturating_sub(self.start_step).max(1) as f64;
         let secs_per_step = self.train_time.as_secs_f64() / steps;
-        if step.is_multiple_of(t.log_every.max(1) as u64) {
-            let values = self.window.values(gbs, report.lr);
-            let v: Vec<(String, f64)> = values.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-            self.log.write(step, &v)?;
-            self.window = LogWindow::default();
-            // Speed goes to TensorBoard only: metrics.jsonl stays identical across runs and resumes.
-            let perf = [
-                (
-                    "perf/samples_per_sec".to_string(),
-                    gbs as f64 / secs_per_step.max(1e-9),
-                ),
-                ("perf/sec_per_step".to_string(), secs_per_step),
-            ];
-            self.log.write_events_only(step, &perf)?;
-        }
+        // Speed goes to TensorBoard only: metrics.jsonl stays identical across runs and resumes.
+        let perf = [
+            (
+                "perf/samples_per_sec".to_string(),
+                gbs as f64 / secs_per_step.max(1e-9),
+            ),
+            ("perf/sec_per_step".to_string(), secs_per_step),
+        ];
+        self.log.write_events_only(step, &perf)?;
         self.bar.set_message(format!(
-            "lm_loss {:.4} | {:.1} samples/s | {:.3} s/step",
-            report.metrics.lm_loss / gbs as f64,
+            "lm_loss {lm_loss:.4} | {:.1} samples/s | {:.3} s/step",
             gbs as f64 / secs_per_step.max(1e-9),
             secs_per_step
         ));
+        Ok(())
+    }
+
+    /// Reads the pending metric sums (one host read) into the log window and stops the run when one is not
+    /// finite, naming the last good checkpoint; nothing to do when no step is pending.
+    fn flush_pending(&mut self, step: u64) -> Result<(), RunError> {
+        let Some((n, sums)) = self.pending.take() else {
+            return Ok(());
+        };
+        let (m, _) = sums.read()?;
+        let gbs = self.opts.recipe.train.global_batch_size as i64;
+        let mut window = LogWindow::default();
+        window.add_steps(n, &m);
+        check_finite(
+            step,
+            &window.values(gbs, 0.0),
+            self.last_checkpoint.as_deref(),
+        )?;
+        self.window.add_steps(n, &m);
         Ok(())
     }
 
@@ -1368,6 +1397,7 @@ impl<'a> Run<'a> {
 
     /// Writes a checkpoint of the current state (refused when a weight is not finite).
     fn checkpoint(&mut self, kind: CheckpointKind) -> Result<(), RunError> {
+        self.flush_pending(self.trainer.step_count())?;
         check_parameters_finite(&self.trainer, self.last_checkpoint.as_deref())?;
         let state = CheckpointState {
             step: self.trainer.step_count(),

@@ -332,7 +332,7 @@ fn fit_task(
     let mut sampler = RowSampler::new(data, g, batch, opts.seed);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5eed);
     rng.set_stream(g as u64);
-    let (mut steps, mut accuracy) = (0u64, None);
+    let (mut steps, mut last) = (0u64, None);
     while steps < opts.steps {
         if crate::stop::requested() {
             return Err(RunError::Interrupted(
@@ -347,13 +347,17 @@ fn fit_task(
             break;
         }
         let b = sampler.next(trainer.model().device())?;
-        if let Some(report) = trainer.train_step(&b, &mut rng)? {
-            let m = &report.metrics;
-            accuracy = (m.count > 0.0).then(|| m.accuracy / m.count);
-        }
+        last = trainer.train_step(&b, &mut rng)?.or(last);
         steps += 1;
         bar.inc(1);
     }
+    let accuracy = match last {
+        Some(report) => {
+            let m = report.read_metrics()?;
+            (m.count > 0.0).then(|| m.accuracy / m.count)
+        }
+        None => None,
+    };
     let table = trainer
         .model()
         .puzzle_table()
@@ -417,6 +421,7 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
         step.lr_warmup_steps = step.lr_warmup_steps.min(opts.steps / 10);
         let mut trainer = Trainer::new(model, step)?;
         trainer.set_trainable(Trainable::PuzzleTableOnly)?;
+        trainer.set_value_checks(false); // the build was validated when loaded
         let bar = progress::bar(
             opts.steps * tasks.len() as u64,
             "fit steps",

@@ -4,7 +4,7 @@
 //! sign-SGD step runs.
 //! Follows the reference's `pretrain.py`.
 
-use hrm_model::{act_loss_head, ActMetrics, Batch, Carry, Model};
+use hrm_model::{act_loss_head_on_device, ActMetrics, Batch, Carry, DeviceMetrics, Model};
 use rand::Rng;
 use tch::{Kind, Tensor};
 
@@ -106,7 +106,7 @@ pub enum Trainable {
 }
 
 /// What one call of [`Trainer::train_step`] did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct StepReport {
     /// The step number s (1 for the first step).
     pub step: u64,
@@ -114,15 +114,24 @@ pub struct StepReport {
     pub lr: f64,
     /// Sign-SGD learning rate used.
     pub puzzle_emb_lr: f64,
-    /// The loss-head metrics summed over the micro-batches (raw sums, as the reference loss head returns them).
-    pub metrics: ActMetrics,
+    /// The loss-head metrics summed over the micro-batches (raw sums, as the reference loss head returns them),
+    /// still on the device: a step reads nothing back; [`StepReport::read_metrics`] does, once.
+    pub metrics: DeviceMetrics,
 }
 
 impl StepReport {
+    /// The metric sums as host numbers (one device-to-host read, which waits for the step to finish).
+    pub fn read_metrics(&self) -> Result<ActMetrics, TrainError> {
+        Ok(self.metrics.read()?.0)
+    }
+
     /// The values the reference logs for a train step: losses divided by the global batch size, every other
-    /// metric by max(count, 1), plus `train/lr`.
-    pub fn log_values(&self, global_batch_size: i64) -> Vec<(&'static str, f64)> {
-        let m = &self.metrics;
+    /// metric by max(count, 1), plus `train/lr` (reads the metrics: one host read).
+    pub fn log_values(
+        &self,
+        global_batch_size: i64,
+    ) -> Result<Vec<(&'static str, f64)>, TrainError> {
+        let m = &self.read_metrics()?;
         let count = m.count.max(1.0);
         let gbs = global_batch_size as f64;
         let mut v = vec![
@@ -138,7 +147,7 @@ impl StepReport {
             v.push(("train/q_continue_loss", qc / gbs));
         }
         v.push(("train/lr", self.lr));
-        v
+        Ok(v)
     }
 }
 
@@ -156,7 +165,12 @@ pub struct LogWindow {
 impl LogWindow {
     /// Adds one optimizer step's metric sums.
     pub fn add(&mut self, m: &ActMetrics) {
-        self.optimizer_steps += 1;
+        self.add_steps(1, m);
+    }
+
+    /// Adds the metric sums of `steps` optimizer steps.
+    pub fn add_steps(&mut self, steps: u64, m: &ActMetrics) {
+        self.optimizer_steps += steps;
         self.sums = add_metrics(&self.sums, m);
     }
 
@@ -263,6 +277,14 @@ impl Trainer {
         }
         self.trainable = trainable;
         Ok(())
+    }
+
+    /// Turns the model's per-forward range checks of token and puzzle ids on or off
+    /// ([`Model::set_value_checks`]) and sign-SGD's id check: off for batches from a dataset validated when it was loaded, so that a step
+    /// makes no host read.
+    pub fn set_value_checks(&mut self, on: bool) {
+        self.model.set_value_checks(on);
+        self.sign_sgd.check_ids = on;
     }
 
     /// Which parameters a step updates.
@@ -448,11 +470,11 @@ impl Trainer {
         &mut self,
         batch: &Batch,
         rng: &mut R,
-    ) -> Result<(ActMetrics, Vec<(Tensor, Tensor)>), TrainError> {
+    ) -> Result<(DeviceMetrics, Vec<(Tensor, Tensor)>), TrainError> {
         let loss_type = self.model.config().loss_type;
         let m = self.config.micro_batch_size();
         let gbs = self.config.global_batch_size as f64;
-        let mut metrics = ActMetrics::default();
+        let mut metrics: Option<DeviceMetrics> = None;
         let mut puzzle_grads = Vec::with_capacity(self.carries.len());
         for (j, slot) in self.carries.iter_mut().enumerate() {
             let rows = |t: &Tensor| t.narrow(0, j as i64 * m, m);
@@ -470,7 +492,7 @@ impl Trainer {
                 }
             };
             let (new_carry, out) = self.model.forward_train(carry, &micro, rng)?;
-            let loss = act_loss_head(&new_carry, &out, loss_type)?;
+            let loss = act_loss_head_on_device(&new_carry, &out, loss_type)?;
             loss.loss
                 .f_div_scalar(gbs)
                 .and_then(|l| l.f_backward())
@@ -481,9 +503,16 @@ impl Trainer {
                     puzzle_grads.push((local.ids.shallow_clone(), g));
                 }
             }
-            metrics = add_metrics(&metrics, &loss.metrics);
+            metrics = Some(match metrics {
+                Some(sum) => sum.add(&loss.metrics),
+                None => loss.metrics,
+            });
             *slot = Some(new_carry);
         }
+        let metrics = metrics.ok_or_else(|| TrainError::Config {
+            field: "micro_batches".into(),
+            message: "a step needs at least one micro-batch".into(),
+        })?;
         Ok((metrics, puzzle_grads))
     }
 

@@ -138,7 +138,7 @@ fn small_hrm_learns_copy_and_reverse() {
             .unwrap();
         if step % 25 == 0 {
             let acc = exact_accuracy(trainer.model(), &data);
-            let lm = report.metrics.lm_loss / B as f64;
+            let lm = report.read_metrics().unwrap().lm_loss / B as f64;
             eprintln!(
                 "step {step}: lr {:.2e} train lm_loss {lm:.4} exact accuracy {acc:.3}",
                 report.lr

@@ -1,14 +1,15 @@
 //! Micro-batching is exact: k micro-batches of B/k with their own carries give the update of one batch of B.
+//! `HRM_TEST_DEVICE=cuda` runs it on the GPU (`common::test_device`).
 
 mod common;
 
-use common::max_abs_diff;
+use common::{max_abs_diff, test_device};
 use hrm_model::{Batch, ForwardDtype, LossType, Model, ModelConfig, PosEncoding};
 use hrm_train::optim::AdamATan2Config;
 use hrm_train::step::{StepConfig, Trainer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 const B: i64 = 8;
 const S: i64 = 6;
@@ -74,7 +75,15 @@ fn random_batch(rng: &mut ChaCha8Rng) -> Batch {
     let ids: Vec<i32> = (0..B)
         .map(|_| rng.random_range(1..PUZZLES as i32))
         .collect();
-    Batch::from_vecs(&inputs, &labels, &ids, B as usize, S as usize, Device::Cpu).unwrap()
+    Batch::from_vecs(
+        &inputs,
+        &labels,
+        &ids,
+        B as usize,
+        S as usize,
+        test_device(),
+    )
+    .unwrap()
 }
 
 /// Per-tensor bound as the golden README recommends for gradients: max|Δ| ≤ rel · max|ref|.
@@ -140,12 +149,12 @@ fn micro_batches_match_one_full_batch() {
     tch::manual_seed(0);
     for k in [2, 4] {
         let mut full = Trainer::new(
-            Model::new(&config(), Device::Cpu, 7).unwrap(),
+            Model::new(&config(), test_device(), 7).unwrap(),
             step_config(1),
         )
         .unwrap();
         let mut micro = Trainer::new(
-            Model::new(&config(), Device::Cpu, 7).unwrap(),
+            Model::new(&config(), test_device(), 7).unwrap(),
             step_config(k),
         )
         .unwrap();
@@ -171,18 +180,16 @@ fn micro_batches_match_one_full_batch() {
             let a = full.train_step(&batch, &mut rng_full).unwrap().unwrap();
             let b = micro.train_step(&batch, &mut rng_micro).unwrap().unwrap();
             assert_eq!((a.step, a.lr), (b.step, b.lr));
-            assert_eq!(a.metrics.count, b.metrics.count, "k={k} step {step}");
-            assert_eq!(
-                a.metrics.exact_accuracy, b.metrics.exact_accuracy,
-                "k={k} step {step}"
-            );
+            let (a, b) = (a.read_metrics().unwrap(), b.read_metrics().unwrap());
+            assert_eq!(a.count, b.count, "k={k} step {step}");
+            assert_eq!(a.exact_accuracy, b.exact_accuracy, "k={k} step {step}");
             assert!(
-                (a.metrics.lm_loss - b.metrics.lm_loss).abs() <= 1e-5 * a.metrics.lm_loss.abs(),
+                (a.lm_loss - b.lm_loss).abs() <= 1e-5 * a.lm_loss.abs(),
                 "k={k} step {step}"
             );
-            let qa = a.metrics.q_continue_loss.unwrap();
-            assert!((qa - b.metrics.q_continue_loss.unwrap()).abs() <= 1e-5 * qa.abs());
-            halted_any |= a.metrics.count > 0.0;
+            let qa = a.q_continue_loss.unwrap();
+            assert!((qa - b.q_continue_loss.unwrap()).abs() <= 1e-5 * qa.abs());
+            halted_any |= a.count > 0.0;
             compare(step, &full, &micro, k);
         }
         // The exploration must have made some slots halt early, so resets were exercised.
@@ -201,11 +208,11 @@ fn micro_batches_match_one_full_batch() {
 #[test]
 fn wrong_batch_size_is_rejected() {
     let mut t = Trainer::new(
-        Model::new(&config(), Device::Cpu, 7).unwrap(),
+        Model::new(&config(), test_device(), 7).unwrap(),
         step_config(2),
     )
     .unwrap();
-    let batch = Batch::from_vecs(&[1; 6], &[1; 6], &[0], 1, 6, Device::Cpu).unwrap();
+    let batch = Batch::from_vecs(&[1; 6], &[1; 6], &[0], 1, 6, test_device()).unwrap();
     let err = t
         .train_step(&batch, &mut ChaCha8Rng::seed_from_u64(0))
         .unwrap_err()
@@ -213,7 +220,7 @@ fn wrong_batch_size_is_rejected() {
     assert!(err.contains("batch_size"), "{err}");
     assert_eq!(t.step_count(), 0);
     assert!(Trainer::new(
-        Model::new(&config(), Device::Cpu, 7).unwrap(),
+        Model::new(&config(), test_device(), 7).unwrap(),
         step_config(3)
     )
     .is_err());
@@ -223,7 +230,7 @@ fn wrong_batch_size_is_rejected() {
 fn steps_past_the_total_do_nothing() {
     let mut cfg = step_config(1);
     cfg.total_steps = 1;
-    let mut t = Trainer::new(Model::new(&config(), Device::Cpu, 7).unwrap(), cfg).unwrap();
+    let mut t = Trainer::new(Model::new(&config(), test_device(), 7).unwrap(), cfg).unwrap();
     let mut data = ChaCha8Rng::seed_from_u64(5);
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     assert!(t

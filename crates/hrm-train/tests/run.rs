@@ -1,6 +1,9 @@
 //! Integration tests of the recipe-driven training loop on the CPU: a smoke run with checkpoints and
 //! prediction, exact resume from a kept checkpoint, recipe/dataset/checkpoint mismatches, the non-finite guard,
-//! frozen-weight training and EMA evaluation.
+//! frozen-weight training and EMA evaluation. `HRM_TEST_DEVICE=cuda` moves the runs made with `options` (the
+//! resume tests among them) onto the GPU (`common::test_device`); the rest stay on the CPU.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,7 +24,7 @@ fn options(dataset: &Path, run: &Path, overrides: &[&str]) -> RunOptions {
         recipe: tiny_recipe(&overrides).expect("tiny recipe"),
         dataset_dir: dataset.to_path_buf(),
         run_dir: run.to_path_buf(),
-        device: Device::Cpu,
+        device: common::test_device(),
         resume: false,
         command_line: vec!["test".into()],
         progress: false,

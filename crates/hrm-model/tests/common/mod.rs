@@ -3,14 +3,21 @@
 //! buffers and trace keys exist, RoPE or not, the number of segments — comes from the config and trace files, so
 //! the same checks run unchanged on another configuration's files in the same format (see
 //! `shared/golden/README.md` for the protocol and the tolerances).
+//!
+//! Two environment variables move the checks onto another device and precision (the GPU check of
+//! `cargo xtask gpu-bundle` sets them; unset, the tests run as in CI):
+//! - `HRM_TEST_DEVICE`: `cpu`, `cuda` (fails when CUDA is missing) or unset/`all` ([`hrm_model::test_devices`]:
+//!   the CPU, and CUDA when present);
+//! - `HRM_TEST_DTYPE`: `f32` (default, the README's tolerances) or `bf16` (the model's forward in bfloat16,
+//!   checked with the looser bounds of [`BF16`]).
 
 #![allow(dead_code)]
 
 use std::collections::{BTreeSet, HashMap};
 
 use hrm_model::{
-    act_loss_head, ActOutput, Batch, Carry, ForwardTrace, Level, LossOutput, Model, ModelConfig,
-    ModelKind, PosEncoding,
+    act_loss_head, ActOutput, Batch, Carry, ForwardDtype, ForwardTrace, Level, LossOutput, Model,
+    ModelConfig, ModelKind, PosEncoding,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -37,20 +44,141 @@ macro_rules! parity_tests {
 }
 pub(crate) use parity_tests;
 
-/// Forward tolerance (atol, rtol) of a segment: tighter from a fresh state (segment 0), looser after carried state.
-fn forward_tol(segment: usize) -> (f64, f64) {
-    if segment == 0 {
-        (2e-5, 1e-4)
-    } else {
-        (5e-5, 1e-4)
+/// The devices the parity checks run on: `HRM_TEST_DEVICE` = `cpu`, `cuda`, or unset/`all` (the CPU, and CUDA
+/// when present, as [`hrm_model::test_devices`]).
+pub fn test_devices() -> Vec<Device> {
+    match std::env::var("HRM_TEST_DEVICE").as_deref() {
+        Err(_) | Ok("") | Ok("all") => hrm_model::test_devices(),
+        Ok("cpu") => vec![Device::Cpu],
+        Ok("cuda") => {
+            assert!(
+                tch::Cuda::is_available(),
+                "HRM_TEST_DEVICE=cuda, but libtorch sees no CUDA device"
+            );
+            vec![Device::Cuda(0)]
+        }
+        Ok(other) => panic!("HRM_TEST_DEVICE={other}: expected cpu, cuda or all"),
     }
 }
 
-/// Tolerance of q logits and of the target.
-const Q_ATOL: f64 = 1e-5;
-const TARGET_ATOL: f64 = 1e-6;
-/// Relative tolerance of losses.
-const LOSS_RTOL: f64 = 1e-5;
+/// The forward dtype of the parity checks: `HRM_TEST_DTYPE` = `f32` (default) or `bf16`.
+pub fn test_dtype() -> ForwardDtype {
+    match std::env::var("HRM_TEST_DTYPE").as_deref() {
+        Err(_) | Ok("") | Ok("f32") | Ok("float32") => ForwardDtype::Float32,
+        Ok("bf16") | Ok("bfloat16") => ForwardDtype::Bfloat16,
+        Ok(other) => panic!("HRM_TEST_DTYPE={other}: expected f32 or bf16"),
+    }
+}
+
+/// The bounds of one precision. Elementwise checks are `|got − ref| ≤ atol + rtol·|ref|`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tolerances {
+    /// Forward values (logits, carries, network calls, x̃) of segment 0, from a fresh state.
+    pub forward0: Forward,
+    /// Forward values after carried state (segments ≥ 1, the eval rollout).
+    pub forward: Forward,
+    /// q_halt / q_continue logits: atol.
+    pub q_atol: f64,
+    /// The bootstrapped target: atol.
+    pub target_atol: f64,
+    /// Losses: rtol.
+    pub loss_rtol: f64,
+    /// `metrics.accuracy` (a share of labelled tokens): atol.
+    pub accuracy_atol: f64,
+    /// Gradients: max |Δ| ≤ grad_rel · max |ref| per tensor.
+    pub grad_rel: f64,
+    /// Whether decisions (halting, steps, exact accuracy, counts, the eval's number of segments) must match
+    /// exactly and the carried segments after them are compared.
+    pub exact_decisions: bool,
+}
+
+/// float32: the golden README's recommendations, measured against a float64 and a math-SDPA rerun of the
+/// reference (worst use of a bound 26%).
+pub const F32: Tolerances = Tolerances {
+    forward0: Forward {
+        atol: 2e-5,
+        rtol: 1e-4,
+        norm: f64::INFINITY,
+    },
+    forward: Forward {
+        atol: 5e-5,
+        rtol: 1e-4,
+        norm: f64::INFINITY,
+    },
+    q_atol: 1e-5,
+    target_atol: 1e-6,
+    loss_rtol: 1e-5,
+    accuracy_atol: 1e-6,
+    grad_rel: 1e-4,
+    exact_decisions: true,
+};
+
+/// bfloat16: the forward runs in bf16 (parameters kept in f32, as in training), the reference in float32.
+///
+/// bf16 keeps 8 significant bits: each rounding errs by up to 2⁻⁹ ≈ 2e-3 relative (4e-3 between neighbours), and
+/// the errors of a chain of roundings add up. Segment 0 alone is a chain of 12 network calls (the Q-target pass
+/// included) of 2 blocks, each with ~10 rounded steps (projections, attention, SwiGLU, residual, RMSNorm), so a
+/// few percent relative error is the expected size; carried segments compound it over up to 4 segments (TRM: 15
+/// calls each). Measured with `HRM_TEST_REPORT=1` on the CPU (bf16 kernels accumulating in f32, as cuBLAS does),
+/// worst of HRM and TRM:
+/// - segment 0 (logits, z_H, z_L, every call): ‖Δ‖/‖ref‖ ≤ 2.7e-2, max |Δ| 0.12 at |ref| ≤ 3.5;
+/// - carried segments and the eval rollout: ‖Δ‖/‖ref‖ ≤ 0.20 (TRM's eval logits after 4 segments), max |Δ| 0.83;
+/// - q logits: max |Δ| 0.071; the bootstrapped target: 1.6e-4; losses: relative 1.5e-2 (TRM's eval lm_loss);
+/// - gradients: max |Δ| ≤ 0.07·max |ref| (TRM); `metrics.accuracy`: one token of a row (0.083).
+///
+/// The bounds below are 2-3 times those figures, since CUDA's kernels round in other places (split-K matmuls,
+/// fused attention). They catch what bf16 parity is for on a GPU — a kernel, cast or layout error gives errors
+/// of order 1 — not last-bit agreement, which the float32 run checks. Decisions (halting, exact correctness, the
+/// sign of q_halt) whose reference margin lies below this noise may flip: see [`Tolerances::exact_decisions`].
+pub const BF16: Tolerances = Tolerances {
+    forward0: Forward {
+        atol: 0.25,
+        rtol: 0.05,
+        norm: 0.08,
+    },
+    forward: Forward {
+        atol: 1.0,
+        rtol: 0.1,
+        norm: 0.4,
+    },
+    q_atol: 0.2,
+    target_atol: 1e-3,
+    loss_rtol: 5e-2,
+    accuracy_atol: 0.25,
+    grad_rel: 0.2,
+    exact_decisions: false,
+};
+
+/// The bound of a forward tensor: elementwise `|got − ref| ≤ atol + rtol·|ref|`, and normwise
+/// `‖got − ref‖₂ ≤ norm·‖ref‖₂` (which only bf16 needs: there the elementwise bound must admit a few outliers).
+#[derive(Debug, Clone, Copy)]
+pub struct Forward {
+    pub atol: f64,
+    pub rtol: f64,
+    pub norm: f64,
+}
+
+/// A forward tensor within `bound` (elementwise, then normwise).
+pub fn assert_forward(name: &str, got: &Tensor, want: &Tensor, bound: Forward) {
+    assert_close(name, got, want, bound.atol, bound.rtol);
+    if bound.norm.is_finite() {
+        let (g, w) = (f64s(got), f64s(want));
+        let rel = (&g - &w).norm().double_value(&[]) / w.norm().double_value(&[]).max(1e-30);
+        assert!(
+            rel <= bound.norm,
+            "{name}: ‖Δ‖/‖ref‖ {rel:.3e} exceeds {:e}",
+            bound.norm
+        );
+    }
+}
+
+/// The bounds of [`test_dtype`].
+pub fn tol() -> &'static Tolerances {
+    match test_dtype() {
+        ForwardDtype::Float32 => &F32,
+        ForwardDtype::Bfloat16 => &BF16,
+    }
+}
 
 /// The gradient key of the sparse embedding's leaf rows (not a parameter).
 const LOCAL_GRAD: &str = "grad.inner.puzzle_emb.local_weights";
@@ -74,6 +202,11 @@ fn f64s(t: &Tensor) -> Tensor {
     t.detach().to_device(Device::Cpu).to_kind(Kind::Double)
 }
 
+/// Whether `HRM_TEST_REPORT` asks every bounded check to print its worst error (how the bf16 bounds were set).
+fn report() -> bool {
+    std::env::var_os("HRM_TEST_REPORT").is_some()
+}
+
 /// |got − want| ≤ atol + rtol·|want| elementwise.
 pub fn assert_close(name: &str, got: &Tensor, want: &Tensor, atol: f64, rtol: f64) {
     assert_eq!(got.size(), want.size(), "{name}: shape");
@@ -81,21 +214,39 @@ pub fn assert_close(name: &str, got: &Tensor, want: &Tensor, atol: f64, rtol: f6
     let excess = (&g - &w).abs() - (w.abs() * rtol + atol);
     let worst = excess.max().double_value(&[]);
     let max_abs = (&g - &w).abs().max().double_value(&[]);
+    if report() {
+        let used = ((&g - &w).abs() / (w.abs() * rtol + atol))
+            .max()
+            .double_value(&[]);
+        let max_ref = w.abs().max().double_value(&[]);
+        let normwise = (&g - &w).norm().double_value(&[]) / w.norm().double_value(&[]).max(1e-30);
+        eprintln!(
+            "report {name}: max |Δ| {max_abs:.3e}, max |ref| {max_ref:.3e}, {:.1}% of the bound, ‖Δ‖/‖ref‖ {normwise:.2e}",
+            100.0 * used
+        );
+    }
     assert!(
         worst <= 0.0,
         "{name}: max |Δ| {max_abs:.3e} exceeds atol {atol:e} + rtol {rtol:e}·|ref|"
     );
 }
 
-/// Gradients: max |Δ| ≤ 1e-4 · max |ref| per tensor.
+/// Gradients: max |Δ| ≤ `tol().grad_rel` · max |ref| per tensor.
 pub fn assert_grad_close(name: &str, got: &Tensor, want: &Tensor) {
     assert_eq!(got.size(), want.size(), "{name}: shape");
     let (g, w) = (f64s(got), f64s(want));
     let max_abs = (&g - &w).abs().max().double_value(&[]);
-    let bound = 1e-4 * w.abs().max().double_value(&[]);
+    let rel = tol().grad_rel;
+    let bound = rel * w.abs().max().double_value(&[]);
+    if report() {
+        eprintln!(
+            "report {name}: max |Δ| {max_abs:.3e}, {:.0}% of the bound",
+            100.0 * max_abs / bound
+        );
+    }
     assert!(
         max_abs <= bound,
-        "{name}: max |Δ| {max_abs:.3e} > 1e-4·max|ref| = {bound:.3e}"
+        "{name}: max |Δ| {max_abs:.3e} > {rel:e}·max|ref| = {bound:.3e}"
     );
 }
 
@@ -107,6 +258,15 @@ pub fn assert_exact(name: &str, got: &Tensor, want: &Tensor) {
     assert!(g.equal(&w), "{name}: got {g:?} want {w:?}");
 }
 
+/// Whether two integer or boolean tensors are equal (for decisions that may differ in bf16).
+fn same(got: &Tensor, want: &Tensor) -> bool {
+    got.size() == want.size()
+        && got
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Int64)
+            .equal(&want.to_kind(Kind::Int64))
+}
+
 /// A scalar tensor as f64.
 pub fn scalar(t: &Tensor) -> f64 {
     t.to_kind(Kind::Double).double_value(&[])
@@ -114,6 +274,13 @@ pub fn scalar(t: &Tensor) -> f64 {
 
 /// |got − want| ≤ rtol·|want|.
 pub fn assert_rel(name: &str, got: f64, want: f64, rtol: f64) {
+    if report() {
+        let used = (got - want).abs() / (rtol * want.abs());
+        eprintln!(
+            "report {name}: got {got} want {want}, {:.0}% of the bound",
+            100.0 * used
+        );
+    }
     assert!(
         (got - want).abs() <= rtol * want.abs(),
         "{name}: got {got} want {want} (rtol {rtol:e})"
@@ -152,9 +319,15 @@ impl GoldenSet {
         config
     }
 
-    /// The model with the reference weights and the batch, on `device`.
+    /// The model with the reference weights and the batch, on `device`, in [`test_dtype`].
     pub fn model(&self, device: Device) -> (ModelConfig, Model, Batch) {
-        let config = self.config();
+        self.model_as(device, test_dtype())
+    }
+
+    /// The model with the reference weights and the batch, on `device`, with forward dtype `dtype`.
+    pub fn model_as(&self, device: Device, dtype: ForwardDtype) -> (ModelConfig, Model, Batch) {
+        let mut config = self.config();
+        config.forward_dtype = dtype;
         let weights = hrm_testkit::golden_dir().join(self.file("weights.safetensors"));
         let model = Model::from_safetensors(&config, device, &weights).unwrap();
         let b = load(&self.file("batch.safetensors"));
@@ -221,37 +394,63 @@ fn check_metrics(prefix: &str, loss: &LossOutput, trace: &HashMap<String, Tensor
     let key = |k: &str| format!("{prefix}.metrics.{k}");
     let t = |k: &str| scalar(get(trace, &key(k)));
     assert_eq!(m.count, t("count"), "{prefix}.count");
-    assert_eq!(
-        m.exact_accuracy,
-        t("exact_accuracy"),
-        "{prefix}.exact_accuracy"
-    );
-    assert_eq!(
-        m.q_halt_accuracy,
-        t("q_halt_accuracy"),
-        "{prefix}.q_halt_accuracy"
-    );
+    // Row counts that rest on an argmax or on the sign of q_halt: exact in float32; in bfloat16 one row may flip
+    // its exact-correctness (top-two logit gaps go down to 1.6e-3, far below the bf16 noise), and q_halt_accuracy
+    // also tolerates each row whose reference q_halt lies within the q bound of 0 (TRM's tiny model: |q_halt| ≤ 0.3).
+    let slack = if tol().exact_decisions { 0.0 } else { 1.0 };
+    let near_zero = if tol().exact_decisions {
+        0.0
+    } else {
+        // The q_halt logits the metrics were computed from (the eval's last segment when not stored apart).
+        let mut q = format!("{prefix}.q_halt_logits");
+        if !trace.contains_key(&q) {
+            let last = count_indexed(trace, &format!("{prefix}.seg"), "q_halt_logits");
+            q = format!("{prefix}.seg{}.q_halt_logits", last.saturating_sub(1));
+        }
+        scalar(&get(trace, &q).abs().le(tol().q_atol).sum(Kind::Int64))
+    };
+    for (k, got, extra) in [
+        ("exact_accuracy", m.exact_accuracy, 0.0),
+        ("q_halt_accuracy", m.q_halt_accuracy, near_zero),
+    ] {
+        let want = t(k);
+        assert!(
+            (got - want).abs() <= slack + extra,
+            "{prefix}.{k}: got {got} want {want} (allowed ±{})",
+            slack + extra
+        );
+    }
     assert_eq!(m.steps, t("steps"), "{prefix}.steps");
+    if report() {
+        eprintln!(
+            "report {prefix}.accuracy: got {} want {}",
+            m.accuracy,
+            t("accuracy")
+        );
+    }
     assert!(
-        (m.accuracy - t("accuracy")).abs() <= 1e-6,
+        (m.accuracy - t("accuracy")).abs() <= tol().accuracy_atol,
         "{prefix}.accuracy {} vs {}",
         m.accuracy,
         t("accuracy")
     );
-    assert_rel(&key("lm_loss"), m.lm_loss, t("lm_loss"), LOSS_RTOL);
+    assert_rel(&key("lm_loss"), m.lm_loss, t("lm_loss"), tol().loss_rtol);
     assert_rel(
         &key("q_halt_loss"),
         m.q_halt_loss,
         t("q_halt_loss"),
-        LOSS_RTOL,
+        tol().loss_rtol,
     );
     match (
         m.q_continue_loss,
         trace.contains_key(&key("q_continue_loss")),
     ) {
-        (Some(qc), true) => {
-            assert_rel(&key("q_continue_loss"), qc, t("q_continue_loss"), LOSS_RTOL)
-        }
+        (Some(qc), true) => assert_rel(
+            &key("q_continue_loss"),
+            qc,
+            t("q_continue_loss"),
+            tol().loss_rtol,
+        ),
         (None, false) => {}
         (got, _) => panic!("{prefix}: q_continue loss {got:?}, but the trace disagrees"),
     }
@@ -259,14 +458,15 @@ fn check_metrics(prefix: &str, loss: &LossOutput, trace: &HashMap<String, Tensor
         &format!("{prefix}.loss"),
         scalar(&loss.loss),
         scalar(get(trace, &format!("{prefix}.loss"))),
-        LOSS_RTOL,
+        tol().loss_rtol,
     );
 }
 
 /// The checkpoint keys are the reference state-dict keys, and loading the weights file reproduces it exactly.
 pub fn check_state_dict(set: GoldenSet) {
     let file = load(&set.file("weights.safetensors"));
-    let (config, model, _) = set.model(Device::Cpu);
+    // The stored state (parameters and the f32 `H_init`/`L_init` buffers): structural, checked in float32.
+    let (config, model, _) = set.model_as(Device::Cpu, ForwardDtype::Float32);
     let ours: BTreeSet<String> = model.state_dict().into_iter().map(|(n, _)| n).collect();
     let theirs: BTreeSet<String> = file.keys().cloned().collect();
     assert_eq!(ours, theirs, "state-dict keys");
@@ -290,7 +490,7 @@ pub fn check_state_dict(set: GoldenSet) {
 /// The non-persistent buffers: the RoPE tables when the config uses RoPE (and none otherwise).
 pub fn check_buffers(set: GoldenSet) {
     let buffers = load(&set.file("buffers_nonpersistent.safetensors"));
-    for device in hrm_model::test_devices() {
+    for device in test_devices() {
         let (config, model, _) = set.model(device);
         let names = ["cos_cached", "sin_cached"];
         if config.pos_encodings != PosEncoding::Rope {
@@ -316,13 +516,17 @@ pub fn check_training_segments(set: GoldenSet) {
     let trace = set.trace();
     let segments = count_indexed(&trace, "seg", "logits");
     assert!(segments > 0, "the trace holds no training segment");
-    for device in hrm_model::test_devices() {
+    for device in test_devices() {
         let (config, mut model, batch) = set.model(device);
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let mut carry = model.initial_carry(&batch);
         for s in 0..segments {
             let p = format!("seg{s}");
-            let (atol, rtol) = forward_tol(s);
+            let bound = if s == 0 {
+                tol().forward0
+            } else {
+                tol().forward
+            };
             let mut calls = ForwardTrace::default();
             let (new_carry, out) = model
                 .forward_traced(&carry, &batch, Some(&mut rng), &mut calls)
@@ -330,12 +534,12 @@ pub fn check_training_segments(set: GoldenSet) {
             let loss = act_loss_head(&new_carry, &out, config.loss_type).unwrap();
             let key = |k: &str| format!("{p}.{k}");
             let g = |k: &str| get(&trace, &key(k));
-            assert_close(&key("logits"), &out.logits, g("logits"), atol, rtol);
+            assert_forward(&key("logits"), &out.logits, g("logits"), bound);
             for (k, t) in [
                 ("q_halt_logits", &out.q_halt_logits),
                 ("q_continue_logits", &out.q_continue_logits),
             ] {
-                assert_close(&key(k), t, g(k), Q_ATOL, 0.0);
+                assert_close(&key(k), t, g(k), tol().q_atol, 0.0);
             }
             let has_target = trace.contains_key(&key("target_q_continue"));
             assert_eq!(
@@ -348,7 +552,7 @@ pub fn check_training_segments(set: GoldenSet) {
                     &key("target_q_continue"),
                     t,
                     g("target_q_continue"),
-                    TARGET_ATOL,
+                    tol().target_atol,
                     0.0,
                 ),
                 None if !has_target => {}
@@ -357,27 +561,43 @@ pub fn check_training_segments(set: GoldenSet) {
                     other.is_some()
                 ),
             }
-            assert_exact(&key("halted"), &new_carry.halted, g("halted"));
-            assert_exact(&key("steps"), &new_carry.steps, g("steps"));
-            assert_eq!(
-                loss.all_halted,
-                scalar(g("all_halted")) != 0.0,
-                "{p}.all_halted"
-            );
-            check_carry(&p, &new_carry, &trace, atol, rtol);
-            check_metrics(&p, &loss, &trace);
+            // Halting decisions: exact in float32; in bfloat16 a decision whose reference margin lies below the
+            // bf16 noise may flip, and the segments after it then follow other resets: they are not compared.
+            let agree = same(&new_carry.halted, g("halted")) && same(&new_carry.steps, g("steps"));
+            if tol().exact_decisions || agree {
+                assert_exact(&key("halted"), &new_carry.halted, g("halted"));
+                assert_exact(&key("steps"), &new_carry.steps, g("steps"));
+                assert_eq!(
+                    loss.all_halted,
+                    scalar(g("all_halted")) != 0.0,
+                    "{p}.all_halted"
+                );
+            }
+            check_carry(&p, &new_carry, &trace, bound);
+            if agree {
+                check_metrics(&p, &loss, &trace);
+            }
             if s == 0 {
                 check_segment0_extras(&config, &trace, &calls, &mut model, &out, &loss, &batch);
+            }
+            if !agree {
+                eprintln!(
+                    "note: {p} on {device:?}: a halting decision differs from the reference in {:?} (q margins \
+                     below the bf16 noise); segments {}..{segments} are not compared",
+                    test_dtype(),
+                    s + 1
+                );
+                break;
             }
             carry = new_carry;
         }
     }
 }
 
-fn check_carry(p: &str, carry: &Carry, trace: &HashMap<String, Tensor>, atol: f64, rtol: f64) {
+fn check_carry(p: &str, carry: &Carry, trace: &HashMap<String, Tensor>, bound: Forward) {
     for (k, t) in [("carry.z_H", &carry.z_h), ("carry.z_L", &carry.z_l)] {
         let name = format!("{p}.{k}");
-        assert_close(&name, t, get(trace, &name), atol, rtol);
+        assert_forward(&name, t, get(trace, &name), bound);
     }
 }
 
@@ -404,7 +624,7 @@ fn check_segment0_extras(
     assert_eq!(calls.calls.len(), traced.len(), "number of network calls");
     for ((level, t), (name, want_level)) in calls.calls.iter().zip(&traced) {
         assert_eq!(level, want_level, "{name}: module");
-        assert_close(name, t, get(trace, name), 2e-5, 1e-4);
+        assert_forward(name, t, get(trace, name), tol().forward0);
     }
     assert_eq!(
         calls.input_embeddings.len(),
@@ -418,7 +638,7 @@ fn check_segment0_extras(
         "S + prefix positions"
     );
     for x in &calls.input_embeddings {
-        assert_close("seg0.debug.input_embeddings", x, x_ref, 2e-5, 1e-4);
+        assert_forward("seg0.debug.input_embeddings", x, x_ref, tol().forward0);
     }
     let local_keys = [
         "inner.puzzle_emb.local_ids",
@@ -493,7 +713,7 @@ fn check_segment0_extras(
 /// steps, loss and metrics, and the number of segments.
 pub fn check_eval_rollout(set: GoldenSet) {
     let trace = set.trace();
-    for device in hrm_model::test_devices() {
+    for device in test_devices() {
         let (config, model, batch) = set.model(device);
         let mut carry = model.initial_carry(&batch);
         let mut segments = 0;
@@ -503,27 +723,33 @@ pub fn check_eval_rollout(set: GoldenSet) {
             assert!(out.target_q_continue.is_none() && out.puzzle_local.is_none());
             assert!(!out.logits.requires_grad(), "eval runs without gradient");
             let p = format!("eval.seg{segments}");
-            let (atol, rtol) = forward_tol(segments);
+            let bound = if segments == 0 {
+                tol().forward0
+            } else {
+                tol().forward
+            };
             let name = format!("{p}.logits");
-            assert_close(&name, &out.logits, get(&trace, &name), atol, rtol);
+            assert_forward(&name, &out.logits, get(&trace, &name), bound);
             let name = format!("{p}.q_halt_logits");
-            assert_close(&name, &out.q_halt_logits, get(&trace, &name), Q_ATOL, 0.0);
+            assert_close(
+                &name,
+                &out.q_halt_logits,
+                get(&trace, &name),
+                tol().q_atol,
+                0.0,
+            );
             segments += 1;
             carry = new_carry;
             if loss.all_halted {
-                let (atol, rtol) = forward_tol(1);
-                for (k, t, atol, rtol) in [
-                    ("eval.logits", &out.logits, atol, rtol),
-                    ("eval.q_halt_logits", &out.q_halt_logits, Q_ATOL, 0.0),
-                    (
-                        "eval.q_continue_logits",
-                        &out.q_continue_logits,
-                        Q_ATOL,
-                        0.0,
-                    ),
+                if let Some(want) = trace.get("eval.logits") {
+                    assert_forward("eval.logits", &out.logits, want, tol().forward);
+                }
+                for (k, t) in [
+                    ("eval.q_halt_logits", &out.q_halt_logits),
+                    ("eval.q_continue_logits", &out.q_continue_logits),
                 ] {
                     if let Some(want) = trace.get(k) {
-                        assert_close(k, t, want, atol, rtol);
+                        assert_close(k, t, want, tol().q_atol, 0.0);
                     }
                 }
                 assert_exact("eval.halted", &carry.halted, get(&trace, "eval.halted"));

@@ -4,7 +4,23 @@
 
 use std::collections::HashMap;
 
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
+
+/// The device of the tests that honour `HRM_TEST_DEVICE` (micro-batching, resume): `cpu` (default) or `cuda`
+/// (fails when libtorch sees no CUDA device). The GPU check of `cargo xtask gpu-bundle` sets it.
+pub fn test_device() -> Device {
+    match std::env::var("HRM_TEST_DEVICE").as_deref() {
+        Err(_) | Ok("") | Ok("cpu") => Device::Cpu,
+        Ok("cuda") => {
+            assert!(
+                tch::Cuda::is_available(),
+                "HRM_TEST_DEVICE=cuda, but libtorch sees no CUDA device"
+            );
+            Device::Cuda(0)
+        }
+        Ok(other) => panic!("HRM_TEST_DEVICE={other}: expected cpu or cuda"),
+    }
+}
 
 /// The golden folder, located by the one lookup of the workspace ([`hrm_testkit::golden_dir`]).
 pub use hrm_testkit::golden_dir;
