@@ -51,10 +51,69 @@ impl CastedLinear {
     /// `x`: `[.., in]` → `[.., out]`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let kind = x.kind();
-        let w = self.weight.to_kind(kind);
-        let b = self.bias.as_ref().map(|b| b.to_kind(kind));
+        let w = cast_param(&self.weight, kind);
+        let b = self.bias.as_ref().map(|b| cast_param(b, kind));
         x.linear(&w, b.as_ref())
     }
+}
+
+thread_local! {
+    /// The casts of the current [`with_cached_casts`] scope on this thread: (parameter storage, kind) -> cast.
+    static CAST_CACHE: std::cell::RefCell<Option<std::collections::HashMap<(usize, Kind), Tensor>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+static CASTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Casts of an fp32 master parameter to another dtype made so far in this process (what
+/// [`with_cached_casts`] saves: a test counts them).
+pub fn casts_made() -> u64 {
+    CASTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A parameter in the activation dtype `kind`: itself when it already has it (f32 runs cast nothing), else its
+/// cast, made once per [`with_cached_casts`] scope (always with autograd, so that a cast first made inside a
+/// no-grad call still carries gradients to the master weight in a later call) or at every use outside one.
+pub fn cast_param(t: &Tensor, kind: Kind) -> Tensor {
+    if t.kind() == kind {
+        return t.shallow_clone();
+    }
+    let make = || {
+        CASTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tch::with_grad(|| t.to_kind(kind))
+    };
+    CAST_CACHE.with(|cache| match cache.borrow_mut().as_mut() {
+        Some(map) => map
+            .entry((t.data_ptr() as usize, kind))
+            .or_insert_with(make)
+            .shallow_clone(),
+        None => make(),
+    })
+}
+
+/// Runs `f` with the parameter casts cached on this thread: every module call inside casts each fp32 master
+/// weight to the activation dtype once (the casts of one optimizer step, forward and backward of every
+/// micro-batch, instead of one per call). The weights must not change inside `f`. Nested scopes share the
+/// outer cache.
+pub fn with_cached_casts<T>(f: impl FnOnce() -> T) -> T {
+    let outer = CAST_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let had = c.is_some();
+        if !had {
+            *c = Some(std::collections::HashMap::new());
+        }
+        had
+    });
+    struct Clear(bool);
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            if !self.0 {
+                CAST_CACHE.with(|c| *c.borrow_mut() = None);
+            }
+        }
+    }
+    let _clear = Clear(outer);
+    f()
 }
 
 /// Adds a trainable float32 tensor (created on the CPU) to the var store at `path.name`, moving it to the store's

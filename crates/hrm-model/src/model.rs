@@ -12,7 +12,7 @@ use crate::batch::{Batch, Carry, LOSS_IGNORE_LABEL};
 use crate::config::{DtypeKind, ModelConfig, ModelKind, PosEncoding};
 use crate::error::ModelError;
 use crate::init::trunc_normal;
-use crate::layers::{add_param, CastedLinear, ReasoningModule, Rotary};
+use crate::layers::{add_param, cast_param, CastedLinear, ReasoningModule, Rotary};
 
 /// The reference's literal factor for learned positions (spec 3.4), kept as written rather than 1/√2.
 #[allow(clippy::approx_constant)]
@@ -396,7 +396,13 @@ impl Model {
     pub fn input_embeddings(&self, inputs: &Tensor, puzzle_rows: Option<&Tensor>) -> Tensor {
         let c = &self.config;
         let kind = c.forward_dtype.kind();
-        let mut emb = Tensor::embedding(&self.embed_tokens.to_kind(kind), inputs, -1, false, false);
+        let mut emb = Tensor::embedding(
+            &cast_param(&self.embed_tokens, kind),
+            inputs,
+            -1,
+            false,
+            false,
+        );
         if let Some(rows) = puzzle_rows {
             let p = c.prefix_len();
             let b = rows.size()[0];
@@ -408,7 +414,7 @@ impl Model {
             emb = Tensor::cat(&[pe.view([b, p, c.hidden_size]), emb], -2);
         }
         if let Some(pos) = &self.embed_pos {
-            emb = (emb + pos.to_kind(kind)) * LEARNED_POS_SCALE;
+            emb = (emb + cast_param(pos, kind)) * LEARNED_POS_SCALE;
         }
         emb * c.embed_scale()
     }

@@ -77,14 +77,17 @@ struct Scratch {
     tmp: Tensor,
 }
 
-/// Elements per block of the blocked update on the CPU: ATen's intra-op grain (`at::internal::GRAIN_SIZE`),
-/// so that each element-wise kernel on a block runs on the calling thread, without a parallel region, on
-/// 128 KiB operands that stay in the L2 cache from one kernel to the next. On CUDA a parameter is one block.
+/// Elements per block and intra-op thread of the blocked update on the CPU: ATen's intra-op grain
+/// (`at::internal::GRAIN_SIZE`), so that each element-wise kernel on a block gives every thread one
+/// 128 KiB piece of each operand, which stays in that core's L2 cache from one kernel to the next (with
+/// one thread, the kernels run without a parallel region). On CUDA a parameter is one block.
 const CPU_BLOCK: i64 = 32_768;
 
-/// Most elements of one group of the blocked update (32 MiB of work space), unless a single parameter is
-/// larger: the atan2 of every parameter of a group runs back to back, between the blocked passes.
-const GROUP_NUMEL: i64 = 1 << 23;
+/// Most elements of one group of the blocked update (4 MiB of work space), unless a single parameter is
+/// larger and makes a group alone. Small parameters share the passes of a group (their divisions merge
+/// into one call, their parallel regions run back to back); a large one keeps its operands in the
+/// last-level cache from one pass to the next.
+const GROUP_NUMEL: i64 = 1 << 20;
 
 /// Suffix of the first-moment tensors in a state file.
 const EXP_AVG: &str = ".exp_avg";
@@ -124,7 +127,7 @@ impl AdamATan2 {
     /// as in PyTorch. The parameters are updated in place, outside autograd.
     ///
     /// This is the multi-tensor path: every input is checked before any parameter moves; then the fp32
-    /// contiguous parameters are updated in groups (one device, up to 2^23 elements), each pass of the
+    /// contiguous parameters are updated in groups (one device, up to 2^20 elements), each pass of the
     /// update running over the whole group before the next, with in-place and `out=` kernels on reused
     /// work space (no temporary tensors), the element-wise passes in cache-sized blocks on the CPU (see
     /// `update_group` in the source). Each element sees the same kernels in the same order with the same
@@ -158,12 +161,7 @@ impl AdamATan2 {
             let flush = group
                 .iter()
                 .any(|j| j.name == *name || j.param.device() != param.device())
-                || (!group.is_empty()
-                    && group_numel + n
-                        > std::env::var("HRM_OPT_GROUP")
-                            .ok()
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(GROUP_NUMEL));
+                || (!group.is_empty() && group_numel + n > GROUP_NUMEL);
             if flush {
                 self.flush_group(&mut group, lr)?;
             }
@@ -441,10 +439,7 @@ struct Job<'a> {
 /// The block length of the element-wise passes for a parameter of `n` elements on `device` (at least 1).
 fn block_len(device: Device, n: i64) -> i64 {
     if device == Device::Cpu {
-        std::env::var("HRM_OPT_BLOCK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(CPU_BLOCK)
+        (CPU_BLOCK * i64::from(tch::get_num_threads().max(1)))
             .min(n)
             .max(1)
     } else {
@@ -492,7 +487,7 @@ fn scratch_for(
 /// [`update_per_tensor`], written in place or to `out=` views of the work space.
 ///
 /// The passes, each over the whole group before the next (as multi-tensor kernels would run):
-/// 1. decay and moments, block by block (blocks of [`CPU_BLOCK`] on the CPU, run without parallel regions);
+/// 1. decay and moments, block by block (on the CPU, [`CPU_BLOCK`] elements per intra-op thread);
 /// 2. the denominators √v into the work space, then ÷√(1−β2^t) in one call for each run of parameters
 ///    with the same t, then atan2(m, denominator), each over whole parameters;
 /// 3. p ← p − step_size·atan2(…), block by block.

@@ -583,12 +583,26 @@ pub fn eval_split(
     trace_rows: &[usize],
     mut on_batch: impl FnMut(&EvalBatchResult) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
-    let device = model.device();
     let n = if max_examples == 0 {
         data.num_examples()
     } else {
         max_examples.min(data.num_examples())
     };
+    hrm_model::layers::with_cached_casts(|| {
+        eval_batches(model, data, batch_size, n, trace_rows, &mut on_batch)
+    })
+}
+
+/// The batches of [`eval_split`], with the parameter casts cached by the caller.
+fn eval_batches(
+    model: &Model,
+    data: &Arc<SplitData>,
+    batch_size: usize,
+    n: usize,
+    trace_rows: &[usize],
+    on_batch: &mut impl FnMut(&EvalBatchResult) -> Result<(), RunError>,
+) -> Result<(), RunError> {
+    let device = model.device();
     let loss_type = model.config().loss_type;
     let segments = model.config().halt_max_steps;
     let mut first_row = 0usize;

@@ -448,7 +448,10 @@ impl Trainer {
             cfg.lr_min_ratio,
         );
         self.model.zero_grad();
-        let (metrics, puzzle_grads) = self.accumulate(batch, rng)?;
+        // Each fp32 master weight is cast to the forward dtype once for the whole step (all micro-batches,
+        // forward and backward), not once per module call.
+        let (metrics, puzzle_grads) =
+            hrm_model::layers::with_cached_casts(|| self.accumulate(batch, rng))?;
         if self.trainable == Trainable::All {
             self.adam.step(self.model.named_parameters(), lr)?;
         }
