@@ -77,10 +77,10 @@ struct Scratch {
     tmp: Tensor,
 }
 
-/// Elements per block and intra-op thread of the blocked update on the CPU: ATen's intra-op grain
-/// (`at::internal::GRAIN_SIZE`), so that each element-wise kernel on a block gives every thread one
-/// 128 KiB piece of each operand, which stays in that core's L2 cache from one kernel to the next (with
-/// one thread, the kernels run without a parallel region). On CUDA a parameter is one block.
+/// Elements per block of the blocked update on the CPU: ATen's intra-op grain (`at::internal::GRAIN_SIZE`),
+/// so that each element-wise kernel on a block runs on the calling thread, without an intra-op parallel
+/// region, on 128 KiB operands that stay in the L2 cache from one kernel to the next. The blocks are shared
+/// out to as many worker threads as ATen has intra-op threads. On CUDA a parameter is one block.
 const CPU_BLOCK: i64 = 32_768;
 
 /// Most elements of one group of the blocked update (4 MiB of work space), unless a single parameter is
@@ -129,8 +129,9 @@ impl AdamATan2 {
     /// This is the multi-tensor path: every input is checked before any parameter moves; then the fp32
     /// contiguous parameters are updated in groups (one device, up to 2^20 elements), each pass of the
     /// update running over the whole group before the next, with in-place and `out=` kernels on reused
-    /// work space (no temporary tensors), the element-wise passes in cache-sized blocks on the CPU (see
-    /// `update_group` in the source). Each element sees the same kernels in the same order with the same
+    /// work space (no temporary tensors); on the CPU the element-wise passes go in cache-sized blocks,
+    /// shared out to one worker thread per ATen intra-op thread, each block kernel running without an
+    /// intra-op parallel region (see `update_group` in the source). Each element sees the same kernels in the same order with the same
     /// scalars as in [`AdamATan2::step_per_tensor`], so parameters, moments and step counts are bitwise
     /// equal: products, sums, quotients and square roots are correctly rounded however they are blocked,
     /// and atan2 (whose vector and scalar kernels may differ in the last bit) runs over each whole
@@ -240,16 +241,17 @@ impl AdamATan2 {
         let total: i64 = group.iter().map(|j| j.numel).sum();
         let largest = group.iter().map(|j| j.numel).max().unwrap_or(0);
         let block = block_len(device, largest);
-        let scratch = scratch_for(&mut self.scratch, device, total, block)
+        let workers = workers(device);
+        let scratch = scratch_for(&mut self.scratch, device, total, block * workers as i64)
             .map_err(TrainError::tch("AdamATan2 work space"))?;
         let config = self.config;
-        tch::no_grad(|| update_group(config, group, lr, scratch)).map_err(TrainError::tch(
-            format!(
+        tch::no_grad(|| update_group(config, group, lr, scratch, workers)).map_err(
+            TrainError::tch(format!(
                 "AdamATan2 update of {} parameters from `{}`",
                 group.len(),
                 first.name
-            ),
-        ))?;
+            )),
+        )?;
         for job in group.drain(..) {
             if let Some(st) = self.state.get_mut(job.name) {
                 st.step = job.t;
@@ -439,12 +441,56 @@ struct Job<'a> {
 /// The block length of the element-wise passes for a parameter of `n` elements on `device` (at least 1).
 fn block_len(device: Device, n: i64) -> i64 {
     if device == Device::Cpu {
-        (CPU_BLOCK * i64::from(tch::get_num_threads().max(1)))
-            .min(n)
-            .max(1)
+        CPU_BLOCK.min(n).max(1)
     } else {
         n.max(1)
     }
+}
+
+/// The threads that share the blocks of a pass: ATen's intra-op thread count on the CPU, 1 on CUDA.
+fn workers(device: Device) -> usize {
+    if device == Device::Cpu {
+        tch::get_num_threads().max(1) as usize
+    } else {
+        1
+    }
+}
+
+/// Runs `f` on every task, the tasks split into contiguous runs, one per work buffer in `tmps` and one
+/// thread each (on the calling thread when there is one buffer or one task). Autograd is off in every
+/// thread. The first error is returned; a panic in a worker is resumed here.
+fn run_blocks<T, F>(tasks: Vec<T>, tmps: Vec<Tensor>, f: F) -> Result<(), tch::TchError>
+where
+    T: Send,
+    F: Fn(T, &Tensor) -> Result<(), tch::TchError> + Sync,
+{
+    let threads = tmps.len().min(tasks.len()).max(1);
+    let per_thread = tasks.len().div_ceil(threads);
+    let mut tasks = tasks.into_iter();
+    let mut runs: Vec<(Vec<T>, Tensor)> = tmps
+        .into_iter()
+        .take(threads)
+        .map(|tmp| (tasks.by_ref().take(per_thread).collect(), tmp))
+        .collect();
+    let run = |(run, tmp): (Vec<T>, Tensor)| {
+        tch::no_grad(|| run.into_iter().try_for_each(|task| f(task, &tmp)))
+    };
+    if runs.len() == 1 {
+        return runs.pop().map_or(Ok(()), run);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = runs.into_iter().map(|r| scope.spawn(|| run(r))).collect();
+        let mut result = Ok(());
+        for handle in handles {
+            let outcome = handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    })
 }
 
 /// Views of `x` (1-D) in consecutive pieces of `len` elements, the last one shorter.
@@ -487,10 +533,10 @@ fn scratch_for(
 /// [`update_per_tensor`], written in place or to `out=` views of the work space.
 ///
 /// The passes, each over the whole group before the next (as multi-tensor kernels would run):
-/// 1. decay and moments, block by block (on the CPU, [`CPU_BLOCK`] elements per intra-op thread);
+/// 1. decay and moments, block by block (on the CPU, blocks of [`CPU_BLOCK`] shared out to `workers` threads);
 /// 2. the denominators √v into the work space, then ÷√(1−β2^t) in one call for each run of parameters
 ///    with the same t, then atan2(m, denominator), each over whole parameters;
-/// 3. p ← p − step_size·atan2(…), block by block.
+/// 3. p ← p − step_size·atan2(…), block by block (shared out as in 1).
 ///
 /// Every kernel but atan2 is a correctly rounded IEEE operation, so blocking and merging cannot change a
 /// bit; atan2 sees the same operands as on the per-tensor path, hence the same vector/scalar split.
@@ -499,8 +545,20 @@ fn update_group(
     group: &[Job],
     lr: f64,
     scratch: &Scratch,
+    workers: usize,
 ) -> Result<(), tch::TchError> {
     let AdamATan2Config { beta1, beta2, .. } = config;
+    let largest = group.iter().map(|j| j.numel).max().unwrap_or(0);
+    let device = group.first().map_or(Device::Cpu, |j| j.param.device());
+    let block = block_len(device, largest);
+    // One work buffer of a block per worker thread.
+    let tmps = || -> Result<Vec<Tensor>, tch::TchError> {
+        (0..workers as i64)
+            .map(|w| scratch.tmp.f_narrow(0, w * block, block))
+            .collect()
+    };
+    // Pass 1 tasks: (p, g, m, v) blocks and the decay factor.
+    let mut moment_tasks = Vec::new();
     // Per parameter: flat p, m, v, its denominator slice of the work space, and its scalars.
     let mut flats = Vec::with_capacity(group.len());
     let mut offset = 0;
@@ -515,38 +573,42 @@ fn update_group(
         );
         let denom = scratch.denom.f_narrow(0, offset, n)?;
         let scalars = update_scalars(config, lr, job.t);
-        let decay = scalars.0;
         if n > 0 {
             let block = block_len(job.param.device(), n);
-            let tmp_block = scratch.tmp.f_narrow(0, 0, block)?;
             let blocks = pieces(&p, block)?
                 .into_iter()
                 .zip(pieces(&g, block)?)
                 .zip(pieces(&m, block)?)
                 .zip(pieces(&v, block)?);
-            for (((mut pb, gb), mut mb), mut vb) in blocks {
-                let len = pb.numel() as i64;
-                let mut tmp = if len == block {
-                    tmp_block.shallow_clone()
-                } else {
-                    tmp_block.f_narrow(0, 0, len)?
-                };
-                // Decoupled weight decay, applied first.
-                let _ = pb.f_mul_scalar_(decay)?;
-                // m ← β1·m + (1−β1)·g.
-                let _ = mb.f_mul_scalar_(beta1)?;
-                let _ = gb.f_mul_scalar_out(&tmp, 1.0 - beta1)?;
-                let _ = mb.f_add_(&tmp)?;
-                // v ← β2·v + (1−β2)·g².
-                let _ = vb.f_mul_scalar_(beta2)?;
-                let _ = gb.f_square_out(&tmp)?;
-                let _ = tmp.f_mul_scalar_(1.0 - beta2)?;
-                let _ = vb.f_add_(&tmp)?;
-            }
+            moment_tasks.extend(blocks.map(|(((pb, gb), mb), vb)| (pb, gb, mb, vb, scalars.0)));
         }
         flats.push((p, m, v, denom, offset, scalars));
         offset += n;
     }
+    run_blocks(
+        moment_tasks,
+        tmps()?,
+        |(mut pb, gb, mut mb, mut vb, decay), tmp_block| {
+            let len = pb.numel() as i64;
+            let mut tmp = if len == tmp_block.numel() as i64 {
+                tmp_block.shallow_clone()
+            } else {
+                tmp_block.f_narrow(0, 0, len)?
+            };
+            // Decoupled weight decay, applied first.
+            let _ = pb.f_mul_scalar_(decay)?;
+            // m ← β1·m + (1−β1)·g.
+            let _ = mb.f_mul_scalar_(beta1)?;
+            let _ = gb.f_mul_scalar_out(&tmp, 1.0 - beta1)?;
+            let _ = mb.f_add_(&tmp)?;
+            // v ← β2·v + (1−β2)·g².
+            let _ = vb.f_mul_scalar_(beta2)?;
+            let _ = gb.f_square_out(&tmp)?;
+            let _ = tmp.f_mul_scalar_(1.0 - beta2)?;
+            let _ = vb.f_add_(&tmp)?;
+            Ok(())
+        },
+    )?;
     // √v.
     for (_, _, v, denom, _, _) in &flats {
         let _ = v.f_sqrt_out(denom)?;
@@ -571,17 +633,20 @@ fn update_group(
         let _ = m.f_atan2_out(denom, denom)?;
     }
     // p ← p − step_size·atan2(…).
+    let mut step_tasks = Vec::new();
     for (p, _, _, denom, _, scalars) in &flats {
         if denom.numel() == 0 {
             continue;
         }
         let block = block_len(p.device(), p.numel() as i64);
-        for (mut pb, mut db) in pieces(p, block)?.into_iter().zip(pieces(denom, block)?) {
-            let _ = db.f_mul_scalar_(scalars.1)?;
-            let _ = pb.f_sub_(&db)?;
-        }
+        let blocks = pieces(p, block)?.into_iter().zip(pieces(denom, block)?);
+        step_tasks.extend(blocks.map(|(pb, db)| (pb, db, scalars.1)));
     }
-    Ok(())
+    run_blocks(step_tasks, tmps()?, |(mut pb, mut db, step_size), _| {
+        let _ = db.f_mul_scalar_(step_size)?;
+        let _ = pb.f_sub_(&db)?;
+        Ok(())
+    })
 }
 
 /// Checks that a loaded moment is fp32.
