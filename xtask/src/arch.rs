@@ -2,7 +2,7 @@
 //!
 //! The rules are the table [`LAYERS`]: a crate may depend (normally or at build time) only on workspace crates of
 //! a lower layer (grid <- augment <- data <- eval <- train <- cli, with the tensor-free config crates `hrm-arch`
-//! and `hrm-recipe` just above grid and `hrm-model` below train); `hrm-testkit` is a dev-dependency only; a
+//! and `hrm-recipe` just above grid, `hrm-model` below train and `hrm-dist` between them); `hrm-testkit` is a dev-dependency only; a
 //! tensor-free crate reaches neither `tch` nor `torch-sys`, through normal and build dependencies or its own
 //! dev-dependencies. ARCHITECTURE.md explains the table.
 
@@ -19,6 +19,8 @@ pub const LAYERS: &[&[&str]] = &[
     &["hrm-recipe"],
     // The model sits below the training loop and beside augment; it must not know datasets or evaluation.
     &["hrm-augment", "hrm-model"],
+    // The collectives of data-parallel training (tch, no model): the trainer asks them for a world.
+    &["hrm-dist"],
     &["hrm-data"],
     &["hrm-eval"],
     &["hrm-train"],
@@ -28,7 +30,7 @@ pub const LAYERS: &[&[&str]] = &[
 ];
 
 /// The crates allowed to reach libtorch; every other crate of [`LAYERS`] is tensor-free.
-pub const USES_LIBTORCH: &[&str] = &["hrm-model", "hrm-train", "hrm-cli"];
+pub const USES_LIBTORCH: &[&str] = &["hrm-model", "hrm-dist", "hrm-train", "hrm-cli"];
 
 /// The crates that only the [`USES_LIBTORCH`] crates may reach.
 const LIBTORCH: &[&str] = &["tch", "torch-sys"];

@@ -112,7 +112,22 @@ pub fn ensure_libtorch() -> Result<Libtorch> {
         );
     }
     link(&site_packages)?;
+    link_nccl(&lib)?;
     Ok(Libtorch { site_packages })
+}
+
+/// Links `torch/lib/libnccl.so` to the wheel's `nvidia/nccl/lib/libnccl.so.2` when the wheel has one: the NCCL
+/// backend (cudarc) opens `libnccl.so`, never `libnccl.so.2`, and `torch/lib` is on the binaries' rpath.
+fn link_nccl(torch_lib: &Path) -> Result<()> {
+    let target = Path::new("../../nvidia/nccl/lib/libnccl.so.2");
+    let link = torch_lib.join("libnccl.so");
+    if !torch_lib.join(target).exists() || link.symlink_metadata().is_ok() {
+        return Ok(());
+    }
+    std::os::unix::fs::symlink(target, &link)
+        .with_context(|| format!("linking {} -> {}", link.display(), target.display()))?;
+    eprintln!("setup: linked {} -> {}", link.display(), target.display());
+    Ok(())
 }
 
 /// Points `<repo>/.libtorch` at `site_packages` (what `.cargo/config.toml` reads as `LIBTORCH`).
