@@ -33,6 +33,24 @@ pub struct HostBatch {
 }
 
 impl HostBatch {
+    /// Rows `range` of the batch as a batch of their own (a data-parallel rank's slice of a global batch); its
+    /// `valid` counts the real rows inside the range.
+    pub fn rows(&self, range: std::ops::Range<usize>) -> HostBatch {
+        let s = self.seq_len;
+        let (a, b) = (
+            range.start.min(self.batch_size),
+            range.end.min(self.batch_size),
+        );
+        HostBatch {
+            inputs: self.inputs[a * s..b * s].to_vec(),
+            labels: self.labels[a * s..b * s].to_vec(),
+            puzzle_identifiers: self.puzzle_identifiers[a..b].to_vec(),
+            batch_size: b - a,
+            seq_len: s,
+            valid: self.valid.clamp(a, b) - a,
+        }
+    }
+
     fn with_capacity(batch_size: usize, seq_len: usize) -> Self {
         HostBatch {
             inputs: Vec::with_capacity(batch_size * seq_len),

@@ -127,6 +127,12 @@ impl DeviceMetrics {
         }
     }
 
+    /// The `[9]` float64 tensor itself (to sum it over data-parallel ranks, in place, before reading it; the
+    /// last element, "all halted", is then a count rather than a flag).
+    pub fn stats(&self) -> &Tensor {
+        &self.stats
+    }
+
     /// The sums as host numbers, and whether every slot was halted: one device-to-host copy.
     pub fn read(&self) -> Result<(ActMetrics, bool), ModelError> {
         let v = crate::host::read_f64(&self.stats)?;

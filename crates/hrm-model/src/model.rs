@@ -507,6 +507,18 @@ impl Model {
         self.act_forward(carry, batch, Some(&mut rng as &mut dyn RngCore), None)
     }
 
+    /// Makes the draws [`Model::forward_train`] makes for `slots` slots and discards them. A rank of a
+    /// data-parallel run skips the other ranks' slots this way, so that every slot of the global batch gets the
+    /// exploration a single process would draw for it.
+    pub fn skip_exploration_draws<R: Rng + ?Sized>(&self, rng: &mut R, slots: usize) {
+        let c = &self.config;
+        if c.halt_max_steps > 1 {
+            for _ in 0..slots {
+                min_halt_draw(rng, c.halt_max_steps, c.halt_exploration_prob);
+            }
+        }
+    }
+
     /// One ACT call in evaluation mode (spec 5.3): no greedy halting and no exploration, so every slot runs
     /// `halt_max_steps` segments; runs without gradient.
     ///
@@ -603,15 +615,7 @@ impl Model {
                     halted = halted.logical_or(&greedy);
                     let b = carry.batch_size() as usize;
                     let min_halt: Vec<i32> = (0..b)
-                        .map(|_| {
-                            let u: f64 = rng.random();
-                            let k: i32 = rng.random_range(2..=c.halt_max_steps as i32);
-                            if u < c.halt_exploration_prob {
-                                k
-                            } else {
-                                0
-                            }
-                        })
+                        .map(|_| min_halt_draw(rng, c.halt_max_steps, c.halt_exploration_prob))
                         .collect();
                     let min_halt = Tensor::from_slice(&min_halt).to_device(self.device);
                     halted = halted.logical_and(&steps.ge_tensor(&min_halt));
@@ -648,5 +652,17 @@ impl Model {
             puzzle_local: if training { puzzle_local } else { None },
         };
         Ok((new_carry, output))
+    }
+}
+
+/// One slot's exploration (spec 5.2): with probability `prob` a minimum halting step drawn uniformly from
+/// 2..=`halt_max_steps`, else 0. Always two draws, whatever `prob` is.
+fn min_halt_draw<R: Rng + ?Sized>(rng: &mut R, halt_max_steps: i64, prob: f64) -> i32 {
+    let u: f64 = rng.random();
+    let k: i32 = rng.random_range(2..=halt_max_steps as i32);
+    if u < prob {
+        k
+    } else {
+        0
     }
 }

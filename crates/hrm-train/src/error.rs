@@ -70,6 +70,9 @@ pub enum TrainError {
     /// The model crate reported an error.
     #[error("model: {0}")]
     Model(#[from] hrm_model::ModelError),
+    /// A collective of a data-parallel run failed (a rank died or timed out, ranks out of step).
+    #[error("data-parallel: {0}")]
+    Dist(#[from] hrm_dist::DistError),
 }
 
 impl TrainError {

@@ -14,6 +14,9 @@ pub enum RunError {
     /// The model reported an error (config, forward, checkpoint tensors).
     #[error("model: {0}")]
     Model(#[from] hrm_model::ModelError),
+    /// A collective of a data-parallel run failed, or the ranks could not meet.
+    #[error("data-parallel: {0}")]
+    Dist(#[from] hrm_dist::DistError),
     /// The dataset could not be read.
     #[error("dataset: {0}")]
     Data(#[from] hrm_data::DataError),

@@ -4,6 +4,7 @@
 //! sign-SGD step runs.
 //! Follows the reference's `pretrain.py`.
 
+use hrm_dist::Collective;
 use hrm_model::{act_loss_head_on_device, ActMetrics, Batch, Carry, DeviceMetrics, Model};
 use rand::Rng;
 use tch::{Kind, Tensor};
@@ -224,6 +225,13 @@ pub fn add_metrics(a: &ActMetrics, b: &ActMetrics) -> ActMetrics {
 /// run with k micro-batches follows the same trajectory as one with a single batch of B (up to float rounding),
 /// provided the data for each global slot is the same. The exploration RNG is consumed micro-batch after
 /// micro-batch, slot by slot, which is the order of a single batch.
+///
+/// With a [`Collective`] ([`Trainer::set_collective`]) the trainer is rank r of W data-parallel ranks (hrm-spec 7,
+/// the reference's `pretrain.py`): it steps on its slice of the global batch (rows `r·B/W .. (r+1)·B/W`, split
+/// into its own k micro-batches with their own carries), still divides the loss by the global B, sums the
+/// gradients over ranks, and gathers every rank's puzzle ids and gradients before the sign-SGD step, so every
+/// rank applies the same update. It skips the exploration draws of the other ranks' slots, so W ranks of k
+/// micro-batches follow the trajectory of one process with W·k micro-batches.
 #[derive(Debug)]
 pub struct Trainer {
     model: Model,
@@ -234,6 +242,7 @@ pub struct Trainer {
     step: u64,
     trainable: Trainable,
     ema: Option<Ema>,
+    dist: Option<Box<dyn Collective>>,
 }
 
 impl Trainer {
@@ -252,6 +261,7 @@ impl Trainer {
             step: 0,
             trainable: Trainable::All,
             ema: None,
+            dist: None,
         })
     }
 
@@ -277,6 +287,77 @@ impl Trainer {
         }
         self.trainable = trainable;
         Ok(())
+    }
+
+    /// Makes this trainer one rank of a data-parallel world. The global batch must split evenly into
+    /// world size x micro-batches; the carries are forgotten (they are per rank). Call
+    /// [`Trainer::broadcast_state`] next, so that every rank starts from rank 0's weights.
+    pub fn set_collective(&mut self, collective: Box<dyn Collective>) -> Result<(), TrainError> {
+        let w = collective.world_size() as i64;
+        let k = self.config.micro_batches;
+        if self.config.global_batch_size % (w * k) != 0 {
+            return Err(TrainError::Config {
+                field: "global_batch_size".into(),
+                message: format!(
+                    "{} sequences do not split evenly into {w} ranks x {k} micro-batches",
+                    self.config.global_batch_size
+                ),
+            });
+        }
+        self.dist = Some(collective);
+        self.reset_carries();
+        Ok(())
+    }
+
+    /// The collective of a data-parallel run (`None` in a single process).
+    pub fn collective(&mut self) -> Option<&mut (dyn Collective + 'static)> {
+        self.dist.as_deref_mut()
+    }
+
+    /// This rank (0 in a single process).
+    pub fn rank(&self) -> usize {
+        self.dist.as_ref().map_or(0, |c| c.rank())
+    }
+
+    /// The number of ranks (1 in a single process).
+    pub fn world_size(&self) -> usize {
+        self.dist.as_ref().map_or(1, |c| c.world_size())
+    }
+
+    /// Sequences this rank steps on: the global batch divided by the world size.
+    pub fn local_batch_size(&self) -> i64 {
+        self.config.global_batch_size / self.world_size() as i64
+    }
+
+    /// Sequences per micro-batch on this rank.
+    pub fn micro_batch_size(&self) -> i64 {
+        self.local_batch_size() / self.config.micro_batches.max(1)
+    }
+
+    /// Replaces every parameter (network and puzzle table) and the EMA shadow by rank 0's (hrm-spec 3.7: "all
+    /// parameters and buffers are broadcast from rank 0 after init"; the buffers, H_init and L_init, come from
+    /// the same seed on every rank). Nothing to do in a single process.
+    pub fn broadcast_state(&mut self) -> Result<(), TrainError> {
+        let Some(c) = self.dist.as_deref_mut() else {
+            return Ok(());
+        };
+        let mut tensors: Vec<Tensor> = self
+            .model
+            .named_parameters()
+            .map(|(_, p)| p.shallow_clone())
+            .collect();
+        tensors.extend(self.model.puzzle_table().map(Tensor::shallow_clone));
+        tensors.push(self.model.h_init().shallow_clone());
+        tensors.push(self.model.l_init().shallow_clone());
+        if let Some(ema) = &self.ema {
+            tensors.extend(ema.shadow().map(|(_, t)| t.shallow_clone()));
+        }
+        tch::no_grad(|| -> Result<(), TrainError> {
+            for t in &tensors {
+                c.broadcast(t, 0)?;
+            }
+            Ok(())
+        })
     }
 
     /// Turns the model's per-forward range checks of token and puzzle ids on or off
@@ -373,7 +454,7 @@ impl Trainer {
                 ),
             });
         }
-        let m = self.config.micro_batch_size();
+        let m = self.micro_batch_size();
         if let Some((j, c)) = carries
             .iter()
             .enumerate()
@@ -410,24 +491,29 @@ impl Trainer {
     /// Gradients are cleared at the start of a step and left in place afterwards, for inspection.
     /// After an error the trainer is mid-step and should not be stepped again.
     ///
+    /// In a data-parallel run, `batch` is this rank's slice of the global batch; see [`Trainer`].
+    ///
     /// # Shapes
-    /// `batch`: inputs and labels `[B, S]`, puzzle identifiers `[B]`, with B = `global_batch_size`.
+    /// `batch`: inputs and labels `[B, S]`, puzzle identifiers `[B]`, with B = `global_batch_size` (divided by the
+    /// world size in a data-parallel run).
     pub fn train_step<R: Rng + ?Sized>(
         &mut self,
         batch: &Batch,
         rng: &mut R,
     ) -> Result<Option<StepReport>, TrainError> {
-        let cfg = &self.config;
+        let local = self.local_batch_size();
         let b = batch.batch_size();
-        if b != cfg.global_batch_size {
+        if b != local {
             return Err(TrainError::Batch {
                 field: "batch_size".into(),
                 message: format!(
-                    "global batch has {b} sequences, the config says {}",
-                    cfg.global_batch_size
+                    "the batch has {b} sequences; global_batch_size {} over {} rank(s) is {local}",
+                    self.config.global_batch_size,
+                    self.world_size()
                 ),
             });
         }
+        let cfg = &self.config;
         self.step += 1;
         let step = self.step;
         if step > cfg.total_steps {
@@ -450,8 +536,14 @@ impl Trainer {
         self.model.zero_grad();
         // Each fp32 master weight is cast to the forward dtype once for the whole step (all micro-batches,
         // forward and backward), not once per module call.
+        let (rank, world) = (self.rank(), self.world_size());
+        let slots = local as usize;
+        self.model.skip_exploration_draws(rng, rank * slots);
         let (metrics, puzzle_grads) =
             hrm_model::layers::with_cached_casts(|| self.accumulate(batch, rng))?;
+        self.model
+            .skip_exploration_draws(rng, (world - 1 - rank) * slots);
+        self.all_reduce_gradients()?;
         if self.trainable == Trainable::All {
             self.adam.step(self.model.named_parameters(), lr)?;
         }
@@ -475,7 +567,7 @@ impl Trainer {
         rng: &mut R,
     ) -> Result<(DeviceMetrics, Vec<(Tensor, Tensor)>), TrainError> {
         let loss_type = self.model.config().loss_type;
-        let m = self.config.micro_batch_size();
+        let m = self.micro_batch_size();
         let gbs = self.config.global_batch_size as f64;
         let mut metrics: Option<DeviceMetrics> = None;
         let mut puzzle_grads = Vec::with_capacity(self.carries.len());
@@ -519,7 +611,29 @@ impl Trainer {
         Ok((metrics, puzzle_grads))
     }
 
-    /// One sign-SGD step on the puzzle table with the gradients of all micro-batches concatenated.
+    /// Sums the network's gradients over the ranks of a data-parallel run, in flat buckets (nothing to do in a
+    /// single process or when only the puzzle table trains). The loss was divided by the global batch size, so
+    /// the sum is the gradient of the whole batch.
+    fn all_reduce_gradients(&mut self) -> Result<(), TrainError> {
+        let Some(c) = self.dist.as_deref_mut() else {
+            return Ok(());
+        };
+        if self.trainable != Trainable::All {
+            return Ok(());
+        }
+        let grads: Vec<Tensor> = self
+            .model
+            .named_parameters()
+            .map(|(_, p)| p.grad())
+            .filter(Tensor::defined)
+            .collect();
+        hrm_dist::all_reduce_flat(c, &grads, hrm_dist::BUCKET_BYTES)?;
+        Ok(())
+    }
+
+    /// One sign-SGD step on the puzzle table with the gradients of all micro-batches concatenated (and, in a
+    /// data-parallel run, gathered from every rank in rank order, as the reference's
+    /// `_sparse_emb_signsgd_dist` does).
     fn puzzle_step(&mut self, grads: Vec<(Tensor, Tensor)>, lr: f64) -> Result<(), TrainError> {
         let Some(table) = self.model.puzzle_table() else {
             return Ok(());
@@ -532,6 +646,10 @@ impl Trainer {
         let grads = Tensor::f_cat(&grads, 0)
             .and_then(|g| g.f_to_kind(Kind::Float))
             .map_err(TrainError::tch("concatenating puzzle gradients"))?;
+        let (ids, grads) = match self.dist.as_deref_mut() {
+            Some(c) => (c.all_gather(&ids)?, c.all_gather(&grads.contiguous())?),
+            None => (ids, grads),
+        };
         self.sign_sgd.step(table, &ids, &grads, lr)
     }
 }

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use tch::{Device, Kind, Tensor};
 
+pub mod small;
+
 /// The device of the tests that honour `HRM_TEST_DEVICE` (micro-batching, resume): `cpu` (default) or `cuda`
 /// (fails when libtorch sees no CUDA device). The GPU check of `cargo xtask gpu-bundle` sets it.
 pub fn test_device() -> Device {
