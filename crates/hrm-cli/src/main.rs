@@ -13,6 +13,7 @@ mod bench;
 mod build_data;
 mod eval;
 mod info;
+mod launch;
 mod predict;
 mod solve;
 mod train;

@@ -9,6 +9,7 @@ use hrm_recipe::Recipe;
 use hrm_train::run::{
     load_env, load_run_recipe, parse_device, train, RunOptions, RunSummary, StopReason,
 };
+use hrm_train::world::{rank_device, DistOptions};
 
 /// Arguments of `hrm train`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +35,13 @@ pub struct Args {
     /// Do not show the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Train data-parallel on N local ranks: this command runs N times, as `torchrun --nproc-per-node N` would
+    /// start it (one GPU per rank on CUDA, the cores shared out on CPU). Under torchrun or srun, leave it out.
+    #[arg(long)]
+    nproc: Option<usize>,
+    /// The rendezvous port of --nproc (default: a free one).
+    #[arg(long, requires = "nproc")]
+    master_port: Option<u16>,
     /// Sleep this many milliseconds after every step (lets tests interrupt a tiny run).
     #[arg(long, default_value_t = 0, hide = true)]
     throttle_ms: u64,
@@ -102,7 +110,8 @@ pub fn timestamp() -> String {
 
 /// The recipe of a run being resumed: the stored one; a recipe argument must equal it; `--set` without one
 /// extends the run (only the keys of `hrm_train::run::RESUMABLE_KEYS`, recorded in `env.json`).
-fn resume_recipe(args: &Args, run_dir: &Path) -> Result<Recipe> {
+/// A rank other than 0 of a data-parallel run (`writer` false) computes the extension without writing it.
+fn resume_recipe(args: &Args, run_dir: &Path, writer: bool) -> Result<Recipe> {
     let stored =
         load_run_recipe(run_dir).with_context(|| format!("resuming {}", run_dir.display()))?;
     if let Some(name) = &args.recipe {
@@ -119,6 +128,9 @@ fn resume_recipe(args: &Args, run_dir: &Path) -> Result<Recipe> {
     if args.sets.is_empty() {
         return Ok(stored);
     }
+    if !writer {
+        return Ok(hrm_train::run::extended_recipe(run_dir, &args.sets)?);
+    }
     let extended = hrm_train::run::extend_run(run_dir, &args.sets)?;
     eprintln!(
         "changed for this resume (recorded in {}): {}",
@@ -131,9 +143,11 @@ fn resume_recipe(args: &Args, run_dir: &Path) -> Result<Recipe> {
 /// Runs `hrm train`.
 pub fn run(args: Args) -> Result<()> {
     let device = parse_device(&args.device)?;
+    let dist = DistOptions::from_env(device)?;
+    let rank0 = dist.as_ref().is_none_or(|d| d.env.rank == 0);
     let command_line: Vec<String> = std::env::args().collect();
     let (recipe, run_dir, resume) = match &args.resume {
-        Some(run_dir) => (resume_recipe(&args, run_dir)?, run_dir.clone(), true),
+        Some(run_dir) => (resume_recipe(&args, run_dir, rank0)?, run_dir.clone(), true),
         None => {
             let name = args
                 .recipe
@@ -159,14 +173,43 @@ pub fn run(args: Args) -> Result<()> {
             build_command(&recipe_arg, &recipe, &dataset_dir)
         );
     }
-    eprintln!(
-        "{} run {} (recipe {}, dataset {}, device {})",
-        if resume { "resuming" } else { "starting" },
-        run_dir.display(),
-        recipe.name,
-        dataset_dir.display(),
-        hrm_train::run::device_name(device)
-    );
+    if let Some(n) = args.nproc {
+        let all: Vec<String> = std::env::args()
+            .skip_while(|a| a != "train")
+            .skip(1)
+            .collect();
+        let fixed_run = (!resume && args.run.is_none()).then_some(run_dir.as_path());
+        // A resume's --set was applied to the run folder above; the ranks resume the stored recipe.
+        let rank_args = crate::launch::rank_args(&all, fixed_run, resume);
+        return crate::launch::spawn_ranks(n, &rank_args, args.master_port);
+    }
+    let device = match &dist {
+        Some(d) => rank_device(device, args.device.starts_with("cuda:"), d.env.local_rank),
+        None => device,
+    };
+    if let (Some(_), tch::Device::Cpu) = (&dist, device) {
+        // CPU ranks on one node share its cores.
+        let local: usize = std::env::var("LOCAL_WORLD_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        tch::set_num_threads((cores / local.max(1)).max(1) as i32);
+    }
+    if rank0 {
+        eprintln!(
+            "{} run {} (recipe {}, dataset {}, device {}{})",
+            if resume { "resuming" } else { "starting" },
+            run_dir.display(),
+            recipe.name,
+            dataset_dir.display(),
+            hrm_train::run::device_name(device),
+            dist.as_ref().map_or(String::new(), |d| format!(
+                ", {} ranks over {:?}",
+                d.env.world_size, d.backend
+            ))
+        );
+    }
     let opts = RunOptions {
         recipe,
         dataset_dir,
@@ -176,10 +219,16 @@ pub fn run(args: Args) -> Result<()> {
         command_line,
         progress: !args.quiet,
         throttle: Duration::from_millis(args.throttle_ms),
+        dist,
     };
     let summary = train(&opts)?;
-    print_summary(&summary);
+    if rank0 {
+        print_summary(&summary);
+    }
     if summary.stop == StopReason::Interrupted {
+        if !rank0 {
+            std::process::exit(130);
+        }
         eprintln!(
             "interrupted: the step finished and checkpoint {} was written. Continue with:\n  hrm train --resume {}",
             summary.checkpoint.display(),

@@ -215,6 +215,17 @@ pub fn save_checkpoint(
     trainer: &Trainer,
     state: &CheckpointState,
 ) -> Result<PathBuf, RunError> {
+    save_checkpoint_with(run_dir, trainer, state, trainer.carries())
+}
+
+/// [`save_checkpoint`] with the carries given: in a data-parallel run, every rank's carries gathered on rank 0
+/// in global order (rank r's micro-batch j is carry r·k + j, and `state.micro_batches` counts them all).
+pub fn save_checkpoint_with(
+    run_dir: &Path,
+    trainer: &Trainer,
+    state: &CheckpointState,
+    carries: &[Option<Carry>],
+) -> Result<PathBuf, RunError> {
     let root = run_dir.join(CHECKPOINTS_DIR);
     std::fs::create_dir_all(&root).map_err(RunError::io(&root))?;
     let name = format!("step_{}", state.step);
@@ -227,8 +238,9 @@ pub fn save_checkpoint(
 
     trainer.model().save_safetensors(&tmp.join(MODEL_FILE))?;
     trainer.optimizer().save(tmp.join(OPTIMIZER_FILE))?;
+    let carries_in = carries;
     let mut carries: Vec<(String, Tensor)> = Vec::new();
-    for (j, c) in trainer.carries().iter().enumerate() {
+    for (j, c) in carries_in.iter().enumerate() {
         if let Some(c) = c {
             for (n, t) in c.named_tensors() {
                 let t = if t.kind() == Kind::Bool {
@@ -361,16 +373,23 @@ pub fn check_model_config(dir: &Path, expected: &ModelConfig) -> Result<(), RunE
 
 /// Loads the model weights, the EMA shadow (when `trainer` keeps one), the optimizer state, the carries and the
 /// step counter of checkpoint `dir` into `trainer`, returning the loop state.
+///
+/// A checkpoint holds the carries of all W·k micro-batches of the global batch (W ranks of k micro-batches;
+/// `state.micro_batches` = W·k); rank r loads carries r·k .. (r+1)·k. So a run resumes exactly at the same
+/// world size, and also at any other with the same W·k (the global batch splits into the same micro-batches);
+/// any other world size is refused, naming both splits.
 pub fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<CheckpointState, RunError> {
     let state = load_state(dir)?;
     check_model_config(dir, trainer.model().config())?;
-    if state.micro_batches != trainer.config().micro_batches {
+    let (rank, world) = (trainer.rank(), trainer.world_size());
+    let k = trainer.config().micro_batches;
+    if state.micro_batches != world as i64 * k {
         return Err(RunError::mismatch(
-            "micro-batches per step",
+            "micro-batches of the global batch (ranks x micro-batches per rank)",
             format!("checkpoint {}", dir.join(STATE_FILE).display()),
             state.micro_batches,
-            "the recipe (train.micro_batch_size)",
-            trainer.config().micro_batches,
+            "this run (the world size x train.micro_batch_size's split)",
+            format!("{world} x {k} = {}", world as i64 * k),
         ));
     }
     let device = trainer.model().device();
@@ -384,7 +403,7 @@ pub fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<CheckpointSt
         .optimizer_mut()
         .load(dir.join(OPTIMIZER_FILE), device)?;
     let carries_path = dir.join(CARRIES_FILE);
-    let mut carries: Vec<Option<Carry>> = (0..state.micro_batches).map(|_| None).collect();
+    let mut carries: Vec<Option<Carry>> = (0..k).map(|_| None).collect();
     if carries_path.is_file() {
         let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&carries_path)
             .map_err(RunError::tch(format!("reading {}", carries_path.display())))?
@@ -392,7 +411,7 @@ pub fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<CheckpointSt
             .map(|(n, t)| (n, t.to_device(device)))
             .collect();
         for (j, slot) in carries.iter_mut().enumerate() {
-            let prefix = format!("mb{j}.");
+            let prefix = format!("mb{}.", rank as i64 * k + j as i64);
             if tensors.keys().any(|k| k.starts_with(&prefix)) {
                 *slot = Some(Carry::from_named_tensors(&tensors, &prefix)?);
             }

@@ -21,6 +21,7 @@ pub mod step;
 pub mod stop;
 pub mod synthetic;
 pub mod tensorboard;
+pub mod world;
 
 pub use error::TrainError;
 pub use run_error::RunError;

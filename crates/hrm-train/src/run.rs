@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{
-    load_checkpoint, resolve_checkpoint, save_checkpoint, CheckpointState, RngState,
-    CHECKPOINTS_DIR, METRICS_FILE, STATE_FILE,
+    load_checkpoint, resolve_checkpoint, save_checkpoint, save_checkpoint_with, CheckpointState,
+    RngState, CHECKPOINTS_DIR, METRICS_FILE, STATE_FILE,
 };
 use crate::optim::AdamATan2Config;
 use crate::progress::{self, Display};
@@ -180,6 +180,22 @@ pub fn step_config(recipe: &Recipe, total: u64) -> StepConfig {
     }
 }
 
+/// [`step_config`] for one rank of `world` data-parallel ranks: `train.micro_batch_size` stays the sequences of
+/// one forward pass on one device, so each rank splits its `global_batch_size / world` sequences into
+/// micro-batches of that size. The global batch then splits into the same micro-batches at every world size
+/// that divides it, and a checkpoint resumes at any of them.
+pub fn step_config_for_world(recipe: &Recipe, total: u64, world: usize) -> StepConfig {
+    let mut c = step_config(recipe, total);
+    if world > 1 {
+        let t = &recipe.train;
+        let local = t.global_batch_size / world;
+        c.micro_batches = local
+            .checked_div(t.micro_batch_size)
+            .map_or(1, |k| k.max(1) as i64);
+    }
+    c
+}
+
 /// Parses `cpu`, `cuda`, `cuda:N` or `auto` (CUDA device 0 when available, else the CPU).
 pub fn parse_device(s: &str) -> Result<Device, RunError> {
     match s {
@@ -291,6 +307,22 @@ fn why_not_resumable(key: &str) -> &'static str {
 /// the change in `env.json`, holding the run's lock; returns the new recipe.
 pub fn extend_run(run_dir: &Path, sets: &[String]) -> Result<Recipe, RunError> {
     let _lock = RunLock::acquire(run_dir)?;
+    let recipe = extended_recipe(run_dir, sets)?;
+    let path = run_dir.join(RECIPE_FILE);
+    let mut env = load_env(run_dir)?;
+    hrm_data::write_atomic(&path, recipe.to_toml().as_bytes())?;
+    env.changes.push(SettingsChange {
+        unix_time: unix_now(),
+        sets: sets.to_vec(),
+    });
+    write_env(run_dir, &env)?;
+    Ok(recipe)
+}
+
+/// The recipe [`extend_run`] would make, checked the same way, without writing anything: what the ranks other
+/// than 0 of a data-parallel resume use (applying the same `--set` twice gives the same recipe, so it does not
+/// matter whether rank 0 has rewritten `recipe.toml` yet).
+pub fn extended_recipe(run_dir: &Path, sets: &[String]) -> Result<Recipe, RunError> {
     for spec in sets {
         let key = spec
             .split_once('=')
@@ -308,15 +340,11 @@ pub fn extend_run(run_dir: &Path, sets: &[String]) -> Result<Recipe, RunError> {
     }
     let path = run_dir.join(RECIPE_FILE);
     let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
-    let recipe = Recipe::from_toml_str(&path.display().to_string(), &text, sets)?;
-    let mut env = load_env(run_dir)?;
-    hrm_data::write_atomic(&path, recipe.to_toml().as_bytes())?;
-    env.changes.push(SettingsChange {
-        unix_time: unix_now(),
-        sets: sets.to_vec(),
-    });
-    write_env(run_dir, &env)?;
-    Ok(recipe)
+    Ok(Recipe::from_toml_str(
+        &path.display().to_string(),
+        &text,
+        sets,
+    )?)
 }
 
 fn git_commit() -> Option<String> {
@@ -376,6 +404,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Sleep this long after every step (only to let tests interrupt a tiny run mid-way; zero otherwise).
     pub throttle: Duration,
+    /// The data-parallel world this process is a rank of (`None`: a single process);
+    /// [`crate::world::DistOptions::from_env`] reads it from torchrun's or Slurm's variables.
+    pub dist: Option<crate::world::DistOptions>,
 }
 
 /// Why a run stopped.
@@ -581,6 +612,28 @@ pub fn eval_split(
     batch_size: usize,
     max_examples: usize,
     trace_rows: &[usize],
+    on_batch: impl FnMut(&EvalBatchResult) -> Result<(), RunError>,
+) -> Result<(), RunError> {
+    eval_split_part(
+        model,
+        data,
+        batch_size,
+        max_examples,
+        trace_rows,
+        (0, 1),
+        on_batch,
+    )
+}
+
+/// [`eval_split`] on rank `part.0` of `part.1` data-parallel ranks: of every batch of `batch_size` rows (a
+/// multiple of the world size) this rank runs its contiguous slice, so the ranks together run every row once.
+pub fn eval_split_part(
+    model: &Model,
+    data: &Arc<SplitData>,
+    batch_size: usize,
+    max_examples: usize,
+    trace_rows: &[usize],
+    part: (usize, usize),
     mut on_batch: impl FnMut(&EvalBatchResult) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
     let n = if max_examples == 0 {
@@ -589,7 +642,7 @@ pub fn eval_split(
         max_examples.min(data.num_examples())
     };
     hrm_model::layers::with_cached_casts(|| {
-        eval_batches(model, data, batch_size, n, trace_rows, &mut on_batch)
+        eval_batches(model, data, batch_size, n, trace_rows, part, &mut on_batch)
     })
 }
 
@@ -600,19 +653,28 @@ fn eval_batches(
     batch_size: usize,
     n: usize,
     trace_rows: &[usize],
+    (rank, world): (usize, usize),
     on_batch: &mut impl FnMut(&EvalBatchResult) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
     let device = model.device();
     let loss_type = model.config().loss_type;
     let segments = model.config().halt_max_steps;
-    let mut first_row = 0usize;
+    let mut global_first_row = 0usize;
     for mut b in EvalBatches::new(Arc::clone(data), batch_size)? {
-        if first_row >= n {
+        if global_first_row >= n {
             break;
         }
-        let valid = b.valid.min(n - first_row);
+        let global_valid = b.valid;
+        let capped = b.valid.min(n - global_first_row);
+        pad_rows(&mut b, capped);
+        b.valid = capped;
+        let range = hrm_dist::shard(b.batch_size, rank, world);
+        let first_row = global_first_row + range.start;
+        if world > 1 {
+            b = b.rows(range);
+        }
+        let valid = b.valid;
         let s = b.seq_len;
-        pad_rows(&mut b, valid);
         let batch = hrm_model::Batch::from_vecs(
             &b.inputs,
             &b.labels,
@@ -653,7 +715,7 @@ fn eval_batches(
             traced_rows,
         };
         on_batch(&result)?;
-        first_row += b.valid;
+        global_first_row += global_valid;
     }
     Ok(())
 }
@@ -695,8 +757,19 @@ pub fn evaluate(
     batch_size: usize,
     max_examples: usize,
 ) -> Result<ActMetrics, RunError> {
+    evaluate_part(model, data, batch_size, max_examples, (0, 1))
+}
+
+/// [`evaluate`] on this rank's slice of every batch ([`eval_split_part`]): the sums of this rank only.
+pub fn evaluate_part(
+    model: &Model,
+    data: &Arc<SplitData>,
+    batch_size: usize,
+    max_examples: usize,
+    part: (usize, usize),
+) -> Result<ActMetrics, RunError> {
     let mut total = ActMetrics::default();
-    eval_split(model, data, batch_size, max_examples, &[], |r| {
+    eval_split_part(model, data, batch_size, max_examples, &[], part, |r| {
         total = crate::step::add_metrics(&total, &r.metrics);
         Ok(())
     })?;
@@ -861,6 +934,9 @@ impl Inputs {
         check_dataset(recipe, &opts.dataset_dir, &train_meta, &test_meta)?;
         let config = resolve_model_config(recipe, &train_meta, opts.device)?;
         let plan = Plan::new(&recipe.train, &train_meta)?;
+        if let Some(d) = &opts.dist {
+            check_world_split(recipe, d.env.world_size)?;
+        }
         Ok(Inputs {
             config,
             train_data: Arc::new(hrm_data::load_split(&opts.dataset_dir, "train")?),
@@ -869,11 +945,17 @@ impl Inputs {
         })
     }
 
-    /// A trainer at step 0 for the recipe: the model from `train.seed`, `train.freeze_weights`, `train.ema`.
+    /// A trainer at step 0 for the recipe: the model from `train.seed`, `train.freeze_weights`, `train.ema`, and
+    /// this process's rank of the world.
     fn trainer(&self, opts: &RunOptions) -> Result<Trainer, RunError> {
         let t = &opts.recipe.train;
         let model = Model::new(&self.config, opts.device, t.seed)?;
-        let mut trainer = Trainer::new(model, step_config(&opts.recipe, self.plan.total))?;
+        let world = opts.dist.as_ref().map_or(1, |d| d.env.world_size);
+        let config = step_config_for_world(&opts.recipe, self.plan.total, world);
+        let mut trainer = Trainer::new(model, config)?;
+        if let Some(d) = &opts.dist {
+            trainer.set_partition(d.env.rank, d.env.world_size)?;
+        }
         // The splits were validated when loaded (token ids below vocab_size, puzzle ids below the table size):
         // no per-step range check, so a step reads nothing back from the device.
         trainer.set_value_checks(false);
@@ -885,6 +967,38 @@ impl Inputs {
         }
         Ok(trainer)
     }
+}
+
+/// Refuses a world size that does not divide the global batch into whole micro-batches, or the evaluation
+/// batch into equal slices, naming the setting (checked on every rank before the rendezvous).
+fn check_world_split(recipe: &Recipe, world: usize) -> Result<(), RunError> {
+    let t = &recipe.train;
+    let k = step_config_for_world(recipe, 1, world).micro_batches as usize;
+    if !t.global_batch_size.is_multiple_of(world * k) {
+        return Err(RunError::config(
+            "train.global_batch_size",
+            format!(
+                "{} does not split into {world} ranks x {k} micro-batches of train.micro_batch_size {}; \
+                 each rank takes global_batch_size / world size sequences",
+                t.global_batch_size, t.micro_batch_size
+            ),
+        ));
+    }
+    let e = recipe.eval.batch_size;
+    if !e.is_multiple_of(world) {
+        return Err(RunError::config(
+            "eval.batch_size",
+            format!("{e} does not split into {world} equal rank slices"),
+        ));
+    }
+    Ok(())
+}
+
+/// The exploration RNG of a new run.
+fn exploration_rng(seed: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(EXPLORATION_STREAM);
+    rng
 }
 
 /// The sampler settings of a recipe.
@@ -903,7 +1017,8 @@ struct Start {
     rng: ChaCha8Rng,
     iterations_done: u64,
     elapsed_before: f64,
-    log: MetricsLog,
+    /// The metrics log (rank 0 only).
+    log: Option<MetricsLog>,
     /// The training metrics since the last logged line.
     window: LogWindow,
     last_checkpoint: Option<PathBuf>,
@@ -948,15 +1063,16 @@ fn start_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Sta
     std::fs::create_dir_all(run_dir).map_err(RunError::io(run_dir))?;
     hrm_data::write_atomic(&run_dir.join(RECIPE_FILE), opts.recipe.to_toml().as_bytes())?;
     write_env(run_dir, &new_env(opts, &inputs.config)?)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.recipe.train.seed);
-    rng.set_stream(EXPLORATION_STREAM);
     Ok(Start {
         trainer,
         sampler: TrainSampler::new(Arc::clone(&inputs.train_data), sampler_config(&opts.recipe))?,
-        rng,
+        rng: exploration_rng(opts.recipe.train.seed),
         iterations_done: 0,
         elapsed_before: 0.0,
-        log: MetricsLog::open(&run_dir.join(METRICS_FILE), MetricsStart::Empty)?,
+        log: Some(MetricsLog::open(
+            &run_dir.join(METRICS_FILE),
+            MetricsStart::Empty,
+        )?),
         window: LogWindow::default(),
         last_checkpoint: None,
     })
@@ -1033,10 +1149,92 @@ fn resume_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Op
         rng: state.rng.restore(),
         iterations_done: state.iterations_done,
         elapsed_before: state.elapsed_seconds,
-        log,
+        log: Some(log),
         window: state.log_window,
         last_checkpoint: Some(dir),
     })))
+}
+
+/// The start of a rank other than 0, as rank 0's verdict says: from step 0 (the weights then come from rank 0's
+/// broadcast) or from the checkpoint rank 0 resumed. Writes nothing.
+fn follow_run(
+    opts: &RunOptions,
+    inputs: &Inputs,
+    checkpoint: Option<PathBuf>,
+) -> Result<Start, RunError> {
+    let mut trainer = inputs.trainer(opts)?;
+    let config = sampler_config(&opts.recipe);
+    let Some(dir) = checkpoint else {
+        return Ok(Start {
+            trainer,
+            sampler: TrainSampler::new(Arc::clone(&inputs.train_data), config)?,
+            rng: exploration_rng(opts.recipe.train.seed),
+            iterations_done: 0,
+            elapsed_before: 0.0,
+            log: None,
+            window: LogWindow::default(),
+            last_checkpoint: None,
+        });
+    };
+    let state = load_checkpoint(&dir, &mut trainer)?;
+    Ok(Start {
+        trainer,
+        sampler: TrainSampler::resume(Arc::clone(&inputs.train_data), config, state.sampler)?,
+        rng: state.rng.restore(),
+        iterations_done: state.iterations_done,
+        elapsed_before: state.elapsed_seconds,
+        log: None,
+        window: state.log_window,
+        last_checkpoint: Some(dir),
+    })
+}
+
+/// Opens the run on every rank: rank 0 takes the lock and opens the folder ([`open_run`]), then tells the other
+/// ranks what it found ([`crate::world::Verdict`]), and they follow ([`follow_run`]). An error on rank 0
+/// reaches every rank. A single process just opens the run.
+fn open_world(
+    opts: &RunOptions,
+    inputs: &Inputs,
+    collective: Option<&mut (dyn hrm_dist::Collective + 'static)>,
+) -> Result<(Opening, Option<RunLock>), RunError> {
+    use crate::world::Verdict;
+    let Some(c) = collective else {
+        let lock = RunLock::acquire(&opts.run_dir)?;
+        return Ok((open_run(opts, inputs)?, Some(lock)));
+    };
+    if c.rank() != 0 {
+        return match Verdict::decode(&c.broadcast_bytes(Vec::new(), 0)?)? {
+            Verdict::Start(dir) => Ok((
+                Opening::Start(Box::new(follow_run(opts, inputs, dir)?)),
+                None,
+            )),
+            Verdict::Finished(step, checkpoint) => Ok((
+                Opening::Finished(RunSummary {
+                    step,
+                    total_steps: inputs.plan.total,
+                    stop: StopReason::AlreadyFinished,
+                    steps_this_session: 0,
+                    train_seconds: 0.0,
+                    last_eval: None,
+                    checkpoint,
+                }),
+                None,
+            )),
+            Verdict::Failed(m) => Err(RunError::config(
+                "world",
+                format!("rank 0 could not open the run: {m}"),
+            )),
+        };
+    }
+    let opened =
+        RunLock::acquire(&opts.run_dir).and_then(|lock| Ok((open_run(opts, inputs)?, Some(lock))));
+    let verdict = match &opened {
+        Ok((Opening::Start(s), _)) => Verdict::Start(s.last_checkpoint.clone()),
+        Ok((Opening::Finished(s), _)) => Verdict::Finished(s.step, s.checkpoint.clone()),
+        Err(e) => Verdict::Failed(e.to_string()),
+    };
+    c.broadcast_bytes(verdict.encode(), 0)?;
+    opened
 }
 
 /// `trainer`, or a fresh step-0 trainer when it was used up by a failed load.
@@ -1237,7 +1435,8 @@ struct Run<'a> {
     /// Time spent in optimizer steps in this session.
     train_time: Duration,
     start_step: u64,
-    log: MetricsLog,
+    /// The metrics log (rank 0 only: the other ranks of a data-parallel run write nothing).
+    log: Option<MetricsLog>,
     /// The training metrics since the last logged line, read from the device.
     window: LogWindow,
     /// The steps since the last read and their metric sums, still on the device.
@@ -1255,7 +1454,8 @@ impl<'a> Run<'a> {
     fn new(opts: &'a RunOptions, inputs: Inputs, start: Start) -> (Run<'a>, TrainSampler) {
         let start_step = start.trainer.step_count();
         let plan = inputs.plan;
-        let bar = progress::bar(plan.cap, "steps", Display::shown_if(opts.progress));
+        let rank0 = opts.dist.as_ref().is_none_or(|d| d.env.rank == 0);
+        let bar = progress::bar(plan.cap, "steps", Display::shown_if(opts.progress && rank0));
         bar.set_position(start_step.min(plan.cap));
         let run = Run {
             opts,
@@ -1301,6 +1501,18 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// [`Run::stop_condition`], agreed by every rank of a data-parallel run (the largest reason wins: a stop
+    /// requested on any rank, then a time cap reached on any rank), so that all ranks stop at the same step.
+    fn agreed_stop(&mut self) -> Result<Option<StopReason>, RunError> {
+        let local = self.stop_condition();
+        match self.trainer.collective() {
+            None => Ok(local),
+            Some(c) => Ok(crate::world::stop_from_code(
+                c.max_u64(crate::world::stop_code(local))?,
+            )),
+        }
+    }
+
     /// One optimizer step, its log line and the rolling checkpoint when one is due.
     fn train_batch(&mut self, batch: &hrm_model::Batch) -> Result<(), RunError> {
         let t0 = Instant::now();
@@ -1337,7 +1549,9 @@ impl<'a> Run<'a> {
         self.flush_pending(step)?;
         let values = self.window.values(gbs, report.lr);
         let v: Vec<(String, f64)> = values.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        self.log.write(step, &v)?;
+        if let Some(log) = &mut self.log {
+            log.write(step, &v)?;
+        }
         let lm_loss = values
             .iter()
             .find(|(k, _)| *k == "train/lm_loss")
@@ -1353,7 +1567,9 @@ impl<'a> Run<'a> {
             ),
             ("perf/sec_per_step".to_string(), secs_per_step),
         ];
-        self.log.write_events_only(step, &perf)?;
+        if let Some(log) = &mut self.log {
+            log.write_events_only(step, &perf)?;
+        }
         self.bar.set_message(format!(
             "lm_loss {lm_loss:.4} | {:.1} samples/s | {:.3} s/step",
             gbs as f64 / secs_per_step.max(1e-9),
@@ -1368,6 +1584,10 @@ impl<'a> Run<'a> {
         let Some((n, sums)) = self.pending.take() else {
             return Ok(());
         };
+        // Every rank flushes at the same steps, so the sums of all ranks are added here, on the device.
+        if let Some(c) = self.trainer.collective() {
+            c.all_reduce_sum(sums.stats())?;
+        }
         let (m, _) = sums.read()?;
         let gbs = self.opts.recipe.train.global_batch_size as i64;
         let mut window = LogWindow::default();
@@ -1399,20 +1619,29 @@ impl<'a> Run<'a> {
         let step = self.trainer.step_count();
         let e = &self.opts.recipe.eval;
         let data = &self.test_data;
-        let sums = self
+        let part = (self.trainer.rank(), self.trainer.world_size());
+        let mut sums = self
             .trainer
-            .with_eval_model(|m| evaluate(m, data, e.batch_size, e.max_examples))??;
+            .with_eval_model(|m| evaluate_part(m, data, e.batch_size, e.max_examples, part))??;
+        let device = self.trainer.model().device();
+        if let Some(c) = self.trainer.collective() {
+            sums = crate::world::sum_metrics(c, &sums, device)?;
+        }
         let values = eval_values(&sums);
-        self.log.write(step, &values)?;
+        if let Some(log) = &mut self.log {
+            log.write(step, &values)?;
+        }
         tracing::debug!(step, ?values, "evaluated");
         self.last_eval = Some((step, values.into_iter().collect()));
         Ok(())
     }
 
-    /// Writes a checkpoint of the current state (refused when a weight is not finite).
+    /// Writes a checkpoint of the current state (refused when a weight is not finite). In a data-parallel run
+    /// every rank calls it: the carries of all ranks are gathered and rank 0 writes.
     fn checkpoint(&mut self, kind: CheckpointKind) -> Result<(), RunError> {
         self.flush_pending(self.trainer.step_count())?;
         check_parameters_finite(&self.trainer, self.last_checkpoint.as_deref())?;
+        let world = self.trainer.world_size();
         let state = CheckpointState {
             step: self.trainer.step_count(),
             sampler: self.sampler_state,
@@ -1421,11 +1650,24 @@ impl<'a> Run<'a> {
             kept: kind != CheckpointKind::Rolling,
             finished: kind == CheckpointKind::Final,
             elapsed_seconds: self.elapsed(),
-            micro_batches: self.trainer.config().micro_batches,
-            metrics_lines: self.log.lines,
+            micro_batches: world as i64 * self.trainer.config().micro_batches,
+            metrics_lines: self.log.as_ref().map_or(0, |l| l.lines),
             log_window: self.window.clone(),
         };
-        let dir = save_checkpoint(&self.opts.run_dir, &self.trainer, &state)?;
+        let gathered = match self.trainer.collective_and_carries() {
+            (Some(c), carries) => Some((crate::world::gather_carries(c, carries)?, c.rank())),
+            (None, _) => None,
+        };
+        let dir = match gathered {
+            None => save_checkpoint(&self.opts.run_dir, &self.trainer, &state)?,
+            Some((all, rank)) => {
+                if rank == 0 {
+                    save_checkpoint_with(&self.opts.run_dir, &self.trainer, &state, &all)?
+                } else {
+                    crate::checkpoint::checkpoint_dir(&self.opts.run_dir, state.step)
+                }
+            }
+        };
         tracing::debug!(step = state.step, kind = ?kind, dir = %dir.display(), "checkpoint written");
         if kind == CheckpointKind::Final {
             self.final_checkpoint_step = Some(state.step);
@@ -1481,23 +1723,37 @@ impl<'a> Run<'a> {
 /// with [`RunError::NonFinite`], leaving the last good checkpoint in place.
 pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
     let inputs = Inputs::load(opts)?;
-    let _lock = RunLock::acquire(&opts.run_dir)?;
-    let start = match open_run(opts, &inputs)? {
+    let mut collective = match &opts.dist {
+        Some(d) => Some(crate::world::connect(d, opts.device)?),
+        None => None,
+    };
+    let (opening, _lock) = open_world(opts, &inputs, collective.as_deref_mut())?;
+    let mut start = match opening {
         Opening::Start(start) => *start,
         Opening::Finished(summary) => return Ok(summary),
     };
+    if let Some(c) = collective {
+        start.trainer.set_collective(c)?;
+        start.trainer.broadcast_state()?;
+    }
+    let (rank, world) = (start.trainer.rank(), start.trainer.world_size());
     let device = opts.device;
     let (mut run, sampler) = Run::new(opts, inputs, start);
     let mut prefetch = Prefetcher::spawn(sampler, 2);
     run.session_start = Instant::now();
     let stop = loop {
-        if let Some(stop) = run.stop_condition() {
+        if let Some(stop) = run.agreed_stop()? {
             break stop;
         }
         let sampled = prefetch.next_event();
         run.sampler_state = sampled.state_after;
         match sampled.event {
             SampleEvent::Batch(b) => {
+                // Every rank draws the same global batch and takes its contiguous slice.
+                let b = match world {
+                    1 => b,
+                    _ => b.rows(hrm_dist::shard(b.batch_size, rank, world)),
+                };
                 let (inputs, labels, ids) = (&b.inputs, &b.labels, &b.puzzle_identifiers);
                 let batch = hrm_model::Batch::from_vecs(
                     inputs,

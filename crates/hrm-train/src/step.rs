@@ -242,6 +242,8 @@ pub struct Trainer {
     step: u64,
     trainable: Trainable,
     ema: Option<Ema>,
+    /// This rank and the world size (0 and 1 in a single process).
+    part: (usize, usize),
     dist: Option<Box<dyn Collective>>,
 }
 
@@ -261,6 +263,7 @@ impl Trainer {
             step: 0,
             trainable: Trainable::All,
             ema: None,
+            part: (0, 1),
             dist: None,
         })
     }
@@ -289,13 +292,12 @@ impl Trainer {
         Ok(())
     }
 
-    /// Makes this trainer one rank of a data-parallel world. The global batch must split evenly into
-    /// world size x micro-batches; the carries are forgotten (they are per rank). Call
-    /// [`Trainer::broadcast_state`] next, so that every rank starts from rank 0's weights.
-    pub fn set_collective(&mut self, collective: Box<dyn Collective>) -> Result<(), TrainError> {
-        let w = collective.world_size() as i64;
-        let k = self.config.micro_batches;
-        if self.config.global_batch_size % (w * k) != 0 {
+    /// Makes this trainer rank `rank` of `world` data-parallel ranks, which decides its slice of the global
+    /// batch and which carries of a checkpoint it loads; the global batch must split evenly into world size x
+    /// micro-batches. The carries are forgotten (they are per rank).
+    pub fn set_partition(&mut self, rank: usize, world: usize) -> Result<(), TrainError> {
+        let (w, k) = (world.max(1) as i64, self.config.micro_batches);
+        if self.config.global_batch_size % (w * k) != 0 || rank >= world.max(1) {
             return Err(TrainError::Config {
                 field: "global_batch_size".into(),
                 message: format!(
@@ -304,8 +306,28 @@ impl Trainer {
                 ),
             });
         }
-        self.dist = Some(collective);
+        self.part = (rank, world.max(1));
         self.reset_carries();
+        Ok(())
+    }
+
+    /// Connects this trainer to the other ranks: its steps now sum gradients and gather puzzle rows through
+    /// `collective`. Sets the partition from the collective when none was set, else it must agree. Call
+    /// [`Trainer::broadcast_state`] next, so that every rank starts from rank 0's weights.
+    pub fn set_collective(&mut self, collective: Box<dyn Collective>) -> Result<(), TrainError> {
+        let (rank, world) = (collective.rank(), collective.world_size());
+        if self.part == (0, 1) {
+            self.set_partition(rank, world)?;
+        } else if self.part != (rank, world) {
+            return Err(TrainError::Config {
+                field: "world".into(),
+                message: format!(
+                    "the trainer is rank {} of {}, the collective rank {rank} of {world}",
+                    self.part.0, self.part.1
+                ),
+            });
+        }
+        self.dist = Some(collective);
         Ok(())
     }
 
@@ -314,14 +336,21 @@ impl Trainer {
         self.dist.as_deref_mut()
     }
 
+    /// The collective and the carries together (a checkpoint gathers the carries through the collective).
+    pub fn collective_and_carries(
+        &mut self,
+    ) -> (Option<&mut (dyn Collective + 'static)>, &[Option<Carry>]) {
+        (self.dist.as_deref_mut(), &self.carries)
+    }
+
     /// This rank (0 in a single process).
     pub fn rank(&self) -> usize {
-        self.dist.as_ref().map_or(0, |c| c.rank())
+        self.part.0
     }
 
     /// The number of ranks (1 in a single process).
     pub fn world_size(&self) -> usize {
-        self.dist.as_ref().map_or(1, |c| c.world_size())
+        self.part.1
     }
 
     /// Sequences this rank steps on: the global batch divided by the world size.

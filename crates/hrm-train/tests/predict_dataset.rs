@@ -47,6 +47,7 @@ fn predictions_record_and_check_the_dataset_fingerprint() {
         command_line: vec!["test".into()],
         progress: false,
         throttle: Duration::ZERO,
+        dist: None,
     })
     .expect("a short run");
 

@@ -29,6 +29,7 @@ fn options(dataset: &Path, run: &Path, overrides: &[&str]) -> RunOptions {
         command_line: vec!["test".into()],
         progress: false,
         throttle: Duration::ZERO,
+        dist: None,
     }
 }
 

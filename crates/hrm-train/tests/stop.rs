@@ -24,6 +24,7 @@ fn a_stop_during_predict_leaves_nothing_behind() {
         command_line: vec!["test".into()],
         progress: false,
         throttle: Duration::ZERO,
+        dist: None,
     })
     .expect("training");
 
