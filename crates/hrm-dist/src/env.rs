@@ -83,9 +83,10 @@ impl Timeouts {
 }
 
 impl WorldEnv {
-    /// The world of this process: `None` when no launcher variable says there is more than this process
-    /// (`WORLD_SIZE` unset, or Slurm with one task), an error naming the variable when one is malformed or
-    /// missing.
+    /// The world of this process: `None` when no launcher says there is one (`WORLD_SIZE` unset, and no Slurm
+    /// job of several tasks), an error naming the variable when one is malformed or missing. `WORLD_SIZE=1`
+    /// (`torchrun --nproc-per-node 1`) is a world of one rank, which runs the distributed code path as the
+    /// reference does under torchrun.
     pub fn from_env() -> Result<Option<WorldEnv>, DistError> {
         WorldEnv::from_lookup(|k| std::env::var(k).ok())
     }
@@ -96,7 +97,9 @@ impl WorldEnv {
     ) -> Result<Option<WorldEnv>, DistError> {
         let (rank_var, local_var, world_var) = if get("WORLD_SIZE").is_some() {
             ("RANK", "LOCAL_RANK", "WORLD_SIZE")
-        } else if get("SLURM_NTASKS").is_some() && get("SLURM_PROCID").is_some() {
+        } else if get("SLURM_PROCID").is_some()
+            && get("SLURM_NTASKS").is_some_and(|n| n.trim() != "1")
+        {
             ("SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS")
         } else {
             return Ok(None);
@@ -117,9 +120,6 @@ impl WorldEnv {
                 var: world_var.into(),
                 message: "must be at least 1".into(),
             });
-        }
-        if world_size == 1 {
-            return Ok(None);
         }
         let rank = number(rank_var)?;
         if rank >= world_size {
@@ -210,9 +210,18 @@ mod tests {
         assert_eq!((w.rank, w.local_rank, w.world_size), (5, 1, 8));
         assert_eq!(WorldEnv::from_lookup(lookup(&[])).unwrap(), None);
         assert_eq!(
-            WorldEnv::from_lookup(lookup(&[("WORLD_SIZE", "1")])).unwrap(),
+            WorldEnv::from_lookup(lookup(&[("SLURM_NTASKS", "1"), ("SLURM_PROCID", "0")])).unwrap(),
             None
         );
+        let one = WorldEnv::from_lookup(lookup(&[
+            ("WORLD_SIZE", "1"),
+            ("RANK", "0"),
+            ("MASTER_ADDR", "localhost"),
+            ("MASTER_PORT", "29500"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(one.world_size, 1);
     }
 
     #[test]
