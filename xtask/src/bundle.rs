@@ -18,10 +18,11 @@ pub struct Options {
 }
 
 /// The test executables the check runs on CUDA: (package, test target).
-const TESTS: [(&str, &str); 4] = [
+const TESTS: [(&str, &str); 5] = [
     ("hrm-model", "golden"),
     ("hrm-model", "trm_golden"),
     ("hrm-train", "micro_batch"),
+    ("hrm-train", "data_parallel"),
     ("hrm-train", "run"),
 ];
 
@@ -395,6 +396,9 @@ not json"#;
             "--set data.num_aug=8",
             DATA_DIR,
             "train/lm_loss",
+            "WORLD_SIZE=1",
+            "bench all-reduce",
+            "libnccl.so",
         ] {
             assert!(RUN_SH.contains(needle), "run.sh lacks {needle}");
         }

@@ -7,10 +7,13 @@
 # Steps, each with its own timeout and one PASS/FAIL/SKIP line (NOFIT: a bench batch size too large), going on
 # after a failure, all within HRM_CHECK_BUDGET_S seconds (default 360):
 #   1. hrm info (CUDA must be visible);
-#   2. golden parity (HRM and TRM) in f32 and bf16, micro-batching and resume, on the device;
+#   2. golden parity (HRM and TRM) in f32 and bf16, micro-batching, data-parallel ranks in one process and resume, on
+#      the device;
 #   3. hrm bench train-step, HRM and TRM ARC configurations in bf16, batch sizes from the largest down to the first
 #      that fits;
-#   4. a short arc1 training on the bundled dataset; PASS when train/lm_loss fell.
+#   4. a short arc1 training on the bundled dataset; PASS when train/lm_loss fell;
+#   5. data-parallel: 30 steps (6 on the CPU) as one process and as a world of one rank (WORLD_SIZE=1: NCCL on CUDA, TCP on the
+#      CPU), PASS when both log the same metrics; then hrm bench all-reduce of the HRM and TRM ARC gradients.
 # The log and the summary go to ${OUT:-./gpu-check-out}. The exit status is 0 when nothing failed.
 #
 # Environment: LIBTORCH (a torch folder with lib/, else the torch of python3 or /opt/torch/.venv/bin/python),
@@ -25,7 +28,7 @@ SUMMARY=$OUT/summary.txt
 : >"$LOG"
 : >"$SUMMARY"
 DEVICE=${HRM_CHECK_DEVICE:-cuda}
-BUDGET=${HRM_CHECK_BUDGET_S:-360}
+BUDGET=${HRM_CHECK_BUDGET_S:-480}
 START=$SECONDS
 PASSED=0 FAILED=0 SKIPPED=0
 
@@ -104,6 +107,13 @@ case ${VERSION:-} in
 esac
 # The binaries' baked rpath names the build machine's venv; LD_LIBRARY_PATH wins over it (a RUNPATH).
 export LD_LIBRARY_PATH="$TORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The NCCL backend opens `libnccl.so`; the wheel ships `nvidia/nccl/lib/libnccl.so.2` (cargo xtask setup links
+# it on the build machine; here a link in the output folder does).
+NCCL_SO=$(ls "$TORCH"/../nvidia/nccl/lib/libnccl.so* 2>/dev/null | head -n 1)
+if [ -n "$NCCL_SO" ] && [ ! -e "$TORCH/lib/libnccl.so" ]; then
+    mkdir -p "$OUT/nccl-link" && ln -sf "$NCCL_SO" "$OUT/nccl-link/libnccl.so"
+    export LD_LIBRARY_PATH="$OUT/nccl-link:$LD_LIBRARY_PATH"
+fi
 export HRM_GOLDEN_DIR=$HERE/golden
 HRM=$HERE/bin/hrm
 say "gpu check: device $DEVICE, torch $VERSION at $TORCH, budget ${BUDGET}s, output $OUT"
@@ -116,16 +126,20 @@ if [ "$DEVICE" = cuda ]; then
     HRM_BATCHES="768 384 192 96 48"
     TRM_BATCHES="768 384 192 96 48"
     BENCH_MAX=90
+    DIST_STEPS=30
 else
     TRAIN_MIN=${HRM_CHECK_TRAIN_MINUTES:-0.5}
     BENCH_DIMS=(--hidden 64 --seq 64)
     HRM_BATCHES="16 8"
     TRM_BATCHES="16 8"
     BENCH_MAX=60
+    DIST_STEPS=6
 fi
-# Kept for step 4 until it runs: its minutes, plus start-up, the final checkpoint and a margin.
+# Kept for steps 4 and 5 until they run: step 4's minutes, plus start-up, the final checkpoint and a margin, and
+# step 5's 150 s.
 TRAIN_LIMIT=$(awk -v m="$TRAIN_MIN" 'BEGIN { printf "%d", m * 60 + 40 }')
-RESERVE=$TRAIN_LIMIT
+DIST_LIMIT=150
+RESERVE=$((TRAIN_LIMIT + DIST_LIMIT))
 
 # --- 1. hrm info ---------------------------------------------------------------------------------------------------
 run_step "1 hrm info" 30 "$HRM" info
@@ -142,6 +156,8 @@ for dtype in f32 bf16; do
     done
 done
 run_step "2 micro_batch $DEVICE" 60 env HRM_TEST_DEVICE="$DEVICE" "$HERE/tests/micro_batch" --test-threads 1
+run_step "2 data_parallel $DEVICE (2 and 4 in-process ranks)" 60 env HRM_TEST_DEVICE="$DEVICE" \
+    "$HERE/tests/data_parallel" --test-threads 1
 run_step "2 resume $DEVICE (f32, bf16)" 90 env HRM_TEST_DEVICE="$DEVICE" "$HERE/tests/run" --exact \
     resume_from_a_kept_checkpoint_reproduces_the_metrics --test-threads 1
 
@@ -171,7 +187,7 @@ bench "hrm (H 4 + L 4 layers, 2x2 cycles)" "$HRM_BATCHES" --arch hrm --layers 4 
 bench "trm (2 layers, 3x4 cycles)" "$TRM_BATCHES" --arch trm --layers 2 --cycles 3x4
 
 # --- 4. a short arc1 training ---------------------------------------------------------------------------------------
-RESERVE=0
+RESERVE=$DIST_LIMIT
 RUN=$OUT/train-run
 rm -rf "$RUN"
 # The bundled dataset was built with `--recipe arc1-cpu --set data.num_aug=8`; the same settings train on it.
@@ -190,6 +206,38 @@ elif awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }'; then
 else
     record FAIL "4 lm_loss fell" "first $first, last $last at step ${steps:-?}"
 fi
+
+# --- 5. data-parallel: a world of one rank equals one process; the gradient all-reduce -----------------------------
+RESERVE=0
+dist_run() { # NAME RUN EXTRA_ENV...: DIST_STEPS steps of arc1-cpu on the bundled dataset, a 256-row evaluation
+    local name=$1 run=$2
+    shift 2
+    rm -rf "$run"
+    run_step "$name" 60 env "$@" "$HRM" train arc1-cpu --quiet --dataset "$HERE/data/arc1-gpu-check" --run "$run" \
+        --device "$DEVICE" --set data.num_aug=8 --set 'arch.forward_dtype="auto"' --set train.max_steps="$DIST_STEPS" \
+        --set train.log_every=2 --set eval.max_examples=256
+}
+dist_run "5 train $DIST_STEPS steps, one process" "$OUT/dist-single"
+dist_run "5 train $DIST_STEPS steps, WORLD_SIZE=1" "$OUT/dist-world1" WORLD_SIZE=1 RANK=0 LOCAL_RANK=0 \
+    MASTER_ADDR=127.0.0.1 MASTER_PORT=$((20000 + RANDOM % 20000)) HRM_DIST_TIMEOUT_S=30
+# Equal up to the device's own run-to-run noise (CUDA's atomic adds in backward): every value within 1e-2.
+if worst=$(python3 - "$OUT/dist-single/metrics.jsonl" "$OUT/dist-world1/metrics.jsonl" <<'PY'
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+assert a and len(a) == len(b), f"{len(a)} vs {len(b)} lines"
+worst = max(abs(x[k] - y[k]) / max(1.0, abs(x[k])) for x, y in zip(a, b) for k in x if k != "step")
+print(f"{len(a)} lines, worst relative difference {worst:.2e}")
+sys.exit(0 if worst <= 1e-2 else 1)
+PY
+); then
+    record PASS "5 world of one rank = one process" "$worst"
+else
+    record FAIL "5 world of one rank = one process" "${worst:-metrics missing}; see $OUT/dist-*"
+fi
+run_step "5 bench all-reduce hrm ARC gradients" 30 "$HRM" bench all-reduce --device "$DEVICE" --ranks 1 --rounds 20
+run_step "5 bench all-reduce trm ARC gradients" 30 "$HRM" bench all-reduce --device "$DEVICE" --ranks 1 --rounds 20 \
+    --arch trm --layers 2
+grep '^all-reduce' "$LOG" | sed 's/^/note: /' >>"$SUMMARY"
 
 say ""
 say "summary: $PASSED passed, $FAILED failed, $SKIPPED skipped in $((SECONDS - START))s (log $LOG)"

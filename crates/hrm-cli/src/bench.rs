@@ -23,6 +23,34 @@ enum What {
     TrainStep(TrainStepArgs),
     /// The training sampler of a built dataset: batches/s.
     Sampler(SamplerArgs),
+    /// The gradient all-reduce of one data-parallel step: ms, bandwidth, and a same-size copy as baseline.
+    AllReduce(AllReduceArgs),
+}
+
+/// Arguments of `hrm bench all-reduce`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AllReduceArgs {
+    /// Model: `hrm` or `trm` (the gradients are its parameters).
+    #[arg(long, default_value = "hrm")]
+    arch: String,
+    /// Hidden size.
+    #[arg(long, default_value_t = 512)]
+    hidden: i64,
+    /// Sequence length without the puzzle prefix.
+    #[arg(long, default_value_t = 900)]
+    seq: i64,
+    /// Blocks per module.
+    #[arg(long, default_value_t = 4)]
+    layers: i64,
+    /// Ranks, each a thread of this process (on CUDA: one GPU each, through NCCL; on CPU: TCP on loopback).
+    #[arg(long, default_value_t = 2)]
+    ranks: usize,
+    /// Timed all-reduces (after one warm-up).
+    #[arg(long, default_value_t = 10)]
+    rounds: usize,
+    /// `cpu`, `cuda` or `auto`.
+    #[arg(long, default_value = "auto")]
+    device: String,
 }
 
 /// Arguments of `hrm bench train-step`.
@@ -84,7 +112,73 @@ pub fn run(args: Args) -> Result<()> {
     match args.what {
         What::TrainStep(a) => train_step(a),
         What::Sampler(a) => sampler(a),
+        What::AllReduce(a) => all_reduce(a),
     }
+}
+
+fn all_reduce(a: AllReduceArgs) -> Result<()> {
+    use hrm_dist::{Backend, Collective, WorldEnv};
+    let device = hrm_train::run::parse_device(&a.device)?;
+    let model = BenchModel {
+        arch: a.arch.parse()?,
+        hidden: a.hidden,
+        seq: a.seq,
+        batch: 1,
+        layers: a.layers,
+        h_cycles: 1,
+        l_cycles: 1,
+    };
+    let backend = match device {
+        tch::Device::Cuda(_) => Backend::Nccl,
+        _ => Backend::Tcp,
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let timeouts = hrm_dist::default_timeouts();
+    // The ranks meet concurrently, one thread each.
+    let joined: Vec<Result<Box<dyn Collective>, hrm_dist::DistError>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..a.ranks)
+            .map(|rank| {
+                s.spawn(
+                    move || -> Result<Box<dyn Collective>, hrm_dist::DistError> {
+                        let env = WorldEnv {
+                            rank,
+                            local_rank: rank,
+                            world_size: a.ranks,
+                            master_addr: "127.0.0.1".into(),
+                            master_port: port,
+                        };
+                        Ok(match backend {
+                            Backend::Nccl => {
+                                Box::new(hrm_dist::nccl::connect(&env, timeouts, rank)?)
+                            }
+                            Backend::Tcp => Box::new(hrm_dist::tcp::connect(&env, timeouts)?),
+                        })
+                    },
+                )
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("a rank's rendezvous thread panicked"))
+            .collect()
+    });
+    let collectives = joined.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let r = hrm_train::bench::all_reduce_bench(&model, device, collectives, a.rounds)?;
+    outln!(
+        "all-reduce {} x {} ranks: {:.1} MiB of gradients in {:.2} ms (median of {}); algorithm {:.2} GB/s, bus {:.2} GB/s; \
+         a same-size copy on one device {:.2} ms (ratio {:.1}x)",
+        r.backend,
+        r.ranks,
+        r.bytes as f64 / (1u64 << 20) as f64,
+        r.ms,
+        a.rounds,
+        r.algo_bytes_per_sec / 1e9,
+        r.bus_bytes_per_sec / 1e9,
+        r.copy_ms,
+        r.ms / r.copy_ms.max(1e-9)
+    );
+    Ok(())
 }
 
 fn train_step(a: TrainStepArgs) -> Result<()> {

@@ -3,57 +3,22 @@
 //! set by hand, as torchrun sets them) trains the same way; a rank that never comes, a rank that dies and a
 //! batch that does not split end every rank with the documented error instead of a hang.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const HRM: &str = env!("CARGO_BIN_EXE_hrm");
+use common::{hrm_command as command, hrm_ok as run_ok, send_signal, setup};
+use hrm_testkit::free_port;
 
-/// The synthetic dataset and a recipe of 120 nominal steps (40 epochs, evaluation every 10), as
-/// `train_resume.rs` uses.
-fn setup(tmp: &Path) -> (PathBuf, PathBuf) {
-    let data = tmp.join("data");
-    hrm_train::synthetic::write_dataset(&data, 8, 1).expect("synthetic dataset");
-    let recipe = tmp.join("tiny.toml");
-    let text = hrm_train::synthetic::TINY_RECIPE
-        .replace("epochs = 8", "epochs = 40")
-        .replace("eval_interval = 4", "eval_interval = 10");
-    std::fs::write(&recipe, text).unwrap();
-    (data, recipe)
-}
-
-fn command(args: &[&str]) -> Command {
-    let mut c = Command::new(HRM);
-    c.args(args)
-        .env("HRM_DATASETS_DIR", "/nonexistent-hrm-datasets")
-        .env_remove("WORLD_SIZE")
-        .env_remove("SLURM_NTASKS");
-    c
-}
-
-fn run_ok(args: &[&str]) -> Output {
-    let out = command(args).output().expect("running hrm");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
+/// `train_args` of [`common`] for paths.
 fn train_args<'a>(recipe: &'a Path, data: &'a Path, run: &'a Path) -> Vec<&'a str> {
-    vec![
-        "train",
+    common::train_args(
         recipe.to_str().unwrap(),
-        "--dataset",
         data.to_str().unwrap(),
-        "--run",
         run.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--quiet",
-    ]
+    )
 }
 
 fn metrics(run: &Path) -> Vec<serde_json::Value> {
@@ -92,23 +57,6 @@ fn wait_for_lines(run: &Path, n: usize, child: &mut Child) {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-fn send_signal(pid: u32, signal: &str) {
-    let ok = Command::new("kill")
-        .args([format!("-{signal}"), pid.to_string()])
-        .status()
-        .expect("running kill")
-        .success();
-    assert!(ok, "kill -{signal} {pid}");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `hrm train` as rank `rank` of `world`, with the variables torchrun sets.

@@ -2,57 +2,17 @@
 //! `--resume` logs exactly the metrics of an uninterrupted run (also with an EMA, whose shadow resumes bit for
 //! bit); predict writes a readable folder; a missing dataset names the build command.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const HRM: &str = env!("CARGO_BIN_EXE_hrm");
-
-/// Writes the synthetic dataset and a recipe file of 120 nominal steps (40 epochs, evaluation every 10).
-fn setup(tmp: &Path) -> (PathBuf, PathBuf) {
-    let data = tmp.join("data");
-    hrm_train::synthetic::write_dataset(&data, 8, 1).expect("synthetic dataset");
-    let recipe = tmp.join("tiny.toml");
-    let text = hrm_train::synthetic::TINY_RECIPE
-        .replace("epochs = 8", "epochs = 40")
-        .replace("eval_interval = 4", "eval_interval = 10");
-    std::fs::write(&recipe, text).unwrap();
-    (data, recipe)
-}
-
-fn hrm(args: &[&str]) -> std::process::Output {
-    Command::new(HRM)
-        .args(args)
-        .env("HRM_DATASETS_DIR", "/nonexistent-hrm-datasets")
-        .output()
-        .expect("running hrm")
-}
-
-fn train_args<'a>(recipe: &'a str, data: &'a str, run: &'a str) -> Vec<&'a str> {
-    vec![
-        "train",
-        recipe,
-        "--dataset",
-        data,
-        "--run",
-        run,
-        "--device",
-        "cpu",
-        "--quiet",
-    ]
-}
+use common::{hrm, hrm_ok, lines, send_signal, setup, train_args, HRM};
 
 fn latest_step(run: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(run.join("checkpoints/latest")).ok()?;
     text.trim().strip_prefix("step_")?.parse().ok()
-}
-
-fn lines(run: &Path) -> Vec<String> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .expect("metrics.jsonl")
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]
@@ -244,27 +204,6 @@ fn resume(run: &Path) {
         "cpu",
         "--quiet",
     ]);
-}
-
-/// Runs `hrm <args>` and asserts that it succeeds, showing its stderr when not.
-fn hrm_ok(args: &[&str]) -> std::process::Output {
-    let out = hrm(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Sends `signal` (`INT`, `TERM`) to a process with the `kill` command.
-fn send_signal(pid: u32, signal: &str) {
-    let ok = Command::new("kill")
-        .args([format!("-{signal}"), pid.to_string()])
-        .status()
-        .expect("running kill")
-        .success();
-    assert!(ok, "kill -{signal} {pid}");
 }
 
 #[test]

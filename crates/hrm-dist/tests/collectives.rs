@@ -6,17 +6,10 @@ use std::thread;
 use std::time::Duration;
 
 use hrm_dist::{all_reduce_flat, local, tcp, Collective, Timeouts, WorldEnv};
+use hrm_testkit::free_port;
 use tch::{Device, Kind, Tensor};
 
 const CPU: Device = Device::Cpu;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn env(rank: usize, world: usize, port: u16) -> WorldEnv {
     WorldEnv {

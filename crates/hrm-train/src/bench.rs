@@ -299,3 +299,119 @@ mod tests {
         );
     }
 }
+
+/// What [`all_reduce_bench`] measured: the gradient all-reduce of one data-parallel step.
+#[derive(Debug, Clone)]
+pub struct AllReduceReport {
+    /// The collective's backend (`tcp`, `nccl`).
+    pub backend: &'static str,
+    /// Ranks.
+    pub ranks: usize,
+    /// Gradient bytes summed per step (every trainable parameter of the model in fp32).
+    pub bytes: u64,
+    /// Median milliseconds of one all-reduce of all gradients, in flat buckets.
+    pub ms: f64,
+    /// Median milliseconds of copying the same bytes once on the device: the baseline of the same run.
+    pub copy_ms: f64,
+    /// Bytes per second of the all-reduce (`bytes / time`).
+    pub algo_bytes_per_sec: f64,
+    /// NCCL's "bus bandwidth": the algorithm bandwidth times 2(n-1)/n, comparable across rank counts.
+    pub bus_bytes_per_sec: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Times the gradient all-reduce of a data-parallel step of `model` over `collectives` (one per rank, each
+/// driven by its own thread; every element must belong to the same world): `rounds` timed all-reduces after
+/// one warm-up, with the gradients of `model`'s parameters as fp32 tensors on `device`, through
+/// [`hrm_dist::all_reduce_flat`]. The baseline is a copy of the same bytes on rank 0's device.
+pub fn all_reduce_bench(
+    model: &BenchModel,
+    device: Device,
+    collectives: Vec<Box<dyn hrm_dist::Collective>>,
+    rounds: usize,
+) -> Result<AllReduceReport, TrainError> {
+    let config = model.config();
+    let shapes: Vec<Vec<i64>> = {
+        let m = Model::new(&config, Device::Cpu, 0)?;
+        m.named_parameters().map(|(_, p)| p.size()).collect()
+    };
+    let ranks = collectives.len();
+    let backend = collectives.first().map_or("none", |c| c.backend());
+    let numel: i64 = shapes.iter().map(|s| s.iter().product::<i64>()).sum();
+    let bytes = numel as u64 * 4;
+    let results: Vec<Result<Vec<f64>, TrainError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = collectives
+            .into_iter()
+            .map(|mut c| {
+                let shapes = &shapes;
+                scope.spawn(move || -> Result<Vec<f64>, TrainError> {
+                    let device = match device {
+                        Device::Cuda(_) => Device::Cuda(c.rank()),
+                        d => d,
+                    };
+                    let grads: Vec<tch::Tensor> = shapes
+                        .iter()
+                        .map(|s| tch::Tensor::ones(s.as_slice(), (Kind::Float, device)))
+                        .collect();
+                    let mut times = Vec::with_capacity(rounds);
+                    for round in 0..=rounds {
+                        c.barrier()?;
+                        let t0 = Instant::now();
+                        hrm_dist::all_reduce_flat(c.as_mut(), &grads, hrm_dist::BUCKET_BYTES)?;
+                        if let Device::Cuda(i) = device {
+                            tch::Cuda::synchronize(i as i64);
+                        }
+                        if round > 0 {
+                            times.push(t0.elapsed().as_secs_f64() * 1e3);
+                        }
+                    }
+                    Ok(times)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(TrainError::Config {
+                        field: "bench".into(),
+                        message: "a rank's thread panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut per_rank = Vec::new();
+    for r in results {
+        per_rank.push(r?);
+    }
+    let ms = median(per_rank.into_iter().next().unwrap_or_default());
+    let src = tch::Tensor::ones([numel], (Kind::Float, device));
+    let mut dst = tch::Tensor::zeros([numel], (Kind::Float, device));
+    let mut copies = Vec::new();
+    for round in 0..=rounds {
+        let t0 = Instant::now();
+        dst.copy_(&src);
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+        if round > 0 {
+            copies.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let algo = bytes as f64 / (ms / 1e3);
+    let n = ranks as f64;
+    Ok(AllReduceReport {
+        backend,
+        ranks,
+        bytes,
+        ms,
+        copy_ms: median(copies),
+        algo_bytes_per_sec: algo,
+        bus_bytes_per_sec: algo * 2.0 * (n - 1.0) / n,
+    })
+}
