@@ -22,20 +22,7 @@ use serde_json::Value;
 /// The number of tasks taken from the challenges file.
 const NUM_TASKS: usize = 6;
 
-/// The shared raw-data folder: `HRM_DATA_DIR`, or `<manifest>/../../../shared/datasets`.
-fn data_dir() -> PathBuf {
-    let dir = std::env::var_os("HRM_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets")
-        });
-    assert!(
-        dir.is_dir(),
-        "the real data folder {} is missing; set HRM_DATA_DIR to the shared datasets folder",
-        dir.display()
-    );
-    dir
-}
+use hrm_testkit::data_dir;
 
 /// The ARC Prize evaluation challenges and solutions files.
 fn combined_files() -> (PathBuf, PathBuf) {

@@ -52,6 +52,24 @@ pub fn golden_dir() -> PathBuf {
     dir
 }
 
+/// The shared raw-data folder: `HRM_DATA_DIR` when set, else `<manifest>/../../../shared/datasets`.
+///
+/// # Panics
+/// With a clear message when the folder does not exist.
+pub fn data_dir() -> PathBuf {
+    let dir = std::env::var_os("HRM_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets")
+        });
+    assert!(
+        dir.is_dir(),
+        "the real data folder {} is missing; set HRM_DATA_DIR to the shared datasets folder",
+        dir.display()
+    );
+    dir
+}
+
 /// Reads every tensor of the golden file `name`.
 ///
 /// # Panics

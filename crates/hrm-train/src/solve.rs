@@ -150,35 +150,41 @@ pub fn read_tasks(paths: &[PathBuf], canvas: usize) -> (Vec<SourcedTask>, Vec<Ta
         };
         for file in files {
             for (id, task) in read_file_lenient(&file) {
-                let problem = match &task {
-                    Err(e) => Some(e.clone()),
-                    Ok(t) if tasks.iter().any(|s| s.task.id == t.task.id) => Some(format!(
-                        "task id {} was already read from {}",
-                        t.task.id,
-                        tasks
-                            .iter()
-                            .find(|s| s.task.id == t.task.id)
-                            .map_or(String::new(), |s| s.path.display().to_string())
-                    )),
-                    Ok(t) if t.task.train.is_empty() => {
-                        Some("the task has no demonstration pair to fit on".to_string())
-                    }
-                    Ok(t) if t.task.test.is_empty() => Some("the task has no test input".into()),
-                    Ok(t) if !fits_canvas(&t.task, canvas) => Some(format!(
-                        "a grid does not fit the run's {canvas}x{canvas} canvas (the run was trained on \
-                         smaller grids)"
-                    )),
-                    Ok(_) => None,
-                };
-                match (problem, task) {
-                    (Some(e), _) => failed.push(fail(id, &file.path, e)),
-                    (None, Ok(t)) => tasks.push(t),
-                    (None, Err(_)) => unreachable!("an unreadable task always has a problem"),
+                match task.and_then(|t| match task_problem(&t, &tasks, canvas) {
+                    Some(problem) => Err(problem),
+                    None => Ok(t),
+                }) {
+                    Ok(t) => tasks.push(t),
+                    Err(e) => failed.push(fail(id, &file.path, e)),
                 }
             }
         }
     }
     (tasks, failed)
+}
+
+/// Why a task that was read cannot be solved: its id repeats one already read (naming that file), it has no
+/// demonstration or no test input, or a grid does not fit the run's canvas; `None` when it can.
+fn task_problem(t: &SourcedTask, read: &[SourcedTask], canvas: usize) -> Option<String> {
+    if let Some(first) = read.iter().find(|s| s.task.id == t.task.id) {
+        return Some(format!(
+            "task id {} was already read from {}",
+            t.task.id,
+            first.path.display()
+        ));
+    }
+    if t.task.train.is_empty() {
+        return Some("the task has no demonstration pair to fit on".into());
+    }
+    if t.task.test.is_empty() {
+        return Some("the task has no test input".into());
+    }
+    if !fits_canvas(&t.task, canvas) {
+        return Some(format!(
+            "a grid does not fit the run's {canvas}x{canvas} canvas (the run was trained on smaller grids)"
+        ));
+    }
+    None
 }
 
 /// The tasks of one file, each read on its own: (id, task or why not).

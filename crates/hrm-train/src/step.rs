@@ -297,7 +297,13 @@ impl Trainer {
     /// micro-batches. The carries are forgotten (they are per rank).
     pub fn set_partition(&mut self, rank: usize, world: usize) -> Result<(), TrainError> {
         let (w, k) = (world.max(1) as i64, self.config.micro_batches);
-        if self.config.global_batch_size % (w * k) != 0 || rank >= world.max(1) {
+        if rank >= world.max(1) {
+            return Err(TrainError::Config {
+                field: "rank".into(),
+                message: format!("rank {rank} is not below the world size {world}"),
+            });
+        }
+        if self.config.global_batch_size % (w * k) != 0 {
             return Err(TrainError::Config {
                 field: "global_batch_size".into(),
                 message: format!(

@@ -3,11 +3,12 @@
 //! Follows the reference's use of `CastedLinear` (`models/layers.py`), which casts at every call.
 
 use hrm_model::layers::{casts_made, with_cached_casts};
+mod common;
+
 use hrm_model::{
     act_loss_head, Batch, ForwardDtype, LossType, Model, ModelConfig, ModelKind, PosEncoding,
 };
-use hrm_train::optim::AdamATan2Config;
-use hrm_train::step::{StepConfig, Trainer};
+use hrm_train::step::Trainer;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
@@ -17,29 +18,17 @@ const S: usize = 6;
 
 fn config(name: ModelKind) -> ModelConfig {
     ModelConfig {
-        batch_size: B as i64,
-        seq_len: S as i64,
         puzzle_emb_ndim: 16,
-        num_puzzle_identifiers: 5,
-        vocab_size: 7,
-        h_cycles: 2,
-        l_cycles: 2,
         h_layers: if name == ModelKind::Hrm { 1 } else { 0 },
         l_layers: if name == ModelKind::Hrm { 1 } else { 2 },
         hidden_size: 16,
-        expansion: 2.0,
-        num_heads: 2,
         pos_encodings: PosEncoding::Learned,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10000.0,
         halt_max_steps: 2,
-        halt_exploration_prob: 0.5,
         forward_dtype: ForwardDtype::Bfloat16,
-        loss_type: LossType::StablemaxCrossEntropy,
         name,
         puzzle_emb_len: if name == ModelKind::Trm { 1 } else { 0 },
-        mlp_t: false,
         no_act_continue: name == ModelKind::Trm,
+        ..common::small::config()
     }
 }
 
@@ -111,17 +100,7 @@ fn bf16_weights_are_cast_once_per_step_with_the_same_gradients() {
         }
 
         // A trainer step with 2 micro-batches makes one cast per weight.
-        let step = StepConfig {
-            global_batch_size: B as i64,
-            micro_batches: 2,
-            lr: 1e-3,
-            puzzle_emb_lr: 1e-2,
-            puzzle_emb_weight_decay: 0.1,
-            adam: AdamATan2Config::with_weight_decay(0.1),
-            lr_warmup_steps: 2,
-            lr_min_ratio: 1.0,
-            total_steps: 100,
-        };
+        let step = common::small::step_config(2);
         let mut trainer =
             Trainer::new(Model::new(&config(name), Device::Cpu, 0).unwrap(), step).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(2);

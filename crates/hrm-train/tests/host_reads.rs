@@ -3,9 +3,10 @@
 //! an EMA or only the puzzle table trained, reads nothing; reading the step's metrics is one read.
 //! The counter is process-wide, so this file holds one test.
 
-use hrm_model::{Batch, ForwardDtype, LossType, Model, ModelConfig, ModelKind, PosEncoding};
-use hrm_train::optim::AdamATan2Config;
-use hrm_train::step::{StepConfig, Trainable, Trainer};
+mod common;
+
+use hrm_model::{Batch, Model, ModelConfig, ModelKind};
+use hrm_train::step::{Trainable, Trainer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::Device;
@@ -15,29 +16,13 @@ const S: usize = 6;
 
 fn config(name: ModelKind, no_act_continue: bool) -> ModelConfig {
     ModelConfig {
-        batch_size: B as i64,
-        seq_len: S as i64,
         puzzle_emb_ndim: 16,
-        num_puzzle_identifiers: 5,
-        vocab_size: 7,
-        h_cycles: 2,
-        l_cycles: 2,
         h_layers: if name == ModelKind::Hrm { 1 } else { 0 },
-        l_layers: 1,
         hidden_size: 16,
-        expansion: 2.0,
-        num_heads: 2,
-        pos_encodings: PosEncoding::Rope,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10000.0,
-        halt_max_steps: 3,
-        halt_exploration_prob: 0.5,
-        forward_dtype: ForwardDtype::Float32,
-        loss_type: LossType::StablemaxCrossEntropy,
         name,
         puzzle_emb_len: if name == ModelKind::Trm { 1 } else { 0 },
-        mlp_t: false,
         no_act_continue,
+        ..common::small::config()
     }
 }
 
@@ -79,17 +64,7 @@ fn a_training_step_reads_nothing_back_from_the_device() {
     ];
     for (what, name, no_act_continue, micro_batches, trainable, ema) in cases {
         let model = Model::new(&config(name, no_act_continue), Device::Cpu, 0).unwrap();
-        let step = StepConfig {
-            global_batch_size: B as i64,
-            micro_batches,
-            lr: 1e-3,
-            puzzle_emb_lr: 1e-2,
-            puzzle_emb_weight_decay: 0.1,
-            adam: AdamATan2Config::with_weight_decay(0.1),
-            lr_warmup_steps: 2,
-            lr_min_ratio: 1.0,
-            total_steps: 100,
-        };
+        let step = common::small::step_config(micro_batches);
         let mut trainer = Trainer::new(model, step).unwrap();
         trainer.set_trainable(trainable).unwrap();
         if ema {

@@ -1,7 +1,9 @@
 //! "It learns": a small HRM trained with the real step (AdamATan2 + sign-SGD + warmup schedule) reaches 100% exact
 //! accuracy on a synthetic task whose operation is chosen by the puzzle embedding.
 
-use hrm_model::{Batch, ForwardDtype, LossType, Model, ModelConfig, PosEncoding};
+mod common;
+
+use hrm_model::{Batch, Model, ModelConfig};
 use hrm_train::optim::AdamATan2Config;
 use hrm_train::step::{StepConfig, Trainer};
 use rand::seq::SliceRandom;
@@ -29,24 +31,10 @@ fn config() -> ModelConfig {
         puzzle_emb_ndim: 64,
         num_puzzle_identifiers: PUZZLES,
         vocab_size: VOCAB,
-        h_cycles: 2,
-        l_cycles: 2,
-        h_layers: 1,
-        l_layers: 1,
         hidden_size: 64,
-        expansion: 2.0,
-        num_heads: 2,
-        pos_encodings: PosEncoding::Rope,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10000.0,
         halt_max_steps: 2,
         halt_exploration_prob: 0.1,
-        forward_dtype: ForwardDtype::Float32,
-        loss_type: LossType::StablemaxCrossEntropy,
-        name: hrm_model::ModelKind::Hrm,
-        puzzle_emb_len: 0,
-        mlp_t: false,
-        no_act_continue: true,
+        ..common::small::config()
     }
 }
 
