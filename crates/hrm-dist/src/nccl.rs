@@ -20,6 +20,9 @@ pub struct NcclCollective {
     comm: nccl::ncclComm_t,
     control: HostCollective,
     device: usize,
+    /// Set when a collective failed (a peer gone): the communicator is then aborted, not destroyed, since
+    /// `ncclCommDestroy` would wait for operations that a dead peer never completes.
+    failed: bool,
 }
 
 // SAFETY: an NCCL communicator may be used from any one thread at a time; the trainer owns this value and
@@ -101,13 +104,20 @@ pub fn connect(
         comm,
         control,
         device,
+        failed: false,
     })
 }
 
 impl Drop for NcclCollective {
     fn drop(&mut self) {
-        // SAFETY: the communicator was created by ncclCommInitRank and is destroyed once.
-        let _ = unsafe { cudarc::nccl::result::comm_destroy(self.comm) };
+        // SAFETY: the communicator was created by ncclCommInitRank and is destroyed or aborted once.
+        let _ = unsafe {
+            if self.failed {
+                cudarc::nccl::result::comm_abort(self.comm)
+            } else {
+                cudarc::nccl::result::comm_destroy(self.comm)
+            }
+        };
     }
 }
 
@@ -129,7 +139,8 @@ impl NcclCollective {
         })
     }
 
-    fn fail(&self, op: &'static str, e: cudarc::nccl::result::NcclError) -> DistError {
+    fn fail(&mut self, op: &'static str, e: cudarc::nccl::result::NcclError) -> DistError {
+        self.failed = true;
         DistError::Nccl {
             rank: self.rank(),
             message: format!("{op}: {e:?}"),
@@ -230,11 +241,15 @@ impl Collective for NcclCollective {
     }
 
     fn max_u64(&mut self, value: u64) -> Result<u64, DistError> {
-        self.control.max_u64(value)
+        let r = self.control.max_u64(value);
+        self.failed |= r.is_err();
+        r
     }
 
     fn broadcast_bytes(&mut self, bytes: Vec<u8>, root: usize) -> Result<Vec<u8>, DistError> {
-        self.control.broadcast_bytes(bytes, root)
+        let r = self.control.broadcast_bytes(bytes, root);
+        self.failed |= r.is_err();
+        r
     }
 }
 
