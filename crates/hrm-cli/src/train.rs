@@ -174,6 +174,15 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     if let Some(n) = args.nproc {
+        if let tch::Device::Cuda(_) = device {
+            let gpus = tch::Cuda::device_count() as usize;
+            if args.device.starts_with("cuda:") && n > 1 {
+                bail!("--nproc {n} with --device {}: each rank needs a GPU of its own; use --device cuda (rank r takes cuda:r)", args.device);
+            }
+            if n > gpus {
+                bail!("--nproc {n} needs {n} GPUs (one per rank, as NCCL requires); this machine has {gpus}");
+            }
+        }
         let all: Vec<String> = std::env::args()
             .skip_while(|a| a != "train")
             .skip(1)
