@@ -118,6 +118,7 @@ pub fn run(args: Args) -> Result<()> {
 
 fn all_reduce(a: AllReduceArgs) -> Result<()> {
     use hrm_dist::{Backend, Collective, WorldEnv};
+    use hrm_train::world::{rank_device, DistOptions};
     let device = hrm_train::run::parse_device(&a.device)?;
     let model = BenchModel {
         arch: a.arch.parse()?,
@@ -135,28 +136,24 @@ fn all_reduce(a: AllReduceArgs) -> Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let timeouts = hrm_dist::default_timeouts();
-    // The ranks meet concurrently, one thread each.
-    let joined: Vec<Result<Box<dyn Collective>, hrm_dist::DistError>> = std::thread::scope(|s| {
+    // The ranks meet concurrently, one thread each, as `hrm train` ranks do.
+    let joined: Vec<Result<Box<dyn Collective>, hrm_train::RunError>> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..a.ranks)
             .map(|rank| {
-                s.spawn(
-                    move || -> Result<Box<dyn Collective>, hrm_dist::DistError> {
-                        let env = WorldEnv {
+                s.spawn(move || {
+                    let dist = DistOptions {
+                        env: WorldEnv {
                             rank,
                             local_rank: rank,
                             world_size: a.ranks,
                             master_addr: "127.0.0.1".into(),
                             master_port: port,
-                        };
-                        Ok(match backend {
-                            Backend::Nccl => {
-                                Box::new(hrm_dist::nccl::connect(&env, timeouts, rank)?)
-                            }
-                            Backend::Tcp => Box::new(hrm_dist::tcp::connect(&env, timeouts)?),
-                        })
-                    },
-                )
+                        },
+                        backend,
+                        timeouts: hrm_dist::default_timeouts(),
+                    };
+                    hrm_train::world::connect(&dist, rank_device(device, false, rank))
+                })
             })
             .collect();
         hs.into_iter()

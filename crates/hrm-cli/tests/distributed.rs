@@ -22,9 +22,8 @@ fn train_args<'a>(recipe: &'a Path, data: &'a Path, run: &'a Path) -> Vec<&'a st
 }
 
 fn metrics(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .expect("metrics.jsonl")
-        .lines()
+    common::lines(run)
+        .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }

@@ -1063,19 +1063,56 @@ fn start_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Sta
     std::fs::create_dir_all(run_dir).map_err(RunError::io(run_dir))?;
     hrm_data::write_atomic(&run_dir.join(RECIPE_FILE), opts.recipe.to_toml().as_bytes())?;
     write_env(run_dir, &new_env(opts, &inputs.config)?)?;
-    Ok(Start {
-        trainer,
-        sampler: TrainSampler::new(Arc::clone(&inputs.train_data), sampler_config(&opts.recipe))?,
-        rng: exploration_rng(opts.recipe.train.seed),
-        iterations_done: 0,
-        elapsed_before: 0.0,
-        log: Some(MetricsLog::open(
-            &run_dir.join(METRICS_FILE),
-            MetricsStart::Empty,
-        )?),
-        window: LogWindow::default(),
-        last_checkpoint: None,
-    })
+    let log = MetricsLog::open(&run_dir.join(METRICS_FILE), MetricsStart::Empty)?;
+    Start::fresh(opts, inputs, trainer, Some(log))
+}
+
+impl Start {
+    /// The loop state of a run at step 0.
+    fn fresh(
+        opts: &RunOptions,
+        inputs: &Inputs,
+        trainer: Trainer,
+        log: Option<MetricsLog>,
+    ) -> Result<Start, RunError> {
+        Ok(Start {
+            trainer,
+            sampler: TrainSampler::new(
+                Arc::clone(&inputs.train_data),
+                sampler_config(&opts.recipe),
+            )?,
+            rng: exploration_rng(opts.recipe.train.seed),
+            iterations_done: 0,
+            elapsed_before: 0.0,
+            log,
+            window: LogWindow::default(),
+            last_checkpoint: None,
+        })
+    }
+
+    /// The loop state saved in checkpoint `dir` (whose `state` was loaded into `trainer`), without a metrics log.
+    fn resumed(
+        opts: &RunOptions,
+        inputs: &Inputs,
+        trainer: Trainer,
+        state: CheckpointState,
+        dir: PathBuf,
+    ) -> Result<Start, RunError> {
+        Ok(Start {
+            trainer,
+            sampler: TrainSampler::resume(
+                Arc::clone(&inputs.train_data),
+                sampler_config(&opts.recipe),
+                state.sampler,
+            )?,
+            rng: state.rng.restore(),
+            iterations_done: state.iterations_done,
+            elapsed_before: state.elapsed_seconds,
+            log: None,
+            window: state.log_window,
+            last_checkpoint: Some(dir),
+        })
+    }
 }
 
 /// The `env.json` of a new run.
@@ -1130,29 +1167,18 @@ fn resume_run(opts: &RunOptions, inputs: &Inputs, trainer: Trainer) -> Result<Op
             checkpoint: dir,
         }));
     }
-    let sampler = TrainSampler::resume(
-        Arc::clone(&inputs.train_data),
-        sampler_config(&opts.recipe),
-        state.sampler,
-    )?;
+    let lines = state.metrics_lines;
+    // The sampler state is checked before the run folder is touched.
+    let mut start = Start::resumed(opts, inputs, trainer, state, dir.clone())?;
     let log_start = MetricsStart::CopyOf {
         copy: &dir.join(METRICS_FILE),
-        lines: state.metrics_lines,
+        lines,
     };
-    let log = MetricsLog::open(&run_dir.join(METRICS_FILE), log_start)?;
+    start.log = Some(MetricsLog::open(&run_dir.join(METRICS_FILE), log_start)?);
     let mut env = load_env(run_dir)?;
     env.resumes.push(opts.command_line.clone());
     write_env(run_dir, &env)?;
-    Ok(Opening::Start(Box::new(Start {
-        trainer,
-        sampler,
-        rng: state.rng.restore(),
-        iterations_done: state.iterations_done,
-        elapsed_before: state.elapsed_seconds,
-        log: Some(log),
-        window: state.log_window,
-        last_checkpoint: Some(dir),
-    })))
+    Ok(Opening::Start(Box::new(start)))
 }
 
 /// The start of a rank other than 0, as rank 0's verdict says: from step 0 (the weights then come from rank 0's
@@ -1163,30 +1189,11 @@ fn follow_run(
     checkpoint: Option<PathBuf>,
 ) -> Result<Start, RunError> {
     let mut trainer = inputs.trainer(opts)?;
-    let config = sampler_config(&opts.recipe);
     let Some(dir) = checkpoint else {
-        return Ok(Start {
-            trainer,
-            sampler: TrainSampler::new(Arc::clone(&inputs.train_data), config)?,
-            rng: exploration_rng(opts.recipe.train.seed),
-            iterations_done: 0,
-            elapsed_before: 0.0,
-            log: None,
-            window: LogWindow::default(),
-            last_checkpoint: None,
-        });
+        return Start::fresh(opts, inputs, trainer, None);
     };
     let state = load_checkpoint(&dir, &mut trainer)?;
-    Ok(Start {
-        trainer,
-        sampler: TrainSampler::resume(Arc::clone(&inputs.train_data), config, state.sampler)?,
-        rng: state.rng.restore(),
-        iterations_done: state.iterations_done,
-        elapsed_before: state.elapsed_seconds,
-        log: None,
-        window: state.log_window,
-        last_checkpoint: Some(dir),
-    })
+    Start::resumed(opts, inputs, trainer, state, dir)
 }
 
 /// Opens the run on every rank: rank 0 takes the lock and opens the folder ([`open_run`]), then tells the other
