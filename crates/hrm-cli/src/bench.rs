@@ -43,7 +43,8 @@ pub struct AllReduceArgs {
     #[arg(long, default_value_t = 4)]
     layers: i64,
     /// Ranks, each a thread of this process (on CUDA: one GPU each, through NCCL; on CPU: TCP on loopback).
-    #[arg(long, default_value_t = 2)]
+    /// Each holds the model's gradients, so the memory grows with the ranks; more than fit is refused.
+    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     ranks: usize,
     /// Timed all-reduces (after one warm-up).
     #[arg(long, default_value_t = 10)]
@@ -133,6 +134,9 @@ fn all_reduce(a: AllReduceArgs) -> Result<()> {
         tch::Device::Cuda(_) => Backend::Nccl,
         _ => Backend::Tcp,
     };
+    if !device.is_cuda() {
+        check_all_reduce_memory(a.ranks, hrm_train::bench::gradient_bytes(&model)?)?;
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -375,4 +379,36 @@ fn sampler(a: SamplerArgs) -> Result<()> {
         outln!("prefetcher: {rate:.1} batches/s");
     }
     Ok(())
+}
+
+/// Bytes of one flat all-reduce bucket ([`hrm_dist::all_reduce_flat`], DDP's 25 MiB).
+const BUCKET_BYTES: u64 = 25 << 20;
+
+/// Refuses a CPU all-reduce bench whose ranks cannot fit in the available memory, with the numbers: every rank
+/// holds the gradients and a bucket, and rank 0 receives one bucket from each rank per round.
+fn check_all_reduce_memory(ranks: usize, gradient_bytes: u64) -> Result<()> {
+    let ranks = ranks as u64;
+    let needed = ranks * (gradient_bytes + 2 * BUCKET_BYTES) + gradient_bytes;
+    let Some(available) = available_memory_bytes() else {
+        return Ok(());
+    };
+    if needed > available {
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        bail!(
+            "--ranks {ranks}: the ranks would hold about {:.1} GiB ({:.1} MiB of gradients each, plus buckets), \
+             but {:.1} GiB of memory is available; use fewer ranks or a smaller model (--hidden, --layers)",
+            gib(needed),
+            gradient_bytes as f64 / (1u64 << 20) as f64,
+            gib(available)
+        );
+    }
+    Ok(())
+}
+
+/// `MemAvailable` of `/proc/meminfo` in bytes (`None` where that file does not exist or says nothing).
+fn available_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

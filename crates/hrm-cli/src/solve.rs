@@ -29,8 +29,8 @@ pub struct Args {
     /// Sign-SGD steps per task on its new puzzle-embedding rows (at the run's train.puzzle_emb_lr).
     #[arg(long, default_value_t = 300)]
     steps: u64,
-    /// Stop fitting a task after this many seconds, whatever --steps says.
-    #[arg(long)]
+    /// Stop fitting a task after this many seconds, whatever --steps says (a finite number > 0).
+    #[arg(long, value_parser = positive_seconds)]
     max_seconds_per_task: Option<f64>,
     /// Augmented variants per task (default: the run's data.num_aug).
     #[arg(long)]
@@ -135,4 +135,19 @@ fn print_summary(s: &SolveSummary) -> Result<()> {
         s.out_dir.join("report/report.html").display()
     );
     Ok(())
+}
+
+/// A time limit in seconds: finite and above zero (NaN, infinities and negatives would read as "no limit").
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "`{text}` is not a finite number of seconds above 0"
+        ))
+    }
 }

@@ -119,10 +119,53 @@ fn rust_log_shows_library_events_and_the_default_stays_plain() {
         debug.contains("checkpoint written") && debug.contains("evaluated"),
         "{debug}"
     );
+    // Output captured to a file or pipe carries no ANSI colour codes.
+    assert!(!debug.contains('\u{1b}'), "escape codes in: {debug:?}");
     let plain = run("plain", None);
     assert!(
         !plain.contains("checkpoint written") && !plain.contains("DEBUG"),
         "{plain}"
     );
     assert!(plain.contains("starting run"), "{plain}");
+}
+
+/// Runs `hrm <args>` expecting a refusal; returns its stderr.
+fn refused(args: &[&str]) -> String {
+    let out = Command::new(HRM).args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{args:?} succeeded: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    err
+}
+
+#[test]
+fn a_nan_or_negative_time_limit_is_refused_not_read_as_no_limit() {
+    for v in ["NaN", "-1", "inf", "0"] {
+        let err = refused(&[
+            "solve",
+            "--run",
+            "/nonexistent-run",
+            "/nonexistent.json",
+            "--out",
+            "/nonexistent-out",
+            &format!("--max-seconds-per-task={v}"),
+        ]);
+        assert!(
+            err.contains("--max-seconds-per-task")
+                && err.contains("finite number of seconds above 0"),
+            "{v}: {err}"
+        );
+    }
+}
+
+#[test]
+fn all_reduce_bench_refuses_zero_ranks_and_more_than_memory_holds() {
+    let err = refused(&["bench", "all-reduce", "--device", "cpu", "--ranks", "0"]);
+    assert!(err.contains("--ranks"), "{err}");
+    // 1000 ranks of the paper-size model's 104 MiB gradients: about 150 GiB, refused before any rank starts.
+    let err = refused(&["bench", "all-reduce", "--device", "cpu", "--ranks", "1000"]);
+    assert!(
+        err.contains("--ranks 1000") && err.contains("GiB of memory is available"),
+        "{err}"
+    );
 }

@@ -86,6 +86,32 @@ fn killed_run_resumes_with_identical_metrics() {
     assert_eq!(p.meta.num_segments, 3);
     // The traced rows are the first rows of different puzzles (2 test rows per synthetic puzzle).
     assert_eq!(p.segments.map(|s| s.rows), Some(vec![0, 2]));
+
+    // A batch far larger than the rows is capped by the rows: no allocation for padding (issue 20).
+    let huge = tmp.path().join("preds-huge");
+    let out = hrm(&[
+        "predict",
+        "--run",
+        part.to_str().unwrap(),
+        "--out",
+        huge.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--max-examples",
+        "10",
+        "--batch-size",
+        "10000000000",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        hrm_eval::read_predictions(&huge).expect("readable").len(),
+        10
+    );
 }
 
 #[test]

@@ -449,6 +449,7 @@ impl Recipe {
             ("train.weight_decay", t.weight_decay),
             ("train.puzzle_emb_lr", t.puzzle_emb_lr),
             ("train.puzzle_emb_weight_decay", t.puzzle_emb_weight_decay),
+            ("train.max_minutes", t.max_minutes),
         ] {
             if !at_least_zero(value) {
                 return Err(bad(field, &format!("{value} is not a finite number >= 0")));

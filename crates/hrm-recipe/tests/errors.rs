@@ -107,3 +107,17 @@ fn out_of_range_optimizer_settings_are_refused() {
             .unwrap_or_else(|e| panic!("{set}: {e}"));
     }
 }
+
+#[test]
+fn a_negative_or_nan_time_limit_is_refused_not_read_as_no_limit() {
+    for set in [
+        "train.max_minutes=-1",
+        "train.max_minutes=nan",
+        "train.max_minutes=inf",
+    ] {
+        let e = err_of_set(set);
+        assert!(e.contains("`train.max_minutes`"), "{set}: {e}");
+        assert!(e.contains("finite number >= 0"), "{set}: {e}");
+    }
+    Recipe::from_toml_str("r.toml", TINY, &["train.max_minutes=0".to_string()]).unwrap();
+}

@@ -324,6 +324,21 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The shapes of the trainable parameters of `model` (so of its gradients), from a CPU instance.
+fn gradient_shapes(model: &BenchModel) -> Result<Vec<Vec<i64>>, TrainError> {
+    let m = Model::new(&model.config(), Device::Cpu, 0)?;
+    Ok(m.named_parameters().map(|(_, p)| p.size()).collect())
+}
+
+/// The fp32 gradient bytes of one data-parallel step of `model`: what every rank of [`all_reduce_bench`] holds.
+pub fn gradient_bytes(model: &BenchModel) -> Result<u64, TrainError> {
+    let numel: i64 = gradient_shapes(model)?
+        .iter()
+        .map(|s| s.iter().product::<i64>())
+        .sum();
+    Ok(numel as u64 * 4)
+}
+
 /// Times the gradient all-reduce of a data-parallel step of `model` over `collectives` (one per rank, each
 /// driven by its own thread; every element must belong to the same world): `rounds` timed all-reduces after
 /// one warm-up, with the gradients of `model`'s parameters as fp32 tensors on `device`, through
@@ -334,11 +349,7 @@ pub fn all_reduce_bench(
     collectives: Vec<Box<dyn hrm_dist::Collective>>,
     rounds: usize,
 ) -> Result<AllReduceReport, TrainError> {
-    let config = model.config();
-    let shapes: Vec<Vec<i64>> = {
-        let m = Model::new(&config, Device::Cpu, 0)?;
-        m.named_parameters().map(|(_, p)| p.size()).collect()
-    };
+    let shapes = gradient_shapes(model)?;
     let ranks = collectives.len();
     let backend = collectives.first().map_or("none", |c| c.backend());
     let numel: i64 = shapes.iter().map(|s| s.iter().product::<i64>()).sum();

@@ -647,6 +647,15 @@ pub fn eval_split_part(
 }
 
 /// The batches of [`eval_split`], with the parameter casts cached by the caller.
+/// The evaluation batch for `n` rows on `world` ranks: `batch_size`, or fewer when that is more than the rows need
+/// (the smallest multiple of `world` that holds all `n` rows), so a huge `--batch-size` or `eval.batch_size`
+/// allocates for the rows there are, not for padding.
+pub fn capped_batch_size(batch_size: usize, n: usize, world: usize) -> usize {
+    let world = world.max(1);
+    let enough = n.max(1).div_ceil(world) * world;
+    batch_size.clamp(1, enough)
+}
+
 fn eval_batches(
     model: &Model,
     data: &Arc<SplitData>,
@@ -659,6 +668,7 @@ fn eval_batches(
     let device = model.device();
     let loss_type = model.config().loss_type;
     let segments = model.config().halt_max_steps;
+    let batch_size = capped_batch_size(batch_size, n, world);
     let mut global_first_row = 0usize;
     for mut b in EvalBatches::new(Arc::clone(data), batch_size)? {
         if global_first_row >= n {
