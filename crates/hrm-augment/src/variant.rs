@@ -47,8 +47,13 @@ impl ArcVariant {
     /// A name ending in `_t<t>_<10 digits>` gives `Some((orig, Some(variant)))`, or
     /// `None` when t is not 0..=7 or the digits are not a colour map fixing 0. Any other
     /// name is an original: `Some((name, None))`.
+    ///
+    /// TRM's builder names variants `<orig>|||t<t>|||<10 digits>`; such names parse the same way.
     pub fn parse_name(name: &str) -> Option<(String, Option<ArcVariant>)> {
         let original = || Some((name.to_string(), None));
+        if let Some(parsed) = Self::parse_trm_name(name) {
+            return parsed;
+        }
         let Some((head, digits)) = name.rsplit_once('_') else {
             return original();
         };
@@ -62,6 +67,26 @@ impl ArcVariant {
         let dihedral: u8 = t.parse().ok().filter(|&t| t < dihedral::NUM_MAPS)?;
         let colours = ColourMap::from_digits(digits).ok()?;
         Some((orig.to_string(), Some(ArcVariant { dihedral, colours })))
+    }
+
+    /// A TRM variant name `<orig>|||t<t>|||<10 digits>` (TRM's `inverse_aug`): `None` when `name` has no `|||`,
+    /// else what [`ArcVariant::parse_name`] returns for it.
+    fn parse_trm_name(name: &str) -> Option<Option<(String, Option<ArcVariant>)>> {
+        let mut parts = name.rsplitn(3, "|||");
+        let (digits, t, orig) = (parts.next()?, parts.next()?, parts.next()?);
+        let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let t = t
+            .strip_prefix('t')
+            .filter(|t| all_digits(t) && digits.len() == 10 && all_digits(digits));
+        let Some(t) = t else {
+            return Some(Some((name.to_string(), None)));
+        };
+        let parsed = (|| {
+            let dihedral: u8 = t.parse().ok().filter(|&t| t < dihedral::NUM_MAPS)?;
+            let colours = ColourMap::from_digits(digits).ok()?;
+            Some((orig.to_string(), Some(ArcVariant { dihedral, colours })))
+        })();
+        Some(parsed)
     }
 
     /// Applies the variant: the colour map, then the dihedral map.

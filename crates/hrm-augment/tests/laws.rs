@@ -293,6 +293,24 @@ fn variant_name_parsing_edge_cases() {
 }
 
 #[test]
+fn trm_variant_names_parse() {
+    // TRM's builder: `<task>|||t<k>|||<mapping digits>`.
+    let (orig, v) = ArcVariant::parse_name("06df4c85|||t2|||0129645837").unwrap();
+    assert_eq!(orig, "06df4c85");
+    let v = v.unwrap();
+    assert_eq!(v.dihedral, 2);
+    assert_eq!(v.colours.to_digits(), "0129645837");
+    let (orig, v) = ArcVariant::parse_name("a_t1_0123456789|||t7|||0987654321").unwrap();
+    assert_eq!((orig.as_str(), v.unwrap().dihedral), ("a_t1_0123456789", 7));
+    assert_eq!(ArcVariant::parse_name("abc|||t8|||0123456789"), None);
+    assert_eq!(ArcVariant::parse_name("abc|||t3|||1023456789"), None);
+    assert_eq!(
+        ArcVariant::parse_name("abc|||x|||y"),
+        Some(("abc|||x|||y".to_string(), None))
+    );
+}
+
+#[test]
 fn random_draws_cover_their_ranges() {
     let mut rng = rng_from(7);
     let mut seen_t = [false; 8];

@@ -3,10 +3,11 @@
 
 use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser;
-use hrm_data::arc::{ArcBuildConfig, ArcSource};
+use hrm_data::arc::{ArcBuildConfig, ArcSource, SourceRole};
 use hrm_data::maze::{MazeBuildConfig, MazeSource};
 use hrm_data::sudoku::SudokuBuildConfig;
-use hrm_recipe::Task;
+use hrm_data::trm_arc::{build_trm_arc, TrmArcConfig, TrmSubset};
+use hrm_recipe::{DataLayout, Task};
 use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -15,6 +16,12 @@ use std::time::Instant;
 fn task_parser() -> impl TypedValueParser<Value = Task> {
     clap::builder::PossibleValuesParser::new(Task::ALL.map(Task::as_str))
         .try_map(|s| s.parse::<Task>())
+}
+
+/// The `--layout` argument: a spelling of [`DataLayout`].
+fn layout_parser() -> impl TypedValueParser<Value = DataLayout> {
+    clap::builder::PossibleValuesParser::new(DataLayout::ALL.map(DataLayout::as_str))
+        .try_map(|s| s.parse::<DataLayout>())
 }
 
 /// Arguments of `hrm build-data`.
@@ -48,6 +55,12 @@ pub struct Args {
     /// when they are not found as given. Task ids must be unique across sources.
     #[arg(long = "source", value_name = "SOURCE")]
     sources: Vec<String>,
+    /// ARC: the layout to write. `hrm` (default): this project's builder. `trm`: the exact bytes of TRM's
+    /// `dataset/build_arc_dataset.py` (plus `test_puzzles.json`), from ARC Prize `*_challenges.json` sources read
+    /// as its `--subsets` in the order given, the one marked `test=` as its `--test-set-name`; `--num-aug` and
+    /// `--seed` as its flags (seed below 2^32). No other ARC option applies.
+    #[arg(long, conflicts_with = "recipe", value_parser = layout_parser())]
+    layout: Option<DataLayout>,
     /// The raw data folder (default: $HRM_DATA_DIR).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -151,6 +164,7 @@ fn from_recipe(mut args: Args) -> Result<Args> {
     args.canvas = Some(d.canvas);
     args.evaluation_only = d.eval_tasks_only;
     args.max_tasks = Some(d.max_tasks);
+    args.layout = Some(d.layout);
     if !d.sources.is_empty() {
         if !args.sources.is_empty() {
             bail!("--source conflicts with the recipe's data.sources; change them with --set data.sources=[...]");
@@ -172,6 +186,9 @@ pub fn run(args: Args) -> Result<()> {
     let task = args
         .which
         .context("name a dataset (arc1, arc2, sudoku, maze) or give --recipe")?;
+    if args.layout == Some(DataLayout::Trm) {
+        check_trm_args(&args, task)?;
+    }
     if !args.sources.is_empty() && !matches!(task, Task::Arc1 | Task::Arc2) {
         bail!("--source is for ARC builds (arc1, arc2); {task} does not read task sources");
     }
@@ -188,6 +205,7 @@ pub fn run(args: Args) -> Result<()> {
     prepare_out(&args.out, args.force)?;
     let start = Instant::now();
     let summary = match task {
+        Task::Arc1 | Task::Arc2 if args.layout == Some(DataLayout::Trm) => build_trm(&args, &data)?,
         Task::Arc1 | Task::Arc2 => build_arc(&args, task, &data)?,
         Task::Sudoku if args.train_csv.is_some() => build_sudoku_csv(&args)?,
         Task::Sudoku => build_sudoku(&args, &data)?,
@@ -231,6 +249,75 @@ fn build_arc(args: &Args, task: Task, data: &Path) -> Result<String> {
         c = cfg.canvas
     );
     let stats = with_spinner(&msg, "ARC", || hrm_data::build_arc(&cfg, &args.out))?;
+    Ok(stats.to_string())
+}
+
+/// Refuses the options TRM's builder does not have, naming the flag.
+fn check_trm_args(args: &Args, task: Task) -> Result<()> {
+    if !matches!(task, Task::Arc1 | Task::Arc2) {
+        bail!("--layout trm is for ARC builds (arc1, arc2), not {task}");
+    }
+    let unsupported = [
+        (
+            "--canvas",
+            args.canvas
+                .is_some_and(|c| c != hrm_data::trm_arc::ARC_CANVAS),
+        ),
+        ("--evaluation-only", args.evaluation_only),
+        ("--max-tasks", args.max_tasks.is_some_and(|n| n != 0)),
+        ("--subsample", args.subsample.is_some()),
+        ("--test-size", args.test_size.is_some()),
+        ("--train-csv", args.train_csv.is_some()),
+        ("--generate", args.generate.is_some()),
+    ];
+    if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
+        bail!(
+            "{flag} does not apply with --layout trm: TRM's builder has no such option (30x30 canvas, every task of \
+             every source)"
+        );
+    }
+    if args.sources.is_empty() {
+        bail!(
+            "--layout trm needs --source files: ARC Prize `<prefix>_<subset>_challenges.json` files in TRM's \
+             --subsets order, the test set marked `test=`"
+        );
+    }
+    if let Some(seed) = args.seed.filter(|&s| s > u64::from(u32::MAX)) {
+        bail!("--seed {seed}: --layout trm seeds numpy's generator (np.random.seed), which takes 0..=2^32-1");
+    }
+    Ok(())
+}
+
+/// Builds an ARC dataset in TRM's layout; returns the summary line.
+fn build_trm(args: &Args, data: &Path) -> Result<String> {
+    let subsets: Vec<TrmSubset> = args
+        .sources
+        .iter()
+        .map(|s| {
+            let src = source(s, data);
+            TrmSubset {
+                challenges: src.path,
+                test: src.role == Some(SourceRole::Test),
+            }
+        })
+        .collect();
+    if !subsets.iter().any(|s| s.test) {
+        bail!(
+            "--layout trm needs the test set among the --source files, marked `test=` (TRM's --test-set-name), \
+             e.g. --source test=<prefix>_evaluation_challenges.json"
+        );
+    }
+    let cfg = TrmArcConfig {
+        subsets,
+        num_aug: args.num_aug.unwrap_or(1000),
+        seed: u32::try_from(args.seed.unwrap_or(42))
+            .context("--seed must be below 2^32 with --layout trm")?,
+    };
+    let msg = format!(
+        "building TRM's ARC layout with {} augmentations",
+        cfg.num_aug
+    );
+    let stats = with_spinner(&msg, "TRM-layout ARC", || build_trm_arc(&cfg, &args.out))?;
     Ok(stats.to_string())
 }
 

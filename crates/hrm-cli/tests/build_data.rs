@@ -128,3 +128,79 @@ fn absurd_num_aug_is_refused_up_front() {
     assert!(!out.exists());
     assert_eq!(siblings(tmp.path()), ["raw"]);
 }
+
+/// `--layout trm`: the golden mini inputs build (TRM's own bytes are checked in hrm-data's `trm_layout` test),
+/// and options TRM's builder lacks, a missing `test=` subset and a source that is not a challenges file are refused
+/// naming the flag or file, with nothing written.
+#[test]
+fn trm_layout_flags() {
+    let golden = std::env::var_os("HRM_GOLDEN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../../../shared/golden"));
+    let input = golden.join("trm-build").join("in");
+    let src = |name: &str| {
+        input
+            .join(format!("mini_{name}_challenges.json"))
+            .display()
+            .to_string()
+    };
+    let (training, evaluation, concept) = (src("training"), src("evaluation"), src("concept"));
+    let test_eval = format!("test={evaluation}");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("trm");
+    let run = |extra: &[&str]| {
+        Command::new(HRM)
+            .args([
+                "build-data",
+                "arc1",
+                "--layout",
+                "trm",
+                "--num-aug",
+                "8",
+                "--out",
+            ])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .expect("running hrm")
+    };
+    let sources = [
+        "--source", &training, "--source", &test_eval, "--source", &concept,
+    ];
+    let refusals: [(Vec<&str>, &str); 4] = [
+        ([&sources[..], &["--canvas", "10"]].concat(), "--canvas"),
+        (
+            [&sources[..], &["--max-tasks", "3"]].concat(),
+            "--max-tasks",
+        ),
+        (
+            vec!["--source", &training, "--source", &evaluation],
+            "test=",
+        ),
+        (
+            vec!["--source", "Cargo.toml", "--source", &test_eval],
+            "Cargo.toml",
+        ),
+    ];
+    for (args, named) in refusals {
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(named),
+            "{args:?}: {err}"
+        );
+        assert!(!out.exists(), "{args:?} left {}", out.display());
+    }
+    let o = run(&sources);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("181 puzzle identifiers"), "{text}");
+    let expected = golden
+        .join("trm-build")
+        .join("expected")
+        .join("identifiers.json");
+    assert_eq!(
+        std::fs::read(out.join("identifiers.json")).unwrap(),
+        std::fs::read(expected).unwrap()
+    );
+}

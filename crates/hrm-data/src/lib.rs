@@ -6,6 +6,8 @@
 //!   validating loader [`load_split`] and the atomic writers ([`write_dataset`], [`layout::DatasetWriter`]).
 //! * [`arc`]: the ARC builder ([`build_arc`]), spec 1.2-1.4.
 //! * [`sources`]: where ARC tasks come from: folders, task files and the ARC Prize combined format.
+//! * [`trm_arc`]: TRM's ARC layout, byte for byte as TRM's builder writes it ([`numpy_rng`]: numpy's legacy
+//!   generator; [`pyjson`]: Python's `json` model and `json.dump` bytes).
 //! * [`sudoku`]: puzzle readers, the exact solver and the Sudoku builder, spec 1.5.
 //! * [`maze`]: maze validation, generation and the maze builder, spec 1.6.
 //! * [`budget`]: build sizes checked up front (the `num_aug` cap, planned bytes against free disk space).
@@ -20,9 +22,12 @@ mod fsutil;
 pub mod layout;
 pub mod maze;
 pub mod npy;
+pub mod numpy_rng;
+pub mod pyjson;
 pub mod sampler;
 pub mod sources;
 pub mod sudoku;
+pub mod trm_arc;
 
 pub use arc::{build_arc, ArcBuildConfig, ArcBuildStats};
 pub use error::DataError;

@@ -100,6 +100,54 @@ pub struct DataSection {
     /// subfolders), one task file, or an ARC Prize `*_challenges.json` file (see `hrm build-data --help`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// ARC only: the on-disk layout, `hrm` (this project's builder, the default) or `trm` (TRM's
+    /// `build_arc_dataset.py`, byte for byte, from ARC Prize `*_challenges.json` sources with one `test=`).
+    #[serde(default, skip_serializing_if = "DataLayout::is_default")]
+    pub layout: DataLayout,
+}
+
+/// The layout an ARC build writes (`data.layout`, `hrm build-data --layout`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataLayout {
+    /// This project's builder (HRM's layout and rules, its own task order and random streams).
+    #[default]
+    Hrm,
+    /// The exact bytes of TRM's `dataset/build_arc_dataset.py`.
+    Trm,
+}
+
+impl DataLayout {
+    /// Every layout, in `--help` order.
+    pub const ALL: [DataLayout; 2] = [DataLayout::Hrm, DataLayout::Trm];
+
+    /// The spelling of recipes and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataLayout::Hrm => "hrm",
+            DataLayout::Trm => "trm",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == DataLayout::default()
+    }
+}
+
+impl std::fmt::Display for DataLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DataLayout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        DataLayout::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| format!("unknown layout `{s}` (expected hrm or trm)"))
+    }
 }
 
 fn default_canvas() -> usize {
@@ -410,6 +458,9 @@ impl Recipe {
                 name.push_str(&format!("-test{}", d.test_size));
             }
         }
+        if d.layout == DataLayout::Trm {
+            name.push_str("-trm");
+        }
         name.push_str(&format!("-s{}", d.seed));
         name
     }
@@ -497,6 +548,44 @@ impl Recipe {
                 "data.sources",
                 "only ARC tasks (arc1, arc2) are built from task sources",
             ));
+        }
+        if d.layout == DataLayout::Trm {
+            let trm = |field: &str, what: &str| {
+                bad(
+                    field,
+                    &format!(
+                        "{what} with data.layout = \"trm\" (TRM's builder has no such option)"
+                    ),
+                )
+            };
+            if !matches!(d.task, Task::Arc1 | Task::Arc2) {
+                return Err(trm("data.layout", "only ARC tasks (arc1, arc2) are built"));
+            }
+            if d.sources.is_empty() {
+                return Err(trm(
+                    "data.sources",
+                    "ARC Prize `*_challenges.json` sources (one `test=`) are needed",
+                ));
+            }
+            if d.canvas != ARC_CANVAS || d.eval_tasks_only || d.max_tasks != 0 {
+                let field = if d.canvas != ARC_CANVAS {
+                    "data.canvas"
+                } else if d.eval_tasks_only {
+                    "data.eval_tasks_only"
+                } else {
+                    "data.max_tasks"
+                };
+                return Err(trm(
+                    field,
+                    "only the defaults (30x30 canvas, every task) are accepted",
+                ));
+            }
+            if d.seed > u64::from(u32::MAX) {
+                return Err(bad(
+                    "data.seed",
+                    "must be below 2^32 with data.layout = \"trm\" (numpy's np.random.seed)",
+                ));
+            }
         }
         if !(1..=ARC_CANVAS).contains(&d.canvas) {
             return Err(bad(
