@@ -8,12 +8,11 @@ use common::{assert_close, get, load, GoldenSet};
 use hrm_model::ModelKind;
 use tch::Kind;
 
-const SET: GoldenSet = GoldenSet {
-    prefix: "tiny",
-    default_kind: ModelKind::Hrm,
-};
+fn set() -> GoldenSet {
+    GoldenSet::shared("tiny", ModelKind::Hrm)
+}
 
-common::parity_tests!(SET);
+common::parity_tests!(set());
 
 #[test]
 fn stablemax_matches_the_reference() {

@@ -1,5 +1,6 @@
 //! Architecture, init, ACT-mode, dtype, validation and checkpoint tests that do not need reference vectors
-//! (except the tiny config and weights they start from).
+//! (except the tiny config and weights they start from). Every fact of that config (shapes, counts, valid ids) is
+//! derived from it, so the tests pass unchanged on any HRM golden set's `tiny_*` files (`HRM_GOLDEN_DIR`).
 
 use hrm_model::{act_loss_head, Batch, ForwardDtype, Model, ModelConfig, ModelError, PosEncoding};
 use rand::SeedableRng;
@@ -127,7 +128,17 @@ fn trm_variants_run_with_the_configured_calls_and_gradients() {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let mut trace = hrm_model::ForwardTrace::default();
         let carry = model.initial_carry(&batch);
-        assert_eq!(carry.z_h.size(), [4, 18, 64]);
+        let state = [
+            config.batch_size,
+            config.model_seq_len(),
+            config.hidden_size,
+        ];
+        assert_eq!(
+            config.model_seq_len(),
+            config.seq_len + 2,
+            "2 prefix tokens"
+        );
+        assert_eq!(carry.z_h.size(), state);
         let (carry, out) = model
             .forward_traced(&carry, &batch, Some(&mut rng), &mut trace)
             .unwrap();
@@ -136,7 +147,10 @@ fn trm_variants_run_with_the_configured_calls_and_gradients() {
         assert_eq!(trace.calls.len(), passes * per_forward, "mlp_t {mlp_t}");
         assert!(trace.calls.iter().all(|(l, _)| *l == hrm_model::Level::L));
         assert_eq!(out.target_q_continue.is_some(), !no_act_continue);
-        assert_eq!(out.logits.size(), [4, 16, 12]);
+        assert_eq!(
+            out.logits.size(),
+            [config.batch_size, config.seq_len, config.vocab_size]
+        );
         let loss = act_loss_head(&carry, &out, config.loss_type).unwrap();
         assert_eq!(loss.metrics.q_continue_loss.is_some(), !no_act_continue);
         loss.loss.backward();
@@ -152,7 +166,11 @@ fn trm_variants_run_with_the_configured_calls_and_gradients() {
                 .named_parameters()
                 .filter(|(n, _)| n.contains(".mlp_t."))
                 .count(),
-            if mlp_t { 4 } else { 0 }
+            if mlp_t {
+                2 * config.l_layers as usize
+            } else {
+                0
+            }
         );
     }
 }
@@ -238,7 +256,11 @@ fn q_head_at_init_gives_the_spec_values() {
         let q = Vec::<f32>::try_from(&out.q_halt_logits.to_device(Device::Cpu)).unwrap();
         assert!(q.iter().all(|&v| v == -5.0), "{q:?}");
         let halted = Vec::<bool>::try_from(&new_carry.halted.to_device(Device::Cpu)).unwrap();
-        assert_eq!(halted, vec![false; 4], "no greedy halting at init");
+        assert_eq!(
+            halted,
+            vec![false; c.batch_size as usize],
+            "no greedy halting at init"
+        );
         let loss = act_loss_head(&new_carry, &out, c.loss_type).unwrap();
         assert_eq!(loss.metrics.count, 0.0);
         // Row 3 has no labels and so counts as correct; rows 0-2 are wrong at a random init. With both Q logits at
@@ -268,7 +290,7 @@ fn exploration_blocks_early_halting_and_is_seeded() {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let mut carry = model.initial_carry(&batch);
             let mut history = Vec::new();
-            for _ in 0..4 {
+            for _ in 0..c.halt_max_steps {
                 let (next, _) = model.forward_train(&carry, &batch, &mut rng).unwrap();
                 history.push(Vec::<bool>::try_from(&next.halted.to_device(Device::Cpu)).unwrap());
                 carry = next;
@@ -276,11 +298,11 @@ fn exploration_blocks_early_halting_and_is_seeded() {
             history
         };
         let a = run(9);
-        // With ε = 1 the minimum halting step is ≥ 2, so the greedy halts of rows 0 and 3 at step 1 are blocked.
-        assert_eq!(a[0], vec![false; 4]);
+        // With ε = 1 the minimum halting step is ≥ 2, so no greedy halt at step 1 passes (halt_max_steps ≥ 2).
+        assert_eq!(a[0], vec![false; c.batch_size as usize]);
         assert_eq!(a, run(9), "same seed, same halting");
-        // Forced halting at halt_max_steps = 4 cannot be blocked: a row reaches step 4 by segment 3 at the latest.
-        for row in 0..4 {
+        // Forced halting at halt_max_steps cannot be blocked: a row reaches it by segment halt_max_steps − 1.
+        for row in 0..c.batch_size as usize {
             assert!(a.iter().any(|h| h[row]), "row {row} never halted: {a:?}");
         }
     }
@@ -290,6 +312,7 @@ fn exploration_blocks_early_halting_and_is_seeded() {
 fn bf16_forward_runs_close_to_f32() {
     for device in hrm_model::test_devices() {
         let mut c = tiny_config();
+        c.forward_dtype = ForwardDtype::Float32;
         let weights = golden_dir().join("tiny_weights.safetensors");
         let f32_model = Model::from_safetensors(&c, device, &weights).unwrap();
         c.forward_dtype = ForwardDtype::Bfloat16;
@@ -306,14 +329,15 @@ fn bf16_forward_runs_close_to_f32() {
         assert_eq!(o16.logits.kind(), Kind::BFloat16);
         assert_eq!(c16.z_h.kind(), Kind::BFloat16);
         assert_eq!(o16.q_halt_logits.kind(), Kind::Float);
+        // Normwise, as the bf16 parity bound of segment 0 (tests/common `BF16`): a deeper config (the HRM paper
+        // structure's 8 blocks) has a few elements off by up to 7% of the largest logit.
         let diff = (o16.logits.to_kind(Kind::Float) - &o32.logits)
-            .abs()
-            .max()
+            .norm()
             .double_value(&[]);
-        let scale = o32.logits.abs().max().double_value(&[]);
+        let scale = o32.logits.norm().double_value(&[]);
         assert!(
-            diff < 0.05 * scale,
-            "bf16 logits differ by {diff} (scale {scale})"
+            diff < 0.08 * scale,
+            "bf16 logits differ by ‖Δ‖ {diff} (‖ref‖ {scale})"
         );
         let loss = act_loss_head(&c16, &o16, c.loss_type).unwrap();
         assert!(loss.loss.double_value(&[]).is_finite());
@@ -339,12 +363,19 @@ fn learned_positions_and_softmax_loss_work() {
         let mut c = tiny_config();
         c.pos_encodings = PosEncoding::Learned;
         c.loss_type = hrm_model::LossType::SoftmaxCrossEntropy;
-        let rope = Model::new(&tiny_config(), device, 0).unwrap();
+        let rope_config = ModelConfig {
+            pos_encodings: PosEncoding::Rope,
+            ..tiny_config()
+        };
+        let rope = Model::new(&rope_config, device, 0).unwrap();
         let model = Model::new(&c, device, 0).unwrap();
         assert!(model.rotary().is_none());
         let pos = param(&model, "inner.embed_pos.embedding_weight");
-        assert_eq!(pos.size(), [17, 64]);
-        assert_eq!(model.num_parameters(), rope.num_parameters() + 17 * 64);
+        assert_eq!(pos.size(), [c.model_seq_len(), c.hidden_size]);
+        assert_eq!(
+            model.num_parameters(),
+            rope.num_parameters() + c.model_seq_len() * c.hidden_size
+        );
         let batch = tiny_batch(device);
         let (carry, out) = model
             .forward_train(
@@ -410,11 +441,13 @@ fn bad_batches_are_errors_not_panics() {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let with =
         |inputs: &Tensor, labels: &Tensor, ids: &Tensor| Batch::new(inputs, labels, ids).unwrap();
+    let (b, s) = (c.batch_size as usize, c.seq_len as usize);
     let too_big = with(
-        &good
-            .inputs
-            .clamp_max(11)
-            .index_fill(1, &Tensor::from_slice(&[3i64]), 12),
+        &good.inputs.clamp_max(c.vocab_size - 1).index_fill(
+            1,
+            &Tensor::from_slice(&[3i64]),
+            c.vocab_size,
+        ),
         &good.labels,
         &good.puzzle_identifiers,
     );
@@ -429,14 +462,27 @@ fn bad_batches_are_errors_not_panics() {
     let bad_id = with(
         &good.inputs,
         &good.labels,
-        &good.puzzle_identifiers.full_like(8),
+        &good.puzzle_identifiers.full_like(c.num_puzzle_identifiers),
     );
     let err = model.forward_eval(&carry, &bad_id).unwrap_err().to_string();
     assert!(err.contains("puzzle_identifiers"), "{err}");
-    let short = Batch::from_vecs(&[2; 4 * 15], &[2; 4 * 15], &[0; 4], 4, 15, Device::Cpu).unwrap();
+    let n = b * (s - 1);
+    let short =
+        Batch::from_vecs(&vec![2; n], &vec![2; n], &vec![0; b], b, s - 1, Device::Cpu).unwrap();
     let err = model.forward_eval(&carry, &short).unwrap_err().to_string();
-    assert!(err.contains("inputs") && err.contains("[4, 16]"), "{err}");
-    let bad_label = Batch::from_vecs(&[2; 64], &[-1; 64], &[0; 4], 4, 16, Device::Cpu).unwrap();
+    assert!(
+        err.contains("inputs") && err.contains(&format!("[{b}, {s}]")),
+        "{err}"
+    );
+    let bad_label = Batch::from_vecs(
+        &vec![2; b * s],
+        &vec![-1; b * s],
+        &vec![0; b],
+        b,
+        s,
+        Device::Cpu,
+    )
+    .unwrap();
     let err = model
         .forward_eval(&carry, &bad_label)
         .unwrap_err()
@@ -466,10 +512,19 @@ fn checkpoints_round_trip_and_report_bad_tensors() {
     ] {
         assert!(names.contains(&n.to_string()), "{n} not saved");
     }
+    let reference: std::collections::BTreeSet<String> =
+        Tensor::read_safetensors(golden_dir().join("tiny_weights.safetensors"))
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
     assert_eq!(
-        names.len(),
-        23,
-        "20 parameters + 3 buffers, like the reference state dict"
+        names
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        reference,
+        "the parameters and 3 buffers of the reference state dict"
     );
     let mut b = Model::new(&c, Device::Cpu, 2).unwrap();
     let before = param(&b, "inner.lm_head.weight").shallow_clone();
@@ -483,7 +538,7 @@ fn checkpoints_round_trip_and_report_bad_tensors() {
     );
 
     let mut bigger = c.clone();
-    bigger.vocab_size = 13;
+    bigger.vocab_size = c.vocab_size + 1;
     let err = Model::from_safetensors(&bigger, Device::Cpu, &path).unwrap_err();
     match &err {
         ModelError::ShapeMismatch {
@@ -495,12 +550,17 @@ fn checkpoints_round_trip_and_report_bad_tensors() {
             assert_eq!(name, "inner.embed_tokens.embedding_weight");
             assert_eq!(
                 (expected.clone(), found.clone()),
-                (vec![13, 64], vec![12, 64])
+                (
+                    vec![c.vocab_size + 1, c.hidden_size],
+                    vec![c.vocab_size, c.hidden_size]
+                )
             );
         }
         other => panic!("expected a shape mismatch, got {other}"),
     }
-    assert!(err.to_string().contains("[13, 64]"));
+    assert!(err
+        .to_string()
+        .contains(&format!("[{}, {}]", c.vocab_size + 1, c.hidden_size)));
 
     let partial: Vec<(String, Tensor)> = a
         .state_dict()
@@ -515,14 +575,21 @@ fn checkpoints_round_trip_and_report_bad_tensors() {
         "{err}"
     );
 
-    let mut learned = c.clone();
-    learned.pos_encodings = PosEncoding::Learned;
-    let m = Model::new(&learned, Device::Cpu, 0).unwrap();
-    let lp = dir.path().join("learned.safetensors");
+    // The other position encoding: learned positions add `inner.embed_pos`, RoPE has no tensor.
+    let mut other = c.clone();
+    let (other_pos, problem) = match c.pos_encodings {
+        PosEncoding::Learned => (PosEncoding::Rope, "missing"),
+        _ => (PosEncoding::Learned, "unexpected"),
+    };
+    other.pos_encodings = other_pos;
+    let m = Model::new(&other, Device::Cpu, 0).unwrap();
+    let lp = dir.path().join("other.safetensors");
     m.save_safetensors(&lp).unwrap();
     let err = b.load_safetensors(&lp).unwrap_err().to_string();
     assert!(
-        err.contains("unexpected tensor `inner.embed_pos.embedding_weight`"),
+        err.contains(&format!(
+            "{problem} tensor `inner.embed_pos.embedding_weight`"
+        )),
         "{err}"
     );
 }

@@ -7,9 +7,8 @@ mod common;
 use common::GoldenSet;
 use hrm_model::ModelKind;
 
-const SET: GoldenSet = GoldenSet {
-    prefix: "trm",
-    default_kind: ModelKind::Trm,
-};
+fn set() -> GoldenSet {
+    GoldenSet::shared("trm", ModelKind::Trm)
+}
 
-common::parity_tests!(SET);
+common::parity_tests!(set());

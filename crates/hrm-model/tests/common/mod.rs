@@ -1,5 +1,5 @@
 //! Helpers shared by the golden parity tests (`golden.rs`: HRM's `tiny_*` files; `trm_golden.rs`: TRM's `trm_*`
-//! files). Every structural fact — the number and order of network calls, the prefix length, which parameters,
+//! files; `sweep.rs`: every set under `tests/sweep/`). Every structural fact — the number and order of network calls, the prefix length, which parameters,
 //! buffers and trace keys exist, RoPE or not, the number of segments — comes from the config and trace files, so
 //! the same checks run unchanged on another configuration's files in the same format (see
 //! `shared/golden/README.md` for the protocol and the tolerances).
@@ -10,10 +10,18 @@
 //!   the CPU, and CUDA when present);
 //! - `HRM_TEST_DTYPE`: `f32` (default, the README's tolerances) or `bf16` (the model's forward in bfloat16,
 //!   checked with the looser bounds of [`BF16`]).
+//!
+//! Each bound is the larger of the README's and [`reference::NOISE_FACTOR`] times the reference's own float
+//! rounding, measured per tensor against the set's `float64/` twin (see [`reference`]).
 
 #![allow(dead_code)]
 
+pub mod reference;
+
 use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use reference::{f64s, report, Reference};
 
 use hrm_model::{
     act_loss_head, ActOutput, Batch, Carry, ForwardDtype, ForwardTrace, Level, LossOutput, Model,
@@ -24,7 +32,8 @@ use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
 /// The parity tests of one golden set, as `#[test]` functions: position tables, checkpoint keys, training
-/// segments and the eval rollout. Use as `common::parity_tests!(SET);` with a [`GoldenSet`] constant.
+/// segments and the eval rollout. Use as `common::parity_tests!(set())` with a function giving a [`GoldenSet`].
+#[allow(unused_macros)]
 macro_rules! parity_tests {
     ($set:expr) => {
         common::parity_tests!(@each $set;
@@ -37,11 +46,12 @@ macro_rules! parity_tests {
         $(
             #[test]
             fn $name() {
-                common::$check($set);
+                common::$check(&$set);
             }
         )+
     };
 }
+#[allow(unused_imports)]
 pub(crate) use parity_tests;
 
 /// The devices the parity checks run on: `HRM_TEST_DEVICE` = `cpu`, `cuda`, or unset/`all` (the CPU, and CUDA
@@ -158,35 +168,16 @@ pub struct Forward {
     pub norm: f64,
 }
 
-/// A forward tensor within `bound` (elementwise, then normwise).
-pub fn assert_forward(name: &str, got: &Tensor, want: &Tensor, bound: Forward) {
-    assert_close(name, got, want, bound.atol, bound.rtol);
-    if bound.norm.is_finite() {
-        let (g, w) = (f64s(got), f64s(want));
-        let rel = (&g - &w).norm().double_value(&[]) / w.norm().double_value(&[]).max(1e-30);
-        assert!(
-            rel <= bound.norm,
-            "{name}: ‖Δ‖/‖ref‖ {rel:.3e} exceeds {:e}",
-            bound.norm
-        );
-    }
-}
-
-/// The bounds of [`test_dtype`].
-pub fn tol() -> &'static Tolerances {
-    match test_dtype() {
-        ForwardDtype::Float32 => &F32,
-        ForwardDtype::Bfloat16 => &BF16,
-    }
-}
-
 /// The gradient key of the sparse embedding's leaf rows (not a parameter).
 const LOCAL_GRAD: &str = "grad.inner.puzzle_emb.local_weights";
 
-/// Reads every tensor of the golden file `file`.
+/// Reads every tensor of the golden file `file` of the shared golden folder.
 pub fn load(file: &str) -> HashMap<String, Tensor> {
-    let path = hrm_testkit::golden_dir().join(file);
-    Tensor::read_safetensors(&path)
+    read_file(&hrm_testkit::golden_dir().join(file))
+}
+
+fn read_file(path: &Path) -> HashMap<String, Tensor> {
+    Tensor::read_safetensors(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
         .into_iter()
         .collect()
@@ -196,15 +187,6 @@ pub fn load(file: &str) -> HashMap<String, Tensor> {
 pub fn get<'a>(m: &'a HashMap<String, Tensor>, name: &str) -> &'a Tensor {
     m.get(name)
         .unwrap_or_else(|| panic!("golden tensor `{name}` missing"))
-}
-
-fn f64s(t: &Tensor) -> Tensor {
-    t.detach().to_device(Device::Cpu).to_kind(Kind::Double)
-}
-
-/// Whether `HRM_TEST_REPORT` asks every bounded check to print its worst error (how the bf16 bounds were set).
-fn report() -> bool {
-    std::env::var_os("HRM_TEST_REPORT").is_some()
 }
 
 /// |got − want| ≤ atol + rtol·|want| elementwise.
@@ -231,25 +213,6 @@ pub fn assert_close(name: &str, got: &Tensor, want: &Tensor, atol: f64, rtol: f6
     );
 }
 
-/// Gradients: max |Δ| ≤ `tol().grad_rel` · max |ref| per tensor.
-pub fn assert_grad_close(name: &str, got: &Tensor, want: &Tensor) {
-    assert_eq!(got.size(), want.size(), "{name}: shape");
-    let (g, w) = (f64s(got), f64s(want));
-    let max_abs = (&g - &w).abs().max().double_value(&[]);
-    let rel = tol().grad_rel;
-    let bound = rel * w.abs().max().double_value(&[]);
-    if report() {
-        eprintln!(
-            "report {name}: max |Δ| {max_abs:.3e}, {:.0}% of the bound",
-            100.0 * max_abs / bound
-        );
-    }
-    assert!(
-        max_abs <= bound,
-        "{name}: max |Δ| {max_abs:.3e} > {rel:e}·max|ref| = {bound:.3e}"
-    );
-}
-
 /// Exact equality of integer or boolean tensors.
 pub fn assert_exact(name: &str, got: &Tensor, want: &Tensor) {
     assert_eq!(got.size(), want.size(), "{name}: shape");
@@ -272,39 +235,60 @@ pub fn scalar(t: &Tensor) -> f64 {
     t.to_kind(Kind::Double).double_value(&[])
 }
 
-/// |got − want| ≤ rtol·|want|.
-pub fn assert_rel(name: &str, got: f64, want: f64, rtol: f64) {
-    if report() {
-        let used = (got - want).abs() / (rtol * want.abs());
-        eprintln!(
-            "report {name}: got {got} want {want}, {:.0}% of the bound",
-            100.0 * used
-        );
-    }
-    assert!(
-        (got - want).abs() <= rtol * want.abs(),
-        "{name}: got {got} want {want} (rtol {rtol:e})"
-    );
-}
-
 /// One golden set: the files `<prefix>_config.json`, `<prefix>_weights.safetensors`, `<prefix>_batch.safetensors`,
-/// `<prefix>_buffers_nonpersistent.safetensors` and `<prefix>_trace.safetensors`.
-#[derive(Debug, Clone, Copy)]
+/// `<prefix>_buffers_nonpersistent.safetensors` and `<prefix>_trace.safetensors` of one folder, and
+/// `float64/<prefix>_trace.safetensors` when the set has a float64 twin.
+#[derive(Debug, Clone)]
 pub struct GoldenSet {
-    /// The file-name prefix (`tiny` for HRM, `trm` for TRM).
+    /// The folder.
+    pub dir: PathBuf,
+    /// The file-name prefix (`tiny` for HRM, `trm` for TRM: as the generators write them).
     pub prefix: &'static str,
     /// The model kind of a config file without a `name` field (the reference configs have none).
     pub default_kind: ModelKind,
 }
 
 impl GoldenSet {
-    fn file(&self, what: &str) -> String {
-        format!("{}_{what}", self.prefix)
+    /// The set `prefix` of the shared golden folder (`HRM_GOLDEN_DIR`).
+    pub fn shared(prefix: &'static str, default_kind: ModelKind) -> Self {
+        GoldenSet {
+            dir: hrm_testkit::golden_dir(),
+            prefix,
+            default_kind,
+        }
+    }
+
+    /// The one set of folder `dir`: HRM when it holds `tiny_config.json`, TRM when it holds `trm_config.json`.
+    pub fn in_dir(dir: &Path) -> Self {
+        let found: Vec<(&'static str, ModelKind)> =
+            [("tiny", ModelKind::Hrm), ("trm", ModelKind::Trm)]
+                .into_iter()
+                .filter(|(p, _)| dir.join(format!("{p}_config.json")).is_file())
+                .collect();
+        let [(prefix, default_kind)] = found[..] else {
+            panic!(
+                "{}: expected exactly one of tiny_config.json and trm_config.json",
+                dir.display()
+            )
+        };
+        GoldenSet {
+            dir: dir.to_path_buf(),
+            prefix,
+            default_kind,
+        }
+    }
+
+    fn path(&self, what: &str) -> PathBuf {
+        self.dir.join(format!("{}_{what}", self.prefix))
+    }
+
+    fn load(&self, what: &str) -> HashMap<String, Tensor> {
+        read_file(&self.path(what))
     }
 
     /// The config: `<prefix>_config.json`, of [`GoldenSet::default_kind`] unless it names its own.
     pub fn config(&self) -> ModelConfig {
-        let path = hrm_testkit::golden_dir().join(self.file("config.json"));
+        let path = self.path("config.json");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         let mut value: serde_json::Value =
@@ -319,18 +303,34 @@ impl GoldenSet {
         config
     }
 
-    /// The model with the reference weights and the batch, on `device`, in [`test_dtype`].
+    /// The forward dtype of the checks: bfloat16 for a set whose reference ran in bfloat16, else [`test_dtype`].
+    pub fn dtype(&self) -> ForwardDtype {
+        match self.config().forward_dtype {
+            ForwardDtype::Bfloat16 => ForwardDtype::Bfloat16,
+            ForwardDtype::Float32 => test_dtype(),
+        }
+    }
+
+    /// The README's bounds for [`GoldenSet::dtype`].
+    pub fn tol(&self) -> &'static Tolerances {
+        match self.dtype() {
+            ForwardDtype::Float32 => &F32,
+            ForwardDtype::Bfloat16 => &BF16,
+        }
+    }
+
+    /// The model with the reference weights and the batch, on `device`, in [`GoldenSet::dtype`].
     pub fn model(&self, device: Device) -> (ModelConfig, Model, Batch) {
-        self.model_as(device, test_dtype())
+        self.model_as(device, self.dtype())
     }
 
     /// The model with the reference weights and the batch, on `device`, with forward dtype `dtype`.
     pub fn model_as(&self, device: Device, dtype: ForwardDtype) -> (ModelConfig, Model, Batch) {
         let mut config = self.config();
         config.forward_dtype = dtype;
-        let weights = hrm_testkit::golden_dir().join(self.file("weights.safetensors"));
-        let model = Model::from_safetensors(&config, device, &weights).unwrap();
-        let b = load(&self.file("batch.safetensors"));
+        let model =
+            Model::from_safetensors(&config, device, &self.path("weights.safetensors")).unwrap();
+        let b = self.load("batch.safetensors");
         let batch = Batch::new(
             get(&b, "inputs"),
             get(&b, "labels"),
@@ -341,8 +341,11 @@ impl GoldenSet {
         (config, model, batch)
     }
 
-    fn trace(&self) -> HashMap<String, Tensor> {
-        load(&self.file("trace.safetensors"))
+    /// The trace with its float64 twin; the twin must have taken the same discrete path.
+    pub fn reference(&self) -> Reference {
+        let r = Reference::read(&self.path("trace.safetensors"), self.tol());
+        r.check_twin_decisions();
+        r
     }
 }
 
@@ -359,8 +362,8 @@ pub fn calls_per_forward(config: &ModelConfig) -> Vec<Level> {
 }
 
 /// The traced calls `seg0.debug.callNN_X` in call order, with their module letters.
-fn traced_calls(trace: &HashMap<String, Tensor>) -> Vec<(String, Level)> {
-    let mut calls: Vec<(usize, String, Level)> = trace
+fn traced_calls(r: &Reference) -> Vec<(String, Level)> {
+    let mut calls: Vec<(usize, String, Level)> = r
         .keys()
         .filter_map(|k| {
             let rest = k.strip_prefix("seg0.debug.call")?;
@@ -381,33 +384,34 @@ fn traced_calls(trace: &HashMap<String, Tensor>) -> Vec<(String, Level)> {
 }
 
 /// How many consecutive `<prefix>{k}.<key>` entries the trace holds, from k = 0.
-fn count_indexed(trace: &HashMap<String, Tensor>, prefix: &str, key: &str) -> usize {
+fn count_indexed(r: &Reference, prefix: &str, key: &str) -> usize {
     (0..)
-        .take_while(|k| trace.contains_key(&format!("{prefix}{k}.{key}")))
+        .take_while(|k| r.contains(&format!("{prefix}{k}.{key}")))
         .count()
 }
 
 /// Loss and every metric of `prefix` (`seg{s}` or `eval`); the q_continue loss is checked where the trace has one
 /// and must be absent where it has none.
-fn check_metrics(prefix: &str, loss: &LossOutput, trace: &HashMap<String, Tensor>) {
+fn check_metrics(prefix: &str, loss: &LossOutput, r: &Reference) {
     let m = &loss.metrics;
+    let tol = r.tol;
     let key = |k: &str| format!("{prefix}.metrics.{k}");
-    let t = |k: &str| scalar(get(trace, &key(k)));
+    let t = |k: &str| scalar(r.get(&key(k)));
     assert_eq!(m.count, t("count"), "{prefix}.count");
     // Row counts that rest on an argmax or on the sign of q_halt: exact in float32; in bfloat16 one row may flip
     // its exact-correctness (top-two logit gaps go down to 1.6e-3, far below the bf16 noise), and q_halt_accuracy
     // also tolerates each row whose reference q_halt lies within the q bound of 0 (TRM's tiny model: |q_halt| ≤ 0.3).
-    let slack = if tol().exact_decisions { 0.0 } else { 1.0 };
-    let near_zero = if tol().exact_decisions {
+    let slack = if tol.exact_decisions { 0.0 } else { 1.0 };
+    let near_zero = if tol.exact_decisions {
         0.0
     } else {
         // The q_halt logits the metrics were computed from (the eval's last segment when not stored apart).
         let mut q = format!("{prefix}.q_halt_logits");
-        if !trace.contains_key(&q) {
-            let last = count_indexed(trace, &format!("{prefix}.seg"), "q_halt_logits");
+        if !r.contains(&q) {
+            let last = count_indexed(r, &format!("{prefix}.seg"), "q_halt_logits");
             q = format!("{prefix}.seg{}.q_halt_logits", last.saturating_sub(1));
         }
-        scalar(&get(trace, &q).abs().le(tol().q_atol).sum(Kind::Int64))
+        scalar(&r.get(&q).abs().le(tol.q_atol).sum(Kind::Int64))
     };
     for (k, got, extra) in [
         ("exact_accuracy", m.exact_accuracy, 0.0),
@@ -429,49 +433,33 @@ fn check_metrics(prefix: &str, loss: &LossOutput, trace: &HashMap<String, Tensor
         );
     }
     assert!(
-        (m.accuracy - t("accuracy")).abs() <= tol().accuracy_atol,
+        (m.accuracy - t("accuracy")).abs() <= tol.accuracy_atol,
         "{prefix}.accuracy {} vs {}",
         m.accuracy,
         t("accuracy")
     );
-    assert_rel(&key("lm_loss"), m.lm_loss, t("lm_loss"), tol().loss_rtol);
-    assert_rel(
-        &key("q_halt_loss"),
-        m.q_halt_loss,
-        t("q_halt_loss"),
-        tol().loss_rtol,
-    );
-    match (
-        m.q_continue_loss,
-        trace.contains_key(&key("q_continue_loss")),
-    ) {
-        (Some(qc), true) => assert_rel(
-            &key("q_continue_loss"),
-            qc,
-            t("q_continue_loss"),
-            tol().loss_rtol,
-        ),
+    r.rel(&key("lm_loss"), m.lm_loss, tol.loss_rtol);
+    r.rel(&key("q_halt_loss"), m.q_halt_loss, tol.loss_rtol);
+    match (m.q_continue_loss, r.contains(&key("q_continue_loss"))) {
+        (Some(qc), true) => r.rel(&key("q_continue_loss"), qc, tol.loss_rtol),
         (None, false) => {}
         (got, _) => panic!("{prefix}: q_continue loss {got:?}, but the trace disagrees"),
     }
-    assert_rel(
-        &format!("{prefix}.loss"),
-        scalar(&loss.loss),
-        scalar(get(trace, &format!("{prefix}.loss"))),
-        tol().loss_rtol,
-    );
+    r.rel(&format!("{prefix}.loss"), scalar(&loss.loss), tol.loss_rtol);
 }
 
 /// The checkpoint keys are the reference state-dict keys, and loading the weights file reproduces it exactly.
-pub fn check_state_dict(set: GoldenSet) {
-    let file = load(&set.file("weights.safetensors"));
-    // The stored state (parameters and the f32 `H_init`/`L_init` buffers): structural, checked in float32.
-    let (config, model, _) = set.model_as(Device::Cpu, ForwardDtype::Float32);
+pub fn check_state_dict(set: &GoldenSet) {
+    let file = set.load("weights.safetensors");
+    // The stored state (parameters, and `H_init`/`L_init` in the reference's forward dtype): structural, checked
+    // on the CPU.
+    let (config, model, _) = set.model_as(Device::Cpu, set.config().forward_dtype);
     let ours: BTreeSet<String> = model.state_dict().into_iter().map(|(n, _)| n).collect();
     let theirs: BTreeSet<String> = file.keys().cloned().collect();
     assert_eq!(ours, theirs, "state-dict keys");
     for (name, t) in model.state_dict() {
-        assert!(t.to_kind(Kind::Float).equal(&file[&name]), "{name}");
+        assert_eq!(t.kind(), file[&name].kind(), "{name}: dtype");
+        assert!(t.equal(&file[&name]), "{name}");
     }
     let has_h = ours.iter().any(|n| n.starts_with("inner.H_level."));
     assert_eq!(
@@ -488,8 +476,8 @@ pub fn check_state_dict(set: GoldenSet) {
 }
 
 /// The non-persistent buffers: the RoPE tables when the config uses RoPE (and none otherwise).
-pub fn check_buffers(set: GoldenSet) {
-    let buffers = load(&set.file("buffers_nonpersistent.safetensors"));
+pub fn check_buffers(set: &GoldenSet) {
+    let buffers = set.load("buffers_nonpersistent.safetensors");
     for device in test_devices() {
         let (config, model, _) = set.model(device);
         let names = ["cos_cached", "sin_cached"];
@@ -505,16 +493,22 @@ pub fn check_buffers(set: GoldenSet) {
         for (n, t) in names.iter().zip([&rot.cos, &rot.sin]) {
             let want = get(&buffers, &format!("inner.rotary_emb.{n}"));
             assert_eq!(want.size()[0], config.model_seq_len(), "{n}: S+P rows");
-            assert_close(n, t, want, 1e-6, 0.0);
+            assert_close(
+                n,
+                &t.to_kind(Kind::Float),
+                &want.to_kind(Kind::Float),
+                1e-6,
+                0.0,
+            );
         }
     }
 }
 
 /// The training segments: forward per segment, carries, halting, loss and metrics; segment 0 also x̃, every
 /// network call and every gradient.
-pub fn check_training_segments(set: GoldenSet) {
-    let trace = set.trace();
-    let segments = count_indexed(&trace, "seg", "logits");
+pub fn check_training_segments(set: &GoldenSet) {
+    let r = set.reference();
+    let segments = count_indexed(&r, "seg", "logits");
     assert!(segments > 0, "the trace holds no training segment");
     for device in test_devices() {
         let (config, mut model, batch) = set.model(device);
@@ -523,68 +517,29 @@ pub fn check_training_segments(set: GoldenSet) {
         for s in 0..segments {
             let p = format!("seg{s}");
             let bound = if s == 0 {
-                tol().forward0
+                r.tol.forward0
             } else {
-                tol().forward
+                r.tol.forward
             };
             let mut calls = ForwardTrace::default();
             let (new_carry, out) = model
                 .forward_traced(&carry, &batch, Some(&mut rng), &mut calls)
                 .unwrap();
             let loss = act_loss_head(&new_carry, &out, config.loss_type).unwrap();
-            let key = |k: &str| format!("{p}.{k}");
-            let g = |k: &str| get(&trace, &key(k));
-            assert_forward(&key("logits"), &out.logits, g("logits"), bound);
-            for (k, t) in [
-                ("q_halt_logits", &out.q_halt_logits),
-                ("q_continue_logits", &out.q_continue_logits),
-            ] {
-                assert_close(&key(k), t, g(k), tol().q_atol, 0.0);
-            }
-            let has_target = trace.contains_key(&key("target_q_continue"));
-            assert_eq!(
-                has_target,
-                config.uses_q_target(),
-                "{p}: a Q-target pass exactly when the config asks for one"
-            );
-            match &out.target_q_continue {
-                Some(t) if has_target => assert_close(
-                    &key("target_q_continue"),
-                    t,
-                    g("target_q_continue"),
-                    tol().target_atol,
-                    0.0,
-                ),
-                None if !has_target => {}
-                other => panic!(
-                    "{p}: target {:?}, trace has one: {has_target}",
-                    other.is_some()
-                ),
-            }
-            // Halting decisions: exact in float32; in bfloat16 a decision whose reference margin lies below the
-            // bf16 noise may flip, and the segments after it then follow other resets: they are not compared.
-            let agree = same(&new_carry.halted, g("halted")) && same(&new_carry.steps, g("steps"));
-            if tol().exact_decisions || agree {
-                assert_exact(&key("halted"), &new_carry.halted, g("halted"));
-                assert_exact(&key("steps"), &new_carry.steps, g("steps"));
-                assert_eq!(
-                    loss.all_halted,
-                    scalar(g("all_halted")) != 0.0,
-                    "{p}.all_halted"
-                );
-            }
-            check_carry(&p, &new_carry, &trace, bound);
+            check_outputs(&r, &p, &config, &out, bound);
+            let agree = check_decisions(&r, &p, &new_carry, &loss);
+            check_carry(&r, &p, &new_carry, bound);
             if agree {
-                check_metrics(&p, &loss, &trace);
+                check_metrics(&p, &loss, &r);
             }
             if s == 0 {
-                check_segment0_extras(&config, &trace, &calls, &mut model, &out, &loss, &batch);
+                check_segment0_extras(&config, &r, &calls, &mut model, &out, &loss, &batch);
             }
             if !agree {
                 eprintln!(
                     "note: {p} on {device:?}: a halting decision differs from the reference in {:?} (q margins \
                      below the bf16 noise); segments {}..{segments} are not compared",
-                    test_dtype(),
+                    set.dtype(),
                     s + 1
                 );
                 break;
@@ -594,16 +549,59 @@ pub fn check_training_segments(set: GoldenSet) {
     }
 }
 
-fn check_carry(p: &str, carry: &Carry, trace: &HashMap<String, Tensor>, bound: Forward) {
+/// One segment's logits, q logits and bootstrapped target.
+fn check_outputs(r: &Reference, p: &str, config: &ModelConfig, out: &ActOutput, bound: Forward) {
+    let key = |k: &str| format!("{p}.{k}");
+    r.forward(&key("logits"), &out.logits, bound);
+    for (k, t) in [
+        ("q_halt_logits", &out.q_halt_logits),
+        ("q_continue_logits", &out.q_continue_logits),
+    ] {
+        r.close(&key(k), t, r.tol.q_atol, 0.0);
+    }
+    let has_target = r.contains(&key("target_q_continue"));
+    assert_eq!(
+        has_target,
+        config.uses_q_target(),
+        "{p}: a Q-target pass exactly when the config asks for one"
+    );
+    match &out.target_q_continue {
+        Some(t) if has_target => r.close(&key("target_q_continue"), t, r.tol.target_atol, 0.0),
+        None if !has_target => {}
+        other => panic!(
+            "{p}: target {:?}, trace has one: {has_target}",
+            other.is_some()
+        ),
+    }
+}
+
+/// Halting decisions: exact in float32; in bfloat16 a decision whose reference margin lies below the bf16 noise
+/// may flip, and the segments after it then follow other resets: they are not compared. Whether they agree.
+fn check_decisions(r: &Reference, p: &str, carry: &Carry, loss: &LossOutput) -> bool {
+    let key = |k: &str| format!("{p}.{k}");
+    let agree =
+        same(&carry.halted, r.get(&key("halted"))) && same(&carry.steps, r.get(&key("steps")));
+    if r.tol.exact_decisions || agree {
+        assert_exact(&key("halted"), &carry.halted, r.get(&key("halted")));
+        assert_exact(&key("steps"), &carry.steps, r.get(&key("steps")));
+        assert_eq!(
+            loss.all_halted,
+            scalar(r.get(&key("all_halted"))) != 0.0,
+            "{p}.all_halted"
+        );
+    }
+    agree
+}
+
+fn check_carry(r: &Reference, p: &str, carry: &Carry, bound: Forward) {
     for (k, t) in [("carry.z_H", &carry.z_h), ("carry.z_L", &carry.z_l)] {
-        let name = format!("{p}.{k}");
-        assert_forward(&name, t, get(trace, &name), bound);
+        r.forward(&format!("{p}.{k}"), t, bound);
     }
 }
 
 fn check_segment0_extras(
     config: &ModelConfig,
-    trace: &HashMap<String, Tensor>,
+    r: &Reference,
     calls: &ForwardTrace,
     model: &mut Model,
     out: &ActOutput,
@@ -615,7 +613,7 @@ fn check_segment0_extras(
     let expected: Vec<Level> = (0..passes)
         .flat_map(|_| calls_per_forward(config))
         .collect();
-    let traced = traced_calls(trace);
+    let traced = traced_calls(r);
     let traced_levels: Vec<Level> = traced.iter().map(|(_, l)| *l).collect();
     assert_eq!(
         traced_levels, expected,
@@ -624,58 +622,33 @@ fn check_segment0_extras(
     assert_eq!(calls.calls.len(), traced.len(), "number of network calls");
     for ((level, t), (name, want_level)) in calls.calls.iter().zip(&traced) {
         assert_eq!(level, want_level, "{name}: module");
-        assert_forward(name, t, get(trace, name), tol().forward0);
+        r.forward(name, t, r.tol.forward0);
     }
     assert_eq!(
         calls.input_embeddings.len(),
         passes,
         "one x̃ per inner forward"
     );
-    let x_ref = get(trace, "seg0.debug.input_embeddings");
+    let x_name = "seg0.debug.input_embeddings";
     assert_eq!(
-        x_ref.size()[1],
+        r.get(x_name).size()[1],
         config.model_seq_len(),
         "S + prefix positions"
     );
     for x in &calls.input_embeddings {
-        assert_forward("seg0.debug.input_embeddings", x, x_ref, tol().forward0);
+        r.forward(x_name, x, r.tol.forward0);
     }
-    let local_keys = [
-        "inner.puzzle_emb.local_ids",
-        "inner.puzzle_emb.local_weights",
-        LOCAL_GRAD,
-    ];
-    let local = if config.puzzle_emb_ndim > 0 {
-        let local = out
-            .puzzle_local
-            .as_ref()
-            .expect("training exposes the puzzle rows");
-        assert_exact(local_keys[0], &local.ids, get(trace, local_keys[0]));
-        assert_close(
-            local_keys[1],
-            &local.weights,
-            get(trace, local_keys[1]),
-            0.0,
-            0.0,
-        );
-        Some(local)
-    } else {
-        assert!(out.puzzle_local.is_none());
-        for k in local_keys {
-            assert!(!trace.contains_key(k), "{k} without a puzzle embedding");
-        }
-        None
-    };
+    let local = check_puzzle_rows(config, r, out);
     model.zero_grad();
     // ((1 / global_batch_size) · loss).backward(), as the reference's pretrain.py.
     (&loss.loss * (1.0 / config.batch_size as f64)).backward();
     let mut checked = BTreeSet::new();
     for (name, param) in model.named_parameters() {
         let key = format!("grad.{name}");
-        assert_grad_close(&key, &param.grad(), get(trace, &key));
+        r.grad(&key, &param.grad());
         checked.insert(key);
     }
-    let reference: BTreeSet<String> = trace
+    let reference: BTreeSet<String> = r
         .keys()
         .filter(|k| k.starts_with("grad.") && k.as_str() != LOCAL_GRAD)
         .cloned()
@@ -685,9 +658,47 @@ fn check_segment0_extras(
         "every trainable parameter has a reference gradient"
     );
     if let Some(local) = local {
-        assert_grad_close(LOCAL_GRAD, &local.weights.grad(), get(trace, LOCAL_GRAD));
+        r.grad(LOCAL_GRAD, &local.weights.grad());
     }
-    // Tokens absent from the inputs get an exactly zero embedding gradient.
+    check_absent_tokens(config, model, batch);
+    model.zero_grad();
+}
+
+/// The sparse embedding's rows of the batch (ids and values) when the config has a puzzle embedding.
+fn check_puzzle_rows<'a>(
+    config: &ModelConfig,
+    r: &Reference,
+    out: &'a ActOutput,
+) -> Option<&'a hrm_model::PuzzleLocal> {
+    let local_keys = [
+        "inner.puzzle_emb.local_ids",
+        "inner.puzzle_emb.local_weights",
+        LOCAL_GRAD,
+    ];
+    if config.puzzle_emb_ndim == 0 {
+        assert!(out.puzzle_local.is_none());
+        for k in local_keys {
+            assert!(!r.contains(k), "{k} without a puzzle embedding");
+        }
+        return None;
+    }
+    let local = out
+        .puzzle_local
+        .as_ref()
+        .expect("training exposes the puzzle rows");
+    assert_exact(local_keys[0], &local.ids, r.get(local_keys[0]));
+    assert_close(
+        local_keys[1],
+        &local.weights,
+        r.get(local_keys[1]),
+        0.0,
+        0.0,
+    );
+    Some(local)
+}
+
+/// Tokens absent from the inputs get an exactly zero embedding gradient.
+fn check_absent_tokens(config: &ModelConfig, model: &Model, batch: &Batch) {
     let emb_grad = model
         .named_parameters()
         .find(|(n, _)| *n == "inner.embed_tokens.embedding_weight")
@@ -706,13 +717,12 @@ fn check_segment0_extras(
             assert_eq!(row, 0.0, "absent token {token} gets no grad");
         }
     }
-    model.zero_grad();
 }
 
 /// The eval rollout: segments until every row halted, per-segment logits and q_halt logits, the final halting,
 /// steps, loss and metrics, and the number of segments.
-pub fn check_eval_rollout(set: GoldenSet) {
-    let trace = set.trace();
+pub fn check_eval_rollout(set: &GoldenSet) {
+    let r = set.reference();
     for device in test_devices() {
         let (config, model, batch) = set.model(device);
         let mut carry = model.initial_carry(&batch);
@@ -724,50 +734,52 @@ pub fn check_eval_rollout(set: GoldenSet) {
             assert!(!out.logits.requires_grad(), "eval runs without gradient");
             let p = format!("eval.seg{segments}");
             let bound = if segments == 0 {
-                tol().forward0
+                r.tol.forward0
             } else {
-                tol().forward
+                r.tol.forward
             };
-            let name = format!("{p}.logits");
-            assert_forward(&name, &out.logits, get(&trace, &name), bound);
-            let name = format!("{p}.q_halt_logits");
-            assert_close(
-                &name,
+            r.forward(&format!("{p}.logits"), &out.logits, bound);
+            r.close(
+                &format!("{p}.q_halt_logits"),
                 &out.q_halt_logits,
-                get(&trace, &name),
-                tol().q_atol,
+                r.tol.q_atol,
                 0.0,
             );
             segments += 1;
             carry = new_carry;
             if loss.all_halted {
-                if let Some(want) = trace.get("eval.logits") {
-                    assert_forward("eval.logits", &out.logits, want, tol().forward);
-                }
-                for (k, t) in [
-                    ("eval.q_halt_logits", &out.q_halt_logits),
-                    ("eval.q_continue_logits", &out.q_continue_logits),
-                ] {
-                    if let Some(want) = trace.get(k) {
-                        assert_close(k, t, want, tol().q_atol, 0.0);
-                    }
-                }
-                assert_exact("eval.halted", &carry.halted, get(&trace, "eval.halted"));
-                assert_exact("eval.steps", &carry.steps, get(&trace, "eval.steps"));
-                check_metrics("eval", &loss, &trace);
+                check_eval_end(&r, &carry, &out, &loss);
                 break;
             }
             assert!(segments < 100, "eval never halted");
         }
         assert_eq!(
             segments as f64,
-            scalar(get(&trace, "eval.num_segments")),
+            scalar(r.get("eval.num_segments")),
             "eval.num_segments"
         );
         assert_eq!(
             segments,
-            count_indexed(&trace, "eval.seg", "logits"),
+            count_indexed(&r, "eval.seg", "logits"),
             "the trace's eval segments"
         );
     }
+}
+
+/// The eval's last segment: the final outputs where the trace has them, halting, steps, loss and metrics.
+fn check_eval_end(r: &Reference, carry: &Carry, out: &ActOutput, loss: &LossOutput) {
+    if r.contains("eval.logits") {
+        r.forward("eval.logits", &out.logits, r.tol.forward);
+    }
+    for (k, t) in [
+        ("eval.q_halt_logits", &out.q_halt_logits),
+        ("eval.q_continue_logits", &out.q_continue_logits),
+    ] {
+        if r.contains(k) {
+            r.close(k, t, r.tol.q_atol, 0.0);
+        }
+    }
+    assert_exact("eval.halted", &carry.halted, r.get("eval.halted"));
+    assert_exact("eval.steps", &carry.steps, r.get("eval.steps"));
+    check_metrics("eval", loss, r);
 }
