@@ -815,6 +815,44 @@ mod tests {
     }
 
     #[test]
+    fn trm_layout_key_is_checked_and_names_the_dataset() {
+        let plain = Recipe::load("arc1", &[]).unwrap();
+        assert_eq!(plain.data.layout, DataLayout::Hrm);
+        assert!(
+            !plain.to_toml().contains("layout"),
+            "the default stays out of recipe.toml"
+        );
+        let load = |extra: &[&str]| {
+            let mut sets = vec![
+                r#"data.layout="trm""#.to_string(),
+                r#"data.sources=["a_training_challenges.json", "test=a_evaluation_challenges.json"]"#.to_string(),
+            ];
+            sets.extend(extra.iter().map(|s| s.to_string()));
+            Recipe::load("arc1", &sets)
+        };
+        let trm = load(&[]).unwrap();
+        assert_eq!(trm.data.layout, DataLayout::Trm);
+        assert!(trm.to_toml().contains("layout = \"trm\""));
+        assert!(
+            trm.dataset_name().contains("-trm"),
+            "{}",
+            trm.dataset_name()
+        );
+        for (set, field) in [
+            ("data.canvas=10", "data.canvas"),
+            ("data.max_tasks=3", "data.max_tasks"),
+            ("data.eval_tasks_only=true", "data.eval_tasks_only"),
+            ("data.seed=4294967296", "data.seed"),
+            ("data.sources=[]", "data.sources"),
+        ] {
+            let e = load(&[set]).unwrap_err().to_string();
+            assert!(e.contains(field), "{set}: {e}");
+        }
+        let e = Recipe::load("arc1", &[r#"data.layout="numpy""#.to_string()]).unwrap_err();
+        assert!(e.to_string().contains("layout"), "{e}");
+    }
+
+    #[test]
     fn reference_settings_are_pinned() {
         // Spec 7.5 and 7.6: the README's commands for the four paper runs.
         for (name, task, epochs, eval_int, lr, emb_lr, wd) in [
