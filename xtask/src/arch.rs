@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 /// crates of a lower layer. Every workspace crate is listed; a new one fails the check until it is placed here.
 pub const LAYERS: &[&[&str]] = &[
     // Leaves: the grid types, test support (a dev-dependency only) and the build-script helper of the tch crates.
-    &["hrm-grid", "hrm-testkit", "hrm-tch-link"],
+    &["hrm-grid", "hrm-testkit", "hrm-tch-link", "hrm-torchfile"],
     // The tensor-free config crates, usable by anyone above grid.
     &["hrm-arch"],
     &["hrm-recipe"],
