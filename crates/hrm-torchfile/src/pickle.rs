@@ -323,46 +323,6 @@ impl<'a> Machine<'a> {
                     let d = self.top(at)?;
                     self.set_items(d, &items, at)?;
                 }
-                b'X' => {
-                    let n = self.u32()? as usize;
-                    let s = self.string(n)?;
-                    self.push(Value::Str(s));
-                }
-                0x8c => {
-                    let n = usize::from(self.u8()?);
-                    let s = self.string(n)?;
-                    self.push(Value::Str(s));
-                }
-                b'J' => {
-                    let v = self.u32()? as i32;
-                    self.push(Value::Int(i64::from(v)));
-                }
-                b'K' => {
-                    let v = self.u8()?;
-                    self.push(Value::Int(i64::from(v)));
-                }
-                b'M' => {
-                    let v = self.u16()?;
-                    self.push(Value::Int(i64::from(v)));
-                }
-                0x8a => {
-                    let n = usize::from(self.u8()?);
-                    if n > 8 {
-                        return Err(format!(
-                            "LONG1 of {n} bytes at byte {at} (at most 8 are read)"
-                        ));
-                    }
-                    let b = self.take(n)?;
-                    let mut buf = if b.last().is_some_and(|&x| x & 0x80 != 0) {
-                        [0xff; 8]
-                    } else {
-                        [0; 8]
-                    };
-                    buf[..n].copy_from_slice(b);
-                    self.push(Value::Int(i64::from_le_bytes(buf)));
-                }
-                0x88 | 0x89 => self.push(Value::Bool),
-                b'N' => self.push(Value::None),
                 b'Q' => {
                     let pid = self.pop(at)?;
                     let s = self
@@ -384,6 +344,7 @@ impl<'a> Machine<'a> {
                     self.build(obj, state)
                         .map_err(|e| format!("{e} (BUILD at byte {at})"))?;
                 }
+                _ if self.literal(op, at)? => {}
                 _ => {
                     return Err(format!(
                         "opcode {} at byte {at} is not allowed",
@@ -392,6 +353,54 @@ impl<'a> Machine<'a> {
                 }
             }
         }
+    }
+
+    /// Pushes the literal of a data opcode (strings, ints, bools, None); false for any other opcode.
+    fn literal(&mut self, op: u8, at: usize) -> Result<bool, String> {
+        match op {
+            b'X' => {
+                let n = self.u32()? as usize;
+                let s = self.string(n)?;
+                self.push(Value::Str(s));
+            }
+            0x8c => {
+                let n = usize::from(self.u8()?);
+                let s = self.string(n)?;
+                self.push(Value::Str(s));
+            }
+            b'J' => {
+                let v = self.u32()? as i32;
+                self.push(Value::Int(i64::from(v)));
+            }
+            b'K' => {
+                let v = self.u8()?;
+                self.push(Value::Int(i64::from(v)));
+            }
+            b'M' => {
+                let v = self.u16()?;
+                self.push(Value::Int(i64::from(v)));
+            }
+            0x8a => {
+                let n = usize::from(self.u8()?);
+                if n > 8 {
+                    return Err(format!(
+                        "LONG1 of {n} bytes at byte {at} (at most 8 are read)"
+                    ));
+                }
+                let b = self.take(n)?;
+                let mut buf = if b.last().is_some_and(|&x| x & 0x80 != 0) {
+                    [0xff; 8]
+                } else {
+                    [0; 8]
+                };
+                buf[..n].copy_from_slice(b);
+                self.push(Value::Int(i64::from_le_bytes(buf)));
+            }
+            0x88 | 0x89 => self.push(Value::Bool),
+            b'N' => self.push(Value::None),
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     fn ints(&self, tuple: usize, what: &str) -> Result<Vec<u64>, String> {
