@@ -12,8 +12,9 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 /// The architecture table, lowest layer first: a crate may depend (normally or at build time) only on workspace
 /// crates of a lower layer. Every workspace crate is listed; a new one fails the check until it is placed here.
 pub const LAYERS: &[&[&str]] = &[
-    // Leaves: the grid types, test support (a dev-dependency only) and the build-script helper of the tch crates.
-    &["hrm-grid", "hrm-testkit", "hrm-tch-link"],
+    // Leaves: the grid types, test support (a dev-dependency only), the build-script helper of the tch crates and the
+    // torch.save file format (tensor-free).
+    &["hrm-grid", "hrm-testkit", "hrm-tch-link", "hrm-torchfile"],
     // The tensor-free config crates, usable by anyone above grid.
     &["hrm-arch"],
     &["hrm-recipe"],

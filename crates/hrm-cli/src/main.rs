@@ -1,4 +1,4 @@
-//! The `hrm` command-line tool: build-data, train, predict, eval, report, bench, info.
+//! The `hrm` command-line tool: build-data, train, predict, import, export, eval, report, bench, info.
 
 /// `println!` that returns the write error instead of panicking, so `hrm eval --json | head` ends quietly
 /// when the reader closes the pipe (see `main`).
@@ -12,6 +12,7 @@ macro_rules! outln {
 mod bench;
 mod build_data;
 mod eval;
+mod import;
 mod info;
 mod launch;
 mod predict;
@@ -39,6 +40,10 @@ enum Command {
     Predict(predict::Args),
     /// Answer new ARC tasks with a trained run (fit fresh puzzle rows, vote) and write submission.json.
     Solve(solve::Args),
+    /// Make a run folder from an official PyTorch run folder (step_<N> or checkpoint beside all_config.yaml).
+    Import(import::ImportArgs),
+    /// Write a run's checkpoint as an official PyTorch run folder (step_<N> and all_config.yaml).
+    Export(import::ExportArgs),
     /// Score a predictions folder against a dataset (any implementation's predictions in the .npy form).
     Eval(eval::EvalArgs),
     /// Score predictions and write report.md, report.html and training curves.
@@ -89,6 +94,8 @@ fn main() -> Result<()> {
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Solve(a) => solve::run(a),
+        Command::Import(a) => import::run_import(a),
+        Command::Export(a) => import::run_export(a),
         Command::Eval(a) => eval::run_eval(a),
         Command::Report(a) => eval::run_report(a),
         Command::Info(a) => info::run(a),

@@ -30,7 +30,9 @@ const IGNORED: [&str; 4] = [
     "inner.puzzle_emb.local_ids",
 ];
 
-fn strip(name: &str) -> &str {
+/// A state-dict key without the prefixes of official checkpoints (`_orig_mod.` from `torch.compile`, `model.` from
+/// the loss head), in any order and number.
+pub fn strip(name: &str) -> &str {
     let mut n = name;
     loop {
         let before = n;
@@ -93,8 +95,22 @@ impl Model {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
+        self.load_state_dict(raw, path)
+    }
+
+    /// Copies a state dict (reference names; the prefixes `_orig_mod.` and `model.` are stripped) into the model in
+    /// place, as [`Model::load_safetensors`] does for a file; `path` names the source in errors. Each tensor is
+    /// converted to the kind of the model's tensor (fp32 parameters and table, `H_init`/`L_init` in the forward
+    /// dtype), so a tensor of that kind is copied bitwise.
+    ///
+    /// Errors name the missing, unexpected or mis-shaped tensor; nothing is modified unless every tensor checks.
+    pub fn load_state_dict(
+        &mut self,
+        tensors: Vec<(String, Tensor)>,
+        path: &Path,
+    ) -> Result<(), ModelError> {
         let mut file: HashMap<String, Tensor> = HashMap::new();
-        for (name, t) in raw {
+        for (name, t) in tensors {
             file.insert(strip(&name).to_string(), t);
         }
         let expected = self.state_dict();

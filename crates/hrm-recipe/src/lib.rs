@@ -5,6 +5,8 @@
 //! anywhere; a path to a `.toml` file works too. `--set section.key=value` overrides are applied to the raw
 //! TOML before it is checked, and the resolved recipe (with the overrides) is what a run folder records.
 
+pub mod official;
+
 pub use hrm_arch::{DtypeSetting, LossType, ModelKind, PosEncoding};
 use hrm_grid::codec::ARC_CANVAS;
 pub use hrm_grid::Task;

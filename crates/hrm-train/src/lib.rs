@@ -10,6 +10,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod ema;
 pub mod error;
+pub mod official;
 pub mod optim;
 pub mod predict;
 pub mod progress;

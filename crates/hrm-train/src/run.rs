@@ -266,6 +266,9 @@ pub struct RunEnv {
     /// Settings changed when resuming ([`extend_run`]), oldest first.
     #[serde(default)]
     pub changes: Vec<SettingsChange>,
+    /// For a run made by `hrm import` from an official PyTorch run folder: where its weights came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<crate::official::ImportRecord>,
 }
 
 /// One `hrm train --resume <run> --set ...`: when, and what.
@@ -347,7 +350,7 @@ pub fn extended_recipe(run_dir: &Path, sets: &[String]) -> Result<Recipe, RunErr
     )?)
 }
 
-fn git_commit() -> Option<String> {
+pub(crate) fn git_commit() -> Option<String> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .stderr(std::process::Stdio::null())
@@ -359,7 +362,7 @@ fn git_commit() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn hostname() -> Option<String> {
+pub(crate) fn hostname() -> Option<String> {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
@@ -786,7 +789,7 @@ pub fn evaluate_part(
     Ok(total)
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -1005,7 +1008,7 @@ fn check_world_split(recipe: &Recipe, world: usize) -> Result<(), RunError> {
 }
 
 /// The exploration RNG of a new run.
-fn exploration_rng(seed: u64) -> ChaCha8Rng {
+pub(crate) fn exploration_rng(seed: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(EXPLORATION_STREAM);
     rng
@@ -1140,6 +1143,7 @@ fn new_env(opts: &RunOptions, config: &ModelConfig) -> Result<RunEnv, RunError> 
         resumes: Vec::new(),
         dataset_fingerprint: Some(hrm_data::layout::dataset_fingerprint(&opts.dataset_dir)?),
         changes: Vec::new(),
+        imported: None,
     })
 }
 
@@ -1789,7 +1793,7 @@ pub fn train(opts: &RunOptions) -> Result<RunSummary, RunError> {
     run.finish(stop)
 }
 
-fn write_env(run_dir: &Path, env: &RunEnv) -> Result<(), RunError> {
+pub(crate) fn write_env(run_dir: &Path, env: &RunEnv) -> Result<(), RunError> {
     let path = run_dir.join(ENV_FILE);
     let mut text = serde_json::to_string_pretty(env).map_err(|e| RunError::json(&path, e))?;
     text.push('\n');

@@ -26,6 +26,9 @@ pub enum RunError {
     /// The recipe could not be read.
     #[error("{0}")]
     Recipe(#[from] hrm_recipe::RecipeError),
+    /// A PyTorch checkpoint file could not be read or written.
+    #[error("{0}")]
+    TorchFile(#[from] hrm_torchfile::TorchFileError),
     /// Reading or writing a file or folder failed.
     #[error("file {}: {source}", path.display())]
     Io {
