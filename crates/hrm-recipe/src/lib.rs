@@ -152,6 +152,51 @@ impl std::str::FromStr for DataLayout {
     }
 }
 
+/// The settings a TRM-layout build (`data.layout = "trm"`) accepts: ARC, ARC Prize sources, TRM's defaults
+/// for everything its builder has no option for, and a seed numpy's `np.random.seed` takes.
+fn check_trm_layout(d: &DataSection, origin: &str) -> Result<(), RecipeError> {
+    let bad = |field: &str, message: &str| RecipeError::Invalid {
+        origin: origin.to_string(),
+        field: field.to_string(),
+        message: message.to_string(),
+    };
+    let trm = |field: &str, what: &str| {
+        bad(
+            field,
+            &format!("{what} with data.layout = \"trm\" (TRM's builder has no such option)"),
+        )
+    };
+    if !matches!(d.task, Task::Arc1 | Task::Arc2) {
+        return Err(trm("data.layout", "only ARC tasks (arc1, arc2) are built"));
+    }
+    if d.sources.is_empty() {
+        return Err(trm(
+            "data.sources",
+            "ARC Prize `*_challenges.json` sources (one `test=`) are needed",
+        ));
+    }
+    if d.canvas != ARC_CANVAS || d.eval_tasks_only || d.max_tasks != 0 {
+        let field = if d.canvas != ARC_CANVAS {
+            "data.canvas"
+        } else if d.eval_tasks_only {
+            "data.eval_tasks_only"
+        } else {
+            "data.max_tasks"
+        };
+        return Err(trm(
+            field,
+            "only the defaults (30x30 canvas, every task) are accepted",
+        ));
+    }
+    if d.seed > u64::from(u32::MAX) {
+        return Err(bad(
+            "data.seed",
+            "must be below 2^32 with data.layout = \"trm\" (numpy's np.random.seed)",
+        ));
+    }
+    Ok(())
+}
+
 fn default_canvas() -> usize {
     30
 }
@@ -552,42 +597,7 @@ impl Recipe {
             ));
         }
         if d.layout == DataLayout::Trm {
-            let trm = |field: &str, what: &str| {
-                bad(
-                    field,
-                    &format!(
-                        "{what} with data.layout = \"trm\" (TRM's builder has no such option)"
-                    ),
-                )
-            };
-            if !matches!(d.task, Task::Arc1 | Task::Arc2) {
-                return Err(trm("data.layout", "only ARC tasks (arc1, arc2) are built"));
-            }
-            if d.sources.is_empty() {
-                return Err(trm(
-                    "data.sources",
-                    "ARC Prize `*_challenges.json` sources (one `test=`) are needed",
-                ));
-            }
-            if d.canvas != ARC_CANVAS || d.eval_tasks_only || d.max_tasks != 0 {
-                let field = if d.canvas != ARC_CANVAS {
-                    "data.canvas"
-                } else if d.eval_tasks_only {
-                    "data.eval_tasks_only"
-                } else {
-                    "data.max_tasks"
-                };
-                return Err(trm(
-                    field,
-                    "only the defaults (30x30 canvas, every task) are accepted",
-                ));
-            }
-            if d.seed > u64::from(u32::MAX) {
-                return Err(bad(
-                    "data.seed",
-                    "must be below 2^32 with data.layout = \"trm\" (numpy's np.random.seed)",
-                ));
-            }
+            check_trm_layout(d, origin)?;
         }
         if !(1..=ARC_CANVAS).contains(&d.canvas) {
             return Err(bad(

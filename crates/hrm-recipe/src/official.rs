@@ -296,6 +296,17 @@ fn read_arch(
         forward_dtype,
         loss_type: loss,
     };
+    refuse_leftovers(&mut a, kind, notes)?;
+    Ok(arch)
+}
+
+/// Notes the arch sizes the official trainer takes from the dataset, and refuses any arch field left unread
+/// (arch fields change the model).
+fn refuse_leftovers(
+    a: &mut Reader<'_>,
+    kind: ModelKind,
+    notes: &mut Vec<String>,
+) -> Result<(), RecipeError> {
     // Sizes the official trainer sets from the dataset and batch, whatever the file says.
     for key in [
         "batch_size",
@@ -320,7 +331,7 @@ fn read_arch(
             ),
         ));
     }
-    Ok(arch)
+    Ok(())
 }
 
 fn read_loss(origin: &str, loss: Option<&Value>) -> Result<LossType, RecipeError> {
@@ -481,6 +492,9 @@ fn data_section(
         subsample: 1000,
         test_size: 0,
         sources: Vec::new(),
+        // The dataset is given to `hrm import`, not built from this section; a TRM-layout build's settings
+        // (its sources) are not in all_config.yaml, so the section keeps the default layout.
+        layout: crate::DataLayout::default(),
     })
 }
 

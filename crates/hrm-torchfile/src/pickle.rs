@@ -244,115 +244,150 @@ impl<'a> Machine<'a> {
         loop {
             let at = self.pos;
             let op = self.u8()?;
-            match op {
-                0x80 => {
-                    let proto = self.u8()?;
-                    if !(2..=5).contains(&proto) {
-                        return Err(format!(
-                            "pickle protocol {proto} at byte {at} (2 to 5 are read)"
-                        ));
-                    }
-                }
-                0x95 => {
-                    self.take(8)?;
-                }
-                b'.' => return self.pop(at),
-                b'(' => self.marks.push(self.stack.len()),
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    let g =
-                        resolve_global(&module, &name).map_err(|e| format!("{e} (byte {at})"))?;
-                    self.push(Value::Global(g));
-                }
-                0x93 => {
-                    let name = self.pop(at)?;
-                    let module = self.pop(at)?;
-                    let (Value::Str(module), Value::Str(name)) =
-                        (&self.arena[module], &self.arena[name])
-                    else {
-                        return Err(format!("STACK_GLOBAL without two strings at byte {at}"));
-                    };
-                    let g = resolve_global(module, name).map_err(|e| format!("{e} (byte {at})"))?;
-                    self.push(Value::Global(g));
-                }
-                b'q' => {
-                    let k = self.u8()?;
-                    self.memo_put(u32::from(k), at)?;
-                }
-                b'r' => {
-                    let k = self.u32()?;
-                    self.memo_put(k, at)?;
-                }
-                0x94 => {
-                    let k =
-                        u32::try_from(self.memo.len()).map_err(|_| "memo too large".to_string())?;
-                    self.memo_put(k, at)?;
-                }
-                b'h' => {
-                    let k = self.u8()?;
-                    self.memo_get(u32::from(k), at)?;
-                }
-                b'j' => {
-                    let k = self.u32()?;
-                    self.memo_get(k, at)?;
-                }
-                b')' => self.push(Value::Tuple(Vec::new())),
-                b't' => {
-                    let items = self.pop_mark(at)?;
-                    self.push(Value::Tuple(items));
-                }
-                0x85..=0x87 => {
-                    let n = usize::from(op - 0x84);
-                    let mut items = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        items.push(self.pop(at)?);
-                    }
-                    items.reverse();
-                    self.push(Value::Tuple(items));
-                }
-                b'}' => self.push(Value::Dict(Vec::new())),
-                b's' => {
-                    let v = self.pop(at)?;
-                    let k = self.pop(at)?;
-                    let d = self.top(at)?;
-                    self.set_items(d, &[k, v], at)?;
-                }
-                b'u' => {
-                    let items = self.pop_mark(at)?;
-                    let d = self.top(at)?;
-                    self.set_items(d, &items, at)?;
-                }
-                b'Q' => {
-                    let pid = self.pop(at)?;
-                    let s = self
-                        .persistent_id(pid)
-                        .map_err(|e| format!("{e} (BINPERSID at byte {at})"))?;
-                    self.push(Value::Storage(Box::new(s)));
-                }
-                b'R' => {
-                    let args = self.pop(at)?;
-                    let callable = self.pop(at)?;
-                    let v = self
-                        .reduce(callable, args)
-                        .map_err(|e| format!("{e} (REDUCE at byte {at})"))?;
-                    self.push(v);
-                }
-                b'b' => {
-                    let state = self.pop(at)?;
-                    let obj = self.top(at)?;
-                    self.build(obj, state)
-                        .map_err(|e| format!("{e} (BUILD at byte {at})"))?;
-                }
-                _ if self.literal(op, at)? => {}
-                _ => {
-                    return Err(format!(
-                        "opcode {} at byte {at} is not allowed",
-                        opcode_name(op)
-                    ))
-                }
+            if op == b'.' {
+                return self.pop(at);
+            }
+            let handled = self.control(op, at)?
+                || self.memo_op(op, at)?
+                || self.container(op, at)?
+                || self.object(op, at)?
+                || self.literal(op, at)?;
+            if !handled {
+                return Err(format!(
+                    "opcode {} at byte {at} is not allowed",
+                    opcode_name(op)
+                ));
             }
         }
+    }
+
+    /// The protocol, frame, mark and global opcodes; false for any other opcode.
+    fn control(&mut self, op: u8, at: usize) -> Result<bool, String> {
+        match op {
+            0x80 => {
+                let proto = self.u8()?;
+                if !(2..=5).contains(&proto) {
+                    return Err(format!(
+                        "pickle protocol {proto} at byte {at} (2 to 5 are read)"
+                    ));
+                }
+            }
+            0x95 => {
+                self.take(8)?;
+            }
+            b'(' => self.marks.push(self.stack.len()),
+            b'c' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                let g = resolve_global(&module, &name).map_err(|e| format!("{e} (byte {at})"))?;
+                self.push(Value::Global(g));
+            }
+            0x93 => {
+                let name = self.pop(at)?;
+                let module = self.pop(at)?;
+                let (Value::Str(module), Value::Str(name)) =
+                    (&self.arena[module], &self.arena[name])
+                else {
+                    return Err(format!("STACK_GLOBAL without two strings at byte {at}"));
+                };
+                let g = resolve_global(module, name).map_err(|e| format!("{e} (byte {at})"))?;
+                self.push(Value::Global(g));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The memo opcodes (PUT, GET and their binary forms, MEMOIZE); false for any other opcode.
+    fn memo_op(&mut self, op: u8, at: usize) -> Result<bool, String> {
+        match op {
+            b'q' => {
+                let k = self.u8()?;
+                self.memo_put(u32::from(k), at)?;
+            }
+            b'r' => {
+                let k = self.u32()?;
+                self.memo_put(k, at)?;
+            }
+            0x94 => {
+                let k = u32::try_from(self.memo.len()).map_err(|_| "memo too large".to_string())?;
+                self.memo_put(k, at)?;
+            }
+            b'h' => {
+                let k = self.u8()?;
+                self.memo_get(u32::from(k), at)?;
+            }
+            b'j' => {
+                let k = self.u32()?;
+                self.memo_get(k, at)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The tuple and dict opcodes; false for any other opcode.
+    fn container(&mut self, op: u8, at: usize) -> Result<bool, String> {
+        match op {
+            b')' => self.push(Value::Tuple(Vec::new())),
+            b't' => {
+                let items = self.pop_mark(at)?;
+                self.push(Value::Tuple(items));
+            }
+            0x85..=0x87 => {
+                let n = usize::from(op - 0x84);
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.pop(at)?);
+                }
+                items.reverse();
+                self.push(Value::Tuple(items));
+            }
+            b'}' => self.push(Value::Dict(Vec::new())),
+            b's' => {
+                let v = self.pop(at)?;
+                let k = self.pop(at)?;
+                let d = self.top(at)?;
+                self.set_items(d, &[k, v], at)?;
+            }
+            b'u' => {
+                let items = self.pop_mark(at)?;
+                let d = self.top(at)?;
+                self.set_items(d, &items, at)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The opcodes that make objects (BINPERSID, REDUCE, BUILD), each checked against the allowed globals; false
+    /// for any other opcode.
+    fn object(&mut self, op: u8, at: usize) -> Result<bool, String> {
+        match op {
+            b'Q' => {
+                let pid = self.pop(at)?;
+                let s = self
+                    .persistent_id(pid)
+                    .map_err(|e| format!("{e} (BINPERSID at byte {at})"))?;
+                self.push(Value::Storage(Box::new(s)));
+            }
+            b'R' => {
+                let args = self.pop(at)?;
+                let callable = self.pop(at)?;
+                let v = self
+                    .reduce(callable, args)
+                    .map_err(|e| format!("{e} (REDUCE at byte {at})"))?;
+                self.push(v);
+            }
+            b'b' => {
+                let state = self.pop(at)?;
+                let obj = self.top(at)?;
+                self.build(obj, state)
+                    .map_err(|e| format!("{e} (BUILD at byte {at})"))?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// Pushes the literal of a data opcode (strings, ints, bools, None); false for any other opcode.

@@ -530,20 +530,10 @@ pub struct ExportSummary {
     pub ema: bool,
 }
 
-/// Writes a run's checkpoint as an official run folder: `step_<N>` (`torch.save` format, keys
-/// `_orig_mod.model.<name>`, dtypes as stored: fp32 weights, `H_init`/`L_init` in the forward dtype) and
-/// `all_config.yaml`. An EMA run writes its EMA weights, as the official TRM trainer saves them.
-pub fn export_official(opts: &ExportOptions) -> Result<ExportSummary, RunError> {
-    let recipe = load_run_recipe(&opts.run_dir)?;
-    let ckpt = resolve_checkpoint(&opts.run_dir, opts.checkpoint.as_deref())?;
-    let state = load_state(&ckpt)?;
-    let config = crate::checkpoint::load_model_config(&ckpt)?;
-    let weights = ckpt.join(if recipe.train.ema {
-        EMA_FILE
-    } else {
-        MODEL_FILE
-    });
-    let raw = Tensor::read_safetensors(&weights)
+/// The tensors of a safetensors weights file as official state-dict entries (`_orig_mod.model.<name>`, sorted by
+/// name, dtypes as stored).
+fn official_tensors(weights: &Path) -> Result<Vec<TensorOut>, RunError> {
+    let raw = Tensor::read_safetensors(weights)
         .map_err(RunError::tch(format!("reading {}", weights.display())))?;
     let mut sorted: Vec<(String, Tensor)> = raw;
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
@@ -571,14 +561,17 @@ pub fn export_official(opts: &ExportOptions) -> Result<ExportSummary, RunError> 
             data,
         });
     }
-    let env = load_env(&opts.run_dir)?;
-    // The dataset the run was trained on; an import without one names the folder its recipe would build.
-    let data_path = match env.dataset.as_os_str().is_empty() {
-        true => format!("data/{}", recipe.dataset_name()),
-        false => env.dataset.display().to_string(),
-    };
-    let yaml = official_yaml(&recipe, &config.forward_dtype.to_string(), &data_path);
-    let out = &opts.out;
+    Ok(tensors)
+}
+
+/// Writes `file_name` and `all_config.yaml` into `out` (absent or empty) through a temporary sibling folder,
+/// renamed into place only when both are complete.
+fn write_official_folder(
+    out: &Path,
+    file_name: &str,
+    tensors: &[TensorOut],
+    yaml: &str,
+) -> Result<(), RunError> {
     if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
         return Err(RunError::config(
             "--out",
@@ -599,10 +592,9 @@ pub fn export_official(opts: &ExportOptions) -> Result<ExportSummary, RunError> 
             .map_or("export".into(), |n| n.to_string_lossy()),
         std::process::id()
     ));
-    let file_name = format!("step_{}", state.step);
     let written = (|| -> Result<(), RunError> {
         std::fs::create_dir_all(&tmp).map_err(RunError::io(&tmp))?;
-        hrm_torchfile::write_state_dict(&tmp.join(&file_name), &tensors)?;
+        hrm_torchfile::write_state_dict(&tmp.join(file_name), tensors)?;
         hrm_data::write_atomic(
             &tmp.join(crate::official::OFFICIAL_CONFIG_FILE),
             yaml.as_bytes(),
@@ -616,6 +608,33 @@ pub fn export_official(opts: &ExportOptions) -> Result<ExportSummary, RunError> 
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
+    Ok(())
+}
+
+/// Writes a run's checkpoint as an official run folder: `step_<N>` (`torch.save` format, keys
+/// `_orig_mod.model.<name>`, dtypes as stored: fp32 weights, `H_init`/`L_init` in the forward dtype) and
+/// `all_config.yaml`. An EMA run writes its EMA weights, as the official TRM trainer saves them.
+pub fn export_official(opts: &ExportOptions) -> Result<ExportSummary, RunError> {
+    let recipe = load_run_recipe(&opts.run_dir)?;
+    let ckpt = resolve_checkpoint(&opts.run_dir, opts.checkpoint.as_deref())?;
+    let state = load_state(&ckpt)?;
+    let config = crate::checkpoint::load_model_config(&ckpt)?;
+    let weights = ckpt.join(if recipe.train.ema {
+        EMA_FILE
+    } else {
+        MODEL_FILE
+    });
+    let tensors = official_tensors(&weights)?;
+    let env = load_env(&opts.run_dir)?;
+    // The dataset the run was trained on; an import without one names the folder its recipe would build.
+    let data_path = match env.dataset.as_os_str().is_empty() {
+        true => format!("data/{}", recipe.dataset_name()),
+        false => env.dataset.display().to_string(),
+    };
+    let yaml = official_yaml(&recipe, &config.forward_dtype.to_string(), &data_path);
+    let out = &opts.out;
+    let file_name = format!("step_{}", state.step);
+    write_official_folder(out, &file_name, &tensors, &yaml)?;
     Ok(ExportSummary {
         file: out.join(file_name),
         config: out.join(OFFICIAL_CONFIG_FILE),
