@@ -1,4 +1,4 @@
-//! The `hrm` command-line tool: build-data, train, predict, import, export, eval, report, bench, info.
+//! The `hrm` command-line tool: build-data, train, predict, solve, import, export, eval, report, bench, info.
 
 /// `println!` that returns the write error instead of panicking, so `hrm eval --json | head` ends quietly
 /// when the reader closes the pipe (see `main`).
