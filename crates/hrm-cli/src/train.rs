@@ -110,8 +110,7 @@ pub fn timestamp() -> String {
 
 /// The recipe of a run being resumed: the stored one; a recipe argument must equal it; `--set` without one
 /// extends the run (only the keys of `hrm_train::run::RESUMABLE_KEYS`, recorded in `env.json`).
-/// A rank other than 0 of a data-parallel run (`writer` false) computes the extension without writing it.
-fn resume_recipe(args: &Args, run_dir: &Path, writer: bool) -> Result<Recipe> {
+fn resume_recipe(args: &Args, run_dir: &Path) -> Result<Recipe> {
     let stored =
         load_run_recipe(run_dir).with_context(|| format!("resuming {}", run_dir.display()))?;
     if let Some(name) = &args.recipe {
@@ -128,16 +127,29 @@ fn resume_recipe(args: &Args, run_dir: &Path, writer: bool) -> Result<Recipe> {
     if args.sets.is_empty() {
         return Ok(stored);
     }
-    if !writer {
-        return Ok(hrm_train::run::extended_recipe(run_dir, &args.sets)?);
-    }
-    let extended = hrm_train::run::extend_run(run_dir, &args.sets)?;
+    // Nothing is written yet: `record_extension` does, once the dataset is checked.
+    Ok(hrm_train::run::extended_recipe(run_dir, &args.sets)?)
+}
+
+/// Writes a resume's `--set` extension into the run folder (rank 0 only), after checking that the dataset is
+/// the one the run was trained on and fits the recipe: a command that fails changes nothing.
+fn record_extension(
+    args: &Args,
+    run_dir: &Path,
+    dataset_dir: &Path,
+    recipe: &Recipe,
+) -> Result<()> {
+    let train_meta = hrm_data::layout::load_metadata(dataset_dir, "train")?;
+    let test_meta = hrm_data::layout::load_metadata(dataset_dir, "test")?;
+    hrm_train::run::check_dataset(recipe, dataset_dir, &train_meta, &test_meta)?;
+    hrm_train::run::check_dataset_fingerprint(&load_env(run_dir)?, run_dir, dataset_dir)?;
+    hrm_train::run::extend_run(run_dir, &args.sets)?;
     eprintln!(
         "changed for this resume (recorded in {}): {}",
         run_dir.join("env.json").display(),
         args.sets.join(" ")
     );
-    Ok(extended)
+    Ok(())
 }
 
 /// Runs `hrm train`.
@@ -147,7 +159,7 @@ pub fn run(args: Args) -> Result<()> {
     let rank0 = dist.as_ref().is_none_or(|d| d.env.rank == 0);
     let command_line: Vec<String> = std::env::args().collect();
     let (recipe, run_dir, resume) = match &args.resume {
-        Some(run_dir) => (resume_recipe(&args, run_dir, rank0)?, run_dir.clone(), true),
+        Some(run_dir) => (resume_recipe(&args, run_dir)?, run_dir.clone(), true),
         None => {
             let name = args
                 .recipe
@@ -172,6 +184,9 @@ pub fn run(args: Args) -> Result<()> {
             dataset_dir.display(),
             build_command(&recipe_arg, &recipe, &dataset_dir)
         );
+    }
+    if resume && rank0 && args.recipe.is_none() && !args.sets.is_empty() {
+        record_extension(&args, &run_dir, &dataset_dir, &recipe)?;
     }
     if let Some(n) = args.nproc {
         if let tch::Device::Cuda(_) = device {

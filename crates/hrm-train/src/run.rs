@@ -946,6 +946,11 @@ impl Inputs {
         let test_meta = hrm_data::layout::load_metadata(&opts.dataset_dir, "test")?;
         check_dataset(recipe, &opts.dataset_dir, &train_meta, &test_meta)?;
         let config = resolve_model_config(recipe, &train_meta, opts.device)?;
+        check_model_memory(
+            &config,
+            opts.device,
+            hrm_data::budget::available_memory_bytes(),
+        )?;
         let plan = Plan::new(&recipe.train, &train_meta)?;
         if let Some(d) = &opts.dist {
             check_world_split(recipe, d.env.world_size)?;
@@ -980,6 +985,43 @@ impl Inputs {
         }
         Ok(trainer)
     }
+}
+
+/// Refuses, before anything is allocated, a model whose training state cannot fit in `available` bytes of main
+/// memory (CPU training; `None`, or a CUDA device, is not checked): at least 16 bytes per dense parameter (f32
+/// weights, gradients and AdamATan2's two moments) and 4 per puzzle-table value, from
+/// [`ModelConfig::parameter_estimate`]. Names the parameters, both sizes and the `arch` keys.
+pub fn check_model_memory(
+    config: &ModelConfig,
+    device: Device,
+    available: Option<u64>,
+) -> Result<(), RunError> {
+    let Some(available) = available.filter(|_| device == Device::Cpu) else {
+        return Ok(());
+    };
+    let (dense, table) = config.parameter_estimate();
+    let needed = 16.0 * dense + 4.0 * table;
+    if needed > available as f64 {
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        return Err(RunError::config(
+            "arch.hidden_size",
+            format!(
+                "the model (hidden_size {}, {} blocks, about {:.3e} parameters and a puzzle table of {:.3e} values) \
+                 needs at least {:.1} GiB for its weights, gradients and optimizer moments, but {:.1} GiB of \
+                 memory is available; lower arch.hidden_size, arch.expansion or the layer counts",
+                config.hidden_size,
+                match config.name {
+                    hrm_model::ModelKind::Hrm => config.h_layers + config.l_layers,
+                    hrm_model::ModelKind::Trm => config.l_layers,
+                },
+                dense,
+                table,
+                gib(needed),
+                gib(available as f64)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a world size that does not divide the global batch into whole micro-batches, or the evaluation
@@ -1220,8 +1262,7 @@ fn open_world(
 ) -> Result<(Opening, Option<RunLock>), RunError> {
     use crate::world::Verdict;
     let Some(c) = collective else {
-        let lock = RunLock::acquire(&opts.run_dir)?;
-        return Ok((open_run(opts, inputs)?, Some(lock)));
+        return open_locked(opts, inputs);
     };
     if c.rank() != 0 {
         return match Verdict::decode(&c.broadcast_bytes(Vec::new(), 0)?)? {
@@ -1247,14 +1288,26 @@ fn open_world(
             )),
         };
     }
-    let opened =
-        RunLock::acquire(&opts.run_dir).and_then(|lock| Ok((open_run(opts, inputs)?, Some(lock))));
+    let opened = open_locked(opts, inputs);
     let verdict = match &opened {
         Ok((Opening::Start(s), _)) => Verdict::Start(s.last_checkpoint.clone()),
         Ok((Opening::Finished(s), _)) => Verdict::Finished(s.step, s.checkpoint.clone()),
         Err(e) => Verdict::Failed(e.to_string()),
     };
     c.broadcast_bytes(verdict.encode(), 0)?;
+    opened
+}
+
+/// Takes the run's lock and opens it ([`open_run`]). A new run folder that this call created is removed again
+/// when opening fails, so a failed start leaves no folder without `recipe.toml` behind.
+fn open_locked(opts: &RunOptions, inputs: &Inputs) -> Result<(Opening, Option<RunLock>), RunError> {
+    let created = !opts.resume && !opts.run_dir.exists();
+    let opened =
+        RunLock::acquire(&opts.run_dir).and_then(|lock| Ok((open_run(opts, inputs)?, Some(lock))));
+    if opened.is_err() && created {
+        // The lock was dropped with the error; nothing else holds the folder.
+        let _ = std::fs::remove_dir_all(&opts.run_dir);
+    }
     opened
 }
 

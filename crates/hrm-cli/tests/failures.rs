@@ -1,0 +1,83 @@
+//! Process-level tests of failures that must change nothing and say why (issue 20: a failed resume leaves the
+//! run folder as it was, an impossible model is refused before allocation, settings that do not apply are
+//! refused, errors name what is wrong).
+
+mod common;
+
+use common::*;
+
+/// Runs `hrm <args>` expecting a refusal without a panic; returns its stderr.
+fn refused(args: &[&str]) -> String {
+    let out = hrm(args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{args:?} succeeded: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    err
+}
+
+#[test]
+fn a_resume_whose_dataset_moved_writes_no_override() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let run = tmp.path().join("run");
+    let (d, r, u) = (
+        data.to_str().unwrap(),
+        recipe.to_str().unwrap(),
+        run.to_str().unwrap(),
+    );
+    let mut args = train_args(r, d, u);
+    args.extend(["--set", "train.max_steps=3"]);
+    hrm_ok(&args);
+    let before = |f: &str| std::fs::read(run.join(f)).unwrap();
+    let (recipe_before, env_before) = (before("recipe.toml"), before("env.json"));
+    std::fs::rename(&data, tmp.path().join("moved")).unwrap();
+    let err = refused(&[
+        "train",
+        "--resume",
+        u,
+        "--set",
+        "train.max_steps=6",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(before("recipe.toml"), recipe_before, "recipe.toml changed");
+    assert_eq!(before("env.json"), env_before, "env.json changed");
+    // With the dataset back, the same command extends the run and records it.
+    std::fs::rename(tmp.path().join("moved"), &data).unwrap();
+    hrm_ok(&[
+        "train",
+        "--resume",
+        u,
+        "--set",
+        "train.max_steps=6",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    let recipe_after = String::from_utf8(before("recipe.toml")).unwrap();
+    assert!(recipe_after.contains("max_steps = 6"), "{recipe_after}");
+    assert!(String::from_utf8(before("env.json"))
+        .unwrap()
+        .contains("train.max_steps=6"));
+}
+
+#[test]
+fn a_model_too_large_for_memory_is_refused_and_leaves_no_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let run = tmp.path().join("run");
+    let mut args = train_args(
+        recipe.to_str().unwrap(),
+        data.to_str().unwrap(),
+        run.to_str().unwrap(),
+    );
+    args.extend(["--set", "arch.hidden_size=1000000"]);
+    let err = refused(&args);
+    assert!(
+        err.contains("arch.hidden_size") && err.contains("GiB of memory is available"),
+        "{err}"
+    );
+    assert!(!run.exists(), "a run folder was left behind");
+}
