@@ -180,8 +180,54 @@ fn from_recipe(mut args: Args) -> Result<Args> {
     Ok(args)
 }
 
+/// Refuses, for a build without a recipe, `--set` (it changes a recipe) and every flag that the named task
+/// does not read, naming the flag and the task, instead of building as if it had not been given.
+fn check_flags_apply(args: &Args) -> Result<()> {
+    if args.recipe.is_some() {
+        return Ok(());
+    }
+    if let Some(set) = args.sets.first() {
+        bail!(
+            "--set {set} changes a recipe's settings and needs --recipe; without a recipe use the flags \
+             (--num-aug, --seed, ...; see hrm build-data --help)"
+        );
+    }
+    let Some(task) = args.which else {
+        return Ok(());
+    };
+    let (arc, sudoku, maze) = (
+        matches!(task, Task::Arc1 | Task::Arc2),
+        task == Task::Sudoku,
+        task == Task::Maze,
+    );
+    let given = [
+        ("--canvas", args.canvas.is_some(), arc),
+        ("--evaluation-only", args.evaluation_only, arc),
+        ("--max-tasks", args.max_tasks.is_some(), arc),
+        ("--subsample", args.subsample.is_some(), sudoku),
+        ("--test-size", args.test_size.is_some(), sudoku),
+        ("--train-csv", args.train_csv.is_some(), sudoku),
+        ("--generate", args.generate.is_some(), maze),
+        (
+            "--seed",
+            args.seed.is_some(),
+            !maze || args.generate.is_some(),
+        ),
+    ];
+    if let Some((flag, _, _)) = given.iter().find(|(_, g, applies)| *g && !applies) {
+        let why = match *flag {
+            "--seed" => "the reference mazes are read as they are; --seed applies with --generate"
+                .to_string(),
+            _ => format!("{task} has no such setting"),
+        };
+        bail!("{flag} does not apply to {task}: {why} (see hrm build-data --help for each task's flags)");
+    }
+    Ok(())
+}
+
 /// Runs `hrm build-data`.
 pub fn run(args: Args) -> Result<()> {
+    check_flags_apply(&args)?;
     let args = from_recipe(args)?;
     let task = args
         .which

@@ -81,3 +81,35 @@ fn a_model_too_large_for_memory_is_refused_and_leaves_no_run_folder() {
     );
     assert!(!run.exists(), "a run folder was left behind");
 }
+
+#[test]
+fn build_flags_that_the_task_does_not_read_are_refused() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["arc1", "--subsample", "10"],
+            "--subsample does not apply to arc1",
+        ),
+        (
+            &["maze", "--canvas", "6"],
+            "--canvas does not apply to maze",
+        ),
+        (
+            &["sudoku", "--max-tasks", "3"],
+            "--max-tasks does not apply to sudoku",
+        ),
+        (&["maze", "--seed", "3"], "--seed applies with --generate"),
+        (&["arc1", "--set", "data.num_aug=3"], "needs --recipe"),
+    ];
+    for (flags, want) in cases {
+        let mut args = vec!["build-data"];
+        args.extend(flags);
+        args.extend([
+            "--out",
+            "/nonexistent-hrm-out/x",
+            "--data-dir",
+            "/nonexistent-raw",
+        ]);
+        let err = refused(&args);
+        assert!(err.contains(want), "{flags:?}: {err}");
+    }
+}
