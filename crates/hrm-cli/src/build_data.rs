@@ -103,6 +103,10 @@ pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
     let dir = match flag {
         Some(d) => d,
         None => match std::env::var_os("HRM_DATA_DIR") {
+            Some(d) if d.is_empty() => bail!(
+                "HRM_DATA_DIR is set but empty; set it to the folder holding arc-agi-1/, concept-arc/, ... \
+                 (or pass --data-dir)"
+            ),
             Some(d) => PathBuf::from(d),
             None => bail!("no data folder: pass --data-dir or set HRM_DATA_DIR (the folder holding arc-agi-1/, concept-arc/, ...)"),
         },

@@ -113,3 +113,38 @@ fn build_flags_that_the_task_does_not_read_are_refused() {
         assert!(err.contains(want), "{flags:?}: {err}");
     }
 }
+
+#[test]
+fn a_missing_cuda_device_says_how_many_there_are() {
+    let err = refused(&["train", "tiny", "--device", "cuda:99"]);
+    assert!(
+        err.contains("asks for CUDA device 99") && err.contains("this machine has"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_hrm_data_dir_is_named() {
+    let out = hrm_command(&["build-data", "arc1", "--out", "/nonexistent-hrm-out/x"])
+        .env("HRM_DATA_DIR", "")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("HRM_DATA_DIR is set but empty"), "{err}");
+}
+
+#[test]
+fn the_lock_holder_is_shown_with_a_utc_date() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let run = tmp.path().join("run");
+    let _held = hrm_train::run::RunLock::acquire(&run).unwrap();
+    let err = refused(&train_args(
+        recipe.to_str().unwrap(),
+        data.to_str().unwrap(),
+        run.to_str().unwrap(),
+    ));
+    assert!(err.contains("in use by another"), "{err}");
+    assert!(err.contains(" UTC") && !err.contains("unix time"), "{err}");
+}

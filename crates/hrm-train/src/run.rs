@@ -218,7 +218,22 @@ pub fn parse_device(s: &str) -> Result<Device, RunError> {
             Some(n) if tch::Cuda::is_available() && (n as i64) < tch::Cuda::device_count() => {
                 Ok(Device::Cuda(n))
             }
-            _ => Err(RunError::config(
+            Some(n) => {
+                let count = match tch::Cuda::is_available() {
+                    true => tch::Cuda::device_count(),
+                    false => 0,
+                };
+                Err(RunError::config(
+                    "--device",
+                    format!(
+                        "`{other}` asks for CUDA device {n}, but this machine has {count} CUDA device{} \
+                         (numbered from 0); use {}",
+                        if count == 1 { "" } else { "s" },
+                        if count > 0 { "cuda:0 or cpu" } else { "cpu" }
+                    ),
+                ))
+            }
+            None => Err(RunError::config(
                 "--device",
                 format!("`{other}` is not cpu, cuda, cuda:N (an available device) or auto"),
             )),
@@ -787,6 +802,33 @@ pub fn evaluate_part(
         Ok(())
     })?;
     Ok(total)
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc_time(unix: u64) -> String {
+    let secs = unix as i64;
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -1440,10 +1482,10 @@ impl RunLock {
             Err(std::fs::TryLockError::Error(e)) => return Err(RunError::io(&path)(e)),
         }
         let me = format!(
-            "pid {} on {}, since unix time {}",
+            "pid {} on {}, since {}",
             std::process::id(),
             hostname().unwrap_or_else(|| "this host".into()),
-            unix_now()
+            utc_time(unix_now())
         );
         file.set_len(0)
             .and_then(|_| file.write_all(me.as_bytes()))
