@@ -234,6 +234,9 @@ pub fn run(args: Args) -> Result<()> {
     let summary = train(&opts)?;
     if rank0 {
         print_summary(&summary);
+        if summary.stop == StopReason::AlreadyFinished {
+            eprintln!("{}", why_finished(&opts.recipe, &summary, &opts.run_dir));
+        }
     }
     if summary.stop == StopReason::Interrupted {
         if !rank0 {
@@ -247,6 +250,33 @@ pub fn run(args: Args) -> Result<()> {
         std::process::exit(130);
     }
     Ok(())
+}
+
+/// Why a resumed run had nothing left to do, and the command that extends it: the limit it reached
+/// (`train.max_steps`, `train.max_minutes`, else every epoch ran).
+fn why_finished(recipe: &Recipe, summary: &RunSummary, run_dir: &Path) -> String {
+    let t = &recipe.train;
+    let resume = format!("hrm train --resume {}", run_dir.display());
+    if t.max_steps > 0 && summary.step >= t.max_steps as u64 {
+        format!(
+            "the run already reached train.max_steps = {}; to train further:\n  {resume} --set train.max_steps={}",
+            t.max_steps,
+            t.max_steps * 2
+        )
+    } else if t.max_minutes > 0.0 && summary.step < summary.total_steps {
+        format!(
+            "the run already used its train.max_minutes = {} of training time; to train further:\n  \
+             {resume} --set train.max_minutes={}",
+            t.max_minutes,
+            t.max_minutes * 2.0
+        )
+    } else {
+        format!(
+            "the run already completed its train.epochs = {}; to train further:\n  {resume} --set train.epochs={}",
+            t.epochs,
+            t.epochs * 2
+        )
+    }
 }
 
 /// The closing lines of `hrm train` on stderr: why it stopped, the speed, the checkpoint and the last evaluation.

@@ -148,3 +148,62 @@ fn the_lock_holder_is_shown_with_a_utc_date() {
     assert!(err.contains("in use by another"), "{err}");
     assert!(err.contains(" UTC") && !err.contains("unix time"), "{err}");
 }
+
+#[test]
+fn resuming_a_run_that_hit_max_minutes_says_why_and_how_to_extend_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let run = tmp.path().join("run");
+    let u = run.to_str().unwrap();
+    let mut args = train_args(recipe.to_str().unwrap(), data.to_str().unwrap(), u);
+    // A tiny limit: the run stops by time after its first steps.
+    args.extend(["--set", "train.max_minutes=0.0001"]);
+    hrm_ok(&args);
+    let out = hrm_ok(&["train", "--resume", u, "--device", "cpu", "--quiet"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AlreadyFinished"), "{err}");
+    assert!(
+        err.contains("train.max_minutes = 0.0001")
+            && err.contains(&format!(
+                "hrm train --resume {u} --set train.max_minutes=0.0002"
+            )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_dataset_without_test_examples_logs_no_eval_accuracy() {
+    use hrm_data::layout::SplitBuilder;
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, recipe) = setup(tmp.path());
+    let data = tmp.path().join("no-test");
+    let seq = hrm_train::synthetic::SEQ_LEN;
+    let mut train = SplitBuilder::new(seq);
+    for id in 1..=4 {
+        for k in 0..3u8 {
+            let input: Vec<u8> = (0..seq as u8)
+                .map(|t| 2 + (t + k + id as u8) % 10)
+                .collect();
+            train.push_example(&input, &input);
+        }
+        train.end_puzzle(id);
+        train.end_group();
+    }
+    let mut ids = vec!["<blank>".to_string()];
+    ids.extend((1..5).map(|i| format!("p{i}")));
+    let test = SplitBuilder::new(seq).finish(12, 5);
+    hrm_data::write_dataset(&data, &ids, &train.finish(12, 5), &test).unwrap();
+    let run = tmp.path().join("run");
+    let mut args = train_args(
+        recipe.to_str().unwrap(),
+        data.to_str().unwrap(),
+        run.to_str().unwrap(),
+    );
+    args.extend(["--set", "train.max_steps=4", "--set", "train.epochs=8"]);
+    args.extend(["--set", "train.eval_interval=2"]);
+    let out = hrm_ok(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let text = lines(&run).join("\n");
+    assert!(!text.contains("eval/"), "{text}");
+    assert!(!err.contains("last eval"), "{err}");
+}

@@ -1743,6 +1743,15 @@ impl<'a> Run<'a> {
         if let Some(c) = self.trainer.collective() {
             sums = crate::world::sum_metrics(c, &sums, device)?;
         }
+        if sums.count == 0.0 {
+            // An empty test split (or eval.max_examples cutting it to nothing): no accuracy of 0 is logged.
+            tracing::warn!(
+                step,
+                "nothing was evaluated: the test split of {} has no examples; no eval line is logged",
+                self.opts.dataset_dir.display()
+            );
+            return Ok(());
+        }
         let values = eval_values(&sums);
         if let Some(log) = &mut self.log {
             log.write(step, &values)?;
