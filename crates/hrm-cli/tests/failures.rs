@@ -207,3 +207,20 @@ fn a_dataset_without_test_examples_logs_no_eval_accuracy() {
     assert!(!text.contains("eval/"), "{text}");
     assert!(!err.contains("last eval"), "{err}");
 }
+
+#[test]
+fn predict_names_the_splits_and_eval_says_what_a_predictions_folder_holds() {
+    let err = refused(&["predict", "--run", "/nonexistent-run", "--split", "bogus"]);
+    assert!(
+        err.contains("--split bogus") && err.contains("train and test"),
+        "{err}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let err = refused(&["eval", dir, "--dataset", dir]);
+    assert!(
+        err.contains("is not a predictions folder: it has no meta.json")
+            && err.contains("preds.npy"),
+        "{err}"
+    );
+}
