@@ -242,6 +242,9 @@ pub fn run(args: Args) -> Result<()> {
     if !args.sources.is_empty() && !matches!(task, Task::Arc1 | Task::Arc2) {
         bail!("--source is for ARC builds (arc1, arc2); {task} does not read task sources");
     }
+    for spec in &args.sources {
+        check_source_spec(spec)?;
+    }
     let data = if args.train_csv.is_some() {
         PathBuf::new()
     } else if !args.sources.is_empty() && args.data_dir.is_none() {
@@ -369,6 +372,30 @@ fn build_trm(args: &Args, data: &Path) -> Result<String> {
     );
     let stats = with_spinner(&msg, "TRM-layout ARC", || build_trm_arc(&cfg, &args.out))?;
     Ok(stats.to_string())
+}
+
+/// Refuses an empty `--source` and an unknown `PREFIX=` (one that is not `train=` or `test=`, when no file of
+/// that whole name exists), saying what a source is.
+fn check_source_spec(spec: &str) -> Result<()> {
+    if spec.trim().is_empty() {
+        bail!(
+            "--source '' is empty: give a folder of task files, a task file or a *_challenges.json file, \
+             optionally prefixed train= or test="
+        );
+    }
+    if let Some((prefix, path)) = spec.split_once('=') {
+        let known = matches!(prefix, "train" | "test");
+        if !known && !prefix.contains('/') && !Path::new(spec).exists() {
+            bail!(
+                "--source {spec}: unknown prefix `{prefix}=`; the prefixes are train= (every pair trains) and \
+                 test= (test pairs go to the test split)"
+            );
+        }
+        if known && path.trim().is_empty() {
+            bail!("--source {spec}: no path after `{prefix}=`");
+        }
+    }
+    Ok(())
 }
 
 /// A `--source` value: `[train=|test=]PATH`, PATH as given when it exists, else relative to the data folder.

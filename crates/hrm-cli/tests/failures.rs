@@ -224,3 +224,24 @@ fn predict_names_the_splits_and_eval_says_what_a_predictions_folder_holds() {
         "{err}"
     );
 }
+
+#[test]
+fn an_empty_source_or_an_unknown_prefix_is_named() {
+    let build = |source: &str| {
+        refused(&[
+            "build-data",
+            "arc1",
+            "--source",
+            source,
+            "--out",
+            "/nonexistent-hrm-out/x",
+        ])
+    };
+    let err = build("");
+    assert!(err.contains("--source '' is empty"), "{err}");
+    let err = build("eval=/nonexistent-tasks");
+    assert!(
+        err.contains("unknown prefix `eval=`") && err.contains("train=") && err.contains("test="),
+        "{err}"
+    );
+}
