@@ -389,7 +389,7 @@ const BUCKET_BYTES: u64 = 25 << 20;
 fn check_all_reduce_memory(ranks: usize, gradient_bytes: u64) -> Result<()> {
     let ranks = ranks as u64;
     let needed = ranks * (gradient_bytes + 2 * BUCKET_BYTES) + gradient_bytes;
-    let Some(available) = available_memory_bytes() else {
+    let Some(available) = hrm_data::budget::available_memory_bytes() else {
         return Ok(());
     };
     if needed > available {
@@ -403,12 +403,4 @@ fn check_all_reduce_memory(ranks: usize, gradient_bytes: u64) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// `MemAvailable` of `/proc/meminfo` in bytes (`None` where that file does not exist or says nothing).
-fn available_memory_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }

@@ -103,6 +103,10 @@ pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
     let dir = match flag {
         Some(d) => d,
         None => match std::env::var_os("HRM_DATA_DIR") {
+            Some(d) if d.is_empty() => bail!(
+                "HRM_DATA_DIR is set but empty; set it to the folder holding arc-agi-1/, concept-arc/, ... \
+                 (or pass --data-dir)"
+            ),
             Some(d) => PathBuf::from(d),
             None => bail!("no data folder: pass --data-dir or set HRM_DATA_DIR (the folder holding arc-agi-1/, concept-arc/, ...)"),
         },
@@ -180,8 +184,54 @@ fn from_recipe(mut args: Args) -> Result<Args> {
     Ok(args)
 }
 
+/// Refuses, for a build without a recipe, `--set` (it changes a recipe) and every flag that the named task
+/// does not read, naming the flag and the task, instead of building as if it had not been given.
+fn check_flags_apply(args: &Args) -> Result<()> {
+    if args.recipe.is_some() {
+        return Ok(());
+    }
+    if let Some(set) = args.sets.first() {
+        bail!(
+            "--set {set} changes a recipe's settings and needs --recipe; without a recipe use the flags \
+             (--num-aug, --seed, ...; see hrm build-data --help)"
+        );
+    }
+    let Some(task) = args.which else {
+        return Ok(());
+    };
+    let (arc, sudoku, maze) = (
+        matches!(task, Task::Arc1 | Task::Arc2),
+        task == Task::Sudoku,
+        task == Task::Maze,
+    );
+    let given = [
+        ("--canvas", args.canvas.is_some(), arc),
+        ("--evaluation-only", args.evaluation_only, arc),
+        ("--max-tasks", args.max_tasks.is_some(), arc),
+        ("--subsample", args.subsample.is_some(), sudoku),
+        ("--test-size", args.test_size.is_some(), sudoku),
+        ("--train-csv", args.train_csv.is_some(), sudoku),
+        ("--generate", args.generate.is_some(), maze),
+        (
+            "--seed",
+            args.seed.is_some(),
+            !maze || args.generate.is_some(),
+        ),
+    ];
+    if let Some((flag, _, _)) = given.iter().find(|(_, g, applies)| *g && !applies) {
+        let why = match *flag {
+            "--seed" => "the reference mazes are read as they are; --seed applies with --generate"
+                .to_string(),
+            _ => format!("{task} has no such setting"),
+        };
+        bail!("{flag} does not apply to {task}: {why} (see hrm build-data --help for each task's flags)");
+    }
+    Ok(())
+}
+
 /// Runs `hrm build-data`.
 pub fn run(args: Args) -> Result<()> {
+    check_flags_apply(&args)?;
     let args = from_recipe(args)?;
     let task = args
         .which
@@ -191,6 +241,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     if !args.sources.is_empty() && !matches!(task, Task::Arc1 | Task::Arc2) {
         bail!("--source is for ARC builds (arc1, arc2); {task} does not read task sources");
+    }
+    for spec in &args.sources {
+        check_source_spec(spec)?;
     }
     let data = if args.train_csv.is_some() {
         PathBuf::new()
@@ -319,6 +372,30 @@ fn build_trm(args: &Args, data: &Path) -> Result<String> {
     );
     let stats = with_spinner(&msg, "TRM-layout ARC", || build_trm_arc(&cfg, &args.out))?;
     Ok(stats.to_string())
+}
+
+/// Refuses an empty `--source` and an unknown `PREFIX=` (one that is not `train=` or `test=`, when no file of
+/// that whole name exists), saying what a source is.
+fn check_source_spec(spec: &str) -> Result<()> {
+    if spec.trim().is_empty() {
+        bail!(
+            "--source '' is empty: give a folder of task files, a task file or a *_challenges.json file, \
+             optionally prefixed train= or test="
+        );
+    }
+    if let Some((prefix, path)) = spec.split_once('=') {
+        let known = matches!(prefix, "train" | "test");
+        if !known && !prefix.contains('/') && !Path::new(spec).exists() {
+            bail!(
+                "--source {spec}: unknown prefix `{prefix}=`; the prefixes are train= (every pair trains) and \
+                 test= (test pairs go to the test split)"
+            );
+        }
+        if known && path.trim().is_empty() {
+            bail!("--source {spec}: no path after `{prefix}=`");
+        }
+    }
+    Ok(())
 }
 
 /// A `--source` value: `[train=|test=]PATH`, PATH as given when it exists, else relative to the data folder.

@@ -48,6 +48,13 @@ pub struct ReportArgs {
 
 /// Runs `hrm eval`.
 pub fn run_eval(args: EvalArgs) -> Result<()> {
+    if !args.predictions.join("meta.json").is_file() {
+        anyhow::bail!(
+            "{} is not a predictions folder: it has no meta.json. `hrm eval` scores the folder `hrm predict` \
+             writes: meta.json, inputs.npy, preds.npy, labels.npy, puzzle_identifiers.npy, q_halt_logits.npy",
+            args.predictions.display()
+        );
+    }
     let report = hrm_eval::evaluate(&args.predictions, &args.dataset).with_context(|| {
         format!(
             "scoring {} against {}",

@@ -44,6 +44,12 @@ pub struct Args {
 
 /// Runs `hrm predict`.
 pub fn run(args: Args) -> Result<()> {
+    if !["train", "test"].contains(&args.split.as_str()) {
+        anyhow::bail!(
+            "--split {}: a dataset has the splits train and test (its train/ and test/ folders)",
+            args.split
+        );
+    }
     let opts = PredictOptions {
         run_dir: args.run,
         checkpoint: Some(args.checkpoint),

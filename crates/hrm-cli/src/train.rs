@@ -78,27 +78,13 @@ fn build_command(recipe_arg: &str, recipe: &Recipe, out: &Path) -> String {
     cmd
 }
 
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// The current UTC time as `YYYYMMDD-HHMMSS`.
 pub fn timestamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let (y, mo, d) = hrm_train::run::civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     format!(
         "{y:04}{mo:02}{d:02}-{:02}{:02}{:02}",
@@ -110,8 +96,7 @@ pub fn timestamp() -> String {
 
 /// The recipe of a run being resumed: the stored one; a recipe argument must equal it; `--set` without one
 /// extends the run (only the keys of `hrm_train::run::RESUMABLE_KEYS`, recorded in `env.json`).
-/// A rank other than 0 of a data-parallel run (`writer` false) computes the extension without writing it.
-fn resume_recipe(args: &Args, run_dir: &Path, writer: bool) -> Result<Recipe> {
+fn resume_recipe(args: &Args, run_dir: &Path) -> Result<Recipe> {
     let stored =
         load_run_recipe(run_dir).with_context(|| format!("resuming {}", run_dir.display()))?;
     if let Some(name) = &args.recipe {
@@ -128,16 +113,29 @@ fn resume_recipe(args: &Args, run_dir: &Path, writer: bool) -> Result<Recipe> {
     if args.sets.is_empty() {
         return Ok(stored);
     }
-    if !writer {
-        return Ok(hrm_train::run::extended_recipe(run_dir, &args.sets)?);
-    }
-    let extended = hrm_train::run::extend_run(run_dir, &args.sets)?;
+    // Nothing is written yet: `record_extension` does, once the dataset is checked.
+    Ok(hrm_train::run::extended_recipe(run_dir, &args.sets)?)
+}
+
+/// Writes a resume's `--set` extension into the run folder (rank 0 only), after checking that the dataset is
+/// the one the run was trained on and fits the recipe: a command that fails changes nothing.
+fn record_extension(
+    args: &Args,
+    run_dir: &Path,
+    dataset_dir: &Path,
+    recipe: &Recipe,
+) -> Result<()> {
+    let train_meta = hrm_data::layout::load_metadata(dataset_dir, "train")?;
+    let test_meta = hrm_data::layout::load_metadata(dataset_dir, "test")?;
+    hrm_train::run::check_dataset(recipe, dataset_dir, &train_meta, &test_meta)?;
+    hrm_train::run::check_dataset_fingerprint(&load_env(run_dir)?, run_dir, dataset_dir)?;
+    hrm_train::run::extend_run(run_dir, &args.sets)?;
     eprintln!(
         "changed for this resume (recorded in {}): {}",
         run_dir.join("env.json").display(),
         args.sets.join(" ")
     );
-    Ok(extended)
+    Ok(())
 }
 
 /// Runs `hrm train`.
@@ -147,7 +145,7 @@ pub fn run(args: Args) -> Result<()> {
     let rank0 = dist.as_ref().is_none_or(|d| d.env.rank == 0);
     let command_line: Vec<String> = std::env::args().collect();
     let (recipe, run_dir, resume) = match &args.resume {
-        Some(run_dir) => (resume_recipe(&args, run_dir, rank0)?, run_dir.clone(), true),
+        Some(run_dir) => (resume_recipe(&args, run_dir)?, run_dir.clone(), true),
         None => {
             let name = args
                 .recipe
@@ -172,6 +170,9 @@ pub fn run(args: Args) -> Result<()> {
             dataset_dir.display(),
             build_command(&recipe_arg, &recipe, &dataset_dir)
         );
+    }
+    if resume && rank0 && args.recipe.is_none() && !args.sets.is_empty() {
+        record_extension(&args, &run_dir, &dataset_dir, &recipe)?;
     }
     if let Some(n) = args.nproc {
         if let tch::Device::Cuda(_) = device {
@@ -233,6 +234,9 @@ pub fn run(args: Args) -> Result<()> {
     let summary = train(&opts)?;
     if rank0 {
         print_summary(&summary);
+        if summary.stop == StopReason::AlreadyFinished {
+            eprintln!("{}", why_finished(&opts.recipe, &summary, &opts.run_dir));
+        }
     }
     if summary.stop == StopReason::Interrupted {
         if !rank0 {
@@ -246,6 +250,33 @@ pub fn run(args: Args) -> Result<()> {
         std::process::exit(130);
     }
     Ok(())
+}
+
+/// Why a resumed run had nothing left to do, and the command that extends it: the limit it reached
+/// (`train.max_steps`, `train.max_minutes`, else every epoch ran).
+fn why_finished(recipe: &Recipe, summary: &RunSummary, run_dir: &Path) -> String {
+    let t = &recipe.train;
+    let resume = format!("hrm train --resume {}", run_dir.display());
+    if t.max_steps > 0 && summary.step >= t.max_steps as u64 {
+        format!(
+            "the run already reached train.max_steps = {}; to train further:\n  {resume} --set train.max_steps={}",
+            t.max_steps,
+            t.max_steps * 2
+        )
+    } else if t.max_minutes > 0.0 && summary.step < summary.total_steps {
+        format!(
+            "the run already used its train.max_minutes = {} of training time; to train further:\n  \
+             {resume} --set train.max_minutes={}",
+            t.max_minutes,
+            t.max_minutes * 2.0
+        )
+    } else {
+        format!(
+            "the run already completed its train.epochs = {}; to train further:\n  {resume} --set train.epochs={}",
+            t.epochs,
+            t.epochs * 2
+        )
+    }
 }
 
 /// The closing lines of `hrm train` on stderr: why it stopped, the speed, the checkpoint and the last evaluation.
@@ -272,7 +303,7 @@ fn print_summary(summary: &RunSummary) {
 
 #[cfg(test)]
 mod tests {
-    use super::civil_from_days;
+    use hrm_train::run::civil_from_days;
 
     #[test]
     fn civil_dates() {

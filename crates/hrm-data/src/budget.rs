@@ -90,3 +90,12 @@ pub fn check_disk_space(out_dir: &Path, plan: &BuildPlan) -> Result<(), DataErro
     }
     Ok(())
 }
+
+/// `MemAvailable` of `/proc/meminfo` in bytes (`None` where that file does not exist or says nothing): what
+/// memory checks made before a large allocation compare against.
+pub fn available_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

@@ -191,6 +191,8 @@ pub fn load_task(path: &Path) -> Result<ArcTask, ArcError> {
 /// Parses ARC task JSON. `id` is the default task id (a JSON "name" key overrides it);
 /// `path` is only used in error messages.
 pub fn parse_task(id: &str, json: &str, path: &Path) -> Result<ArcTask, ArcError> {
+    // A UTF-8 byte order mark (as some Windows editors save) is not part of the JSON: accept the file.
+    let json = json.strip_prefix('\u{feff}').unwrap_or(json);
     let value: Value = serde_json::from_str(json).map_err(|source| ArcError::Json {
         path: path.to_path_buf(),
         task: id.to_string(),

@@ -317,3 +317,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_byte_order_mark_before_the_json_is_accepted() {
+    let with_bom = format!("\u{feff}{GOOD}");
+    assert_eq!(
+        parse_task("abc123", &with_bom, path()).unwrap(),
+        parse_task("abc123", GOOD, path()).unwrap()
+    );
+}

@@ -307,6 +307,29 @@ impl ModelConfig {
         self.seq_len + self.prefix_len()
     }
 
+    /// The approximate number of parameter values of the model this config builds, without building it:
+    /// `(dense, puzzle_table)`. Dense: every block (attention `4·D²` or TRM's `mlp_t` SwiGLU, plus the channel
+    /// SwiGLU `3·D·I`), the token embedding and LM head (`V·D` each) and the Q head; the puzzle table is
+    /// `num_puzzle_identifiers · puzzle_emb_ndim`. Biases and norms are left out, so it is a lower bound, in `f64`
+    /// so that an absurd size does not overflow.
+    pub fn parameter_estimate(&self) -> (f64, f64) {
+        let d = self.hidden_size as f64;
+        let channel = 3.0 * d * swiglu_intermediate(self.expansion, self.hidden_size) as f64;
+        let mixer = if self.uses_mlp_t() {
+            let s = self.model_seq_len();
+            3.0 * s as f64 * swiglu_intermediate(self.expansion, s) as f64
+        } else {
+            4.0 * d * d
+        };
+        let layers = match self.name {
+            ModelKind::Hrm => self.h_layers + self.l_layers,
+            ModelKind::Trm => self.l_layers,
+        } as f64;
+        let dense = layers * (mixer + channel) + 2.0 * self.vocab_size as f64 * d + 2.0 * d;
+        let table = self.num_puzzle_identifiers as f64 * self.puzzle_emb_ndim as f64;
+        (dense, table)
+    }
+
     /// Whether the blocks mix positions with a SwiGLU across the sequence axis (TRM's `mlp_t`) instead of
     /// attention.
     pub fn uses_mlp_t(&self) -> bool {

@@ -187,6 +187,17 @@ pub fn read_state(path: &Path) -> Result<CheckpointState, RunError> {
             .map_err(|e| RunError::state_file(path, format!("truncated or malformed: {e}")))?;
         return Ok(v1.into());
     }
+    if version == 0 || version > STATE_FORMAT_VERSION + 1000 {
+        // A real state file starts with a small format version; random bytes read as a huge one.
+        return Err(RunError::state_file(
+            path,
+            format!(
+                "not a checkpoint state file: it does not start with a format version (its first 4 bytes read \
+                 as {version}; this build writes version {STATE_FORMAT_VERSION}); the file is damaged or is \
+                 another file"
+            ),
+        ));
+    }
     if version != STATE_FORMAT_VERSION {
         return Err(RunError::state_file(
             path,
@@ -484,6 +495,9 @@ mod tests {
         let e = read_state(&path).unwrap_err().to_string();
         let want = format!("format version {}", STATE_FORMAT_VERSION + 1);
         assert!(e.contains(&want) && e.contains(STATE_FILE), "{e}");
+        std::fs::write(&path, b"this is not a checkpoint at all").unwrap();
+        let e = read_state(&path).unwrap_err().to_string();
+        assert!(e.contains("not a checkpoint state file"), "{e}");
         let mut longer = bytes;
         longer.push(0);
         std::fs::write(&path, &longer).unwrap();

@@ -218,7 +218,22 @@ pub fn parse_device(s: &str) -> Result<Device, RunError> {
             Some(n) if tch::Cuda::is_available() && (n as i64) < tch::Cuda::device_count() => {
                 Ok(Device::Cuda(n))
             }
-            _ => Err(RunError::config(
+            Some(n) => {
+                let count = match tch::Cuda::is_available() {
+                    true => tch::Cuda::device_count(),
+                    false => 0,
+                };
+                Err(RunError::config(
+                    "--device",
+                    format!(
+                        "`{other}` asks for CUDA device {n}, but this machine has {count} CUDA device{} \
+                         (numbered from 0); use {}",
+                        if count == 1 { "" } else { "s" },
+                        if count > 0 { "cuda:0 or cpu" } else { "cpu" }
+                    ),
+                ))
+            }
+            None => Err(RunError::config(
                 "--device",
                 format!("`{other}` is not cpu, cuda, cuda:N (an available device) or auto"),
             )),
@@ -789,6 +804,33 @@ pub fn evaluate_part(
     Ok(total)
 }
 
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc_time(unix: u64) -> String {
+    let secs = unix as i64;
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -946,6 +988,11 @@ impl Inputs {
         let test_meta = hrm_data::layout::load_metadata(&opts.dataset_dir, "test")?;
         check_dataset(recipe, &opts.dataset_dir, &train_meta, &test_meta)?;
         let config = resolve_model_config(recipe, &train_meta, opts.device)?;
+        check_model_memory(
+            &config,
+            opts.device,
+            hrm_data::budget::available_memory_bytes(),
+        )?;
         let plan = Plan::new(&recipe.train, &train_meta)?;
         if let Some(d) = &opts.dist {
             check_world_split(recipe, d.env.world_size)?;
@@ -980,6 +1027,43 @@ impl Inputs {
         }
         Ok(trainer)
     }
+}
+
+/// Refuses, before anything is allocated, a model whose training state cannot fit in `available` bytes of main
+/// memory (CPU training; `None`, or a CUDA device, is not checked): at least 16 bytes per dense parameter (f32
+/// weights, gradients and AdamATan2's two moments) and 4 per puzzle-table value, from
+/// [`ModelConfig::parameter_estimate`]. Names the parameters, both sizes and the `arch` keys.
+pub fn check_model_memory(
+    config: &ModelConfig,
+    device: Device,
+    available: Option<u64>,
+) -> Result<(), RunError> {
+    let Some(available) = available.filter(|_| device == Device::Cpu) else {
+        return Ok(());
+    };
+    let (dense, table) = config.parameter_estimate();
+    let needed = 16.0 * dense + 4.0 * table;
+    if needed > available as f64 {
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        return Err(RunError::config(
+            "arch.hidden_size",
+            format!(
+                "the model (hidden_size {}, {} blocks, about {:.3e} parameters and a puzzle table of {:.3e} values) \
+                 needs at least {:.1} GiB for its weights, gradients and optimizer moments, but {:.1} GiB of \
+                 memory is available; lower arch.hidden_size, arch.expansion or the layer counts",
+                config.hidden_size,
+                match config.name {
+                    hrm_model::ModelKind::Hrm => config.h_layers + config.l_layers,
+                    hrm_model::ModelKind::Trm => config.l_layers,
+                },
+                dense,
+                table,
+                gib(needed),
+                gib(available as f64)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a world size that does not divide the global batch into whole micro-batches, or the evaluation
@@ -1220,8 +1304,7 @@ fn open_world(
 ) -> Result<(Opening, Option<RunLock>), RunError> {
     use crate::world::Verdict;
     let Some(c) = collective else {
-        let lock = RunLock::acquire(&opts.run_dir)?;
-        return Ok((open_run(opts, inputs)?, Some(lock)));
+        return open_locked(opts, inputs);
     };
     if c.rank() != 0 {
         return match Verdict::decode(&c.broadcast_bytes(Vec::new(), 0)?)? {
@@ -1247,14 +1330,26 @@ fn open_world(
             )),
         };
     }
-    let opened =
-        RunLock::acquire(&opts.run_dir).and_then(|lock| Ok((open_run(opts, inputs)?, Some(lock))));
+    let opened = open_locked(opts, inputs);
     let verdict = match &opened {
         Ok((Opening::Start(s), _)) => Verdict::Start(s.last_checkpoint.clone()),
         Ok((Opening::Finished(s), _)) => Verdict::Finished(s.step, s.checkpoint.clone()),
         Err(e) => Verdict::Failed(e.to_string()),
     };
     c.broadcast_bytes(verdict.encode(), 0)?;
+    opened
+}
+
+/// Takes the run's lock and opens it ([`open_run`]). A new run folder that this call created is removed again
+/// when opening fails, so a failed start leaves no folder without `recipe.toml` behind.
+fn open_locked(opts: &RunOptions, inputs: &Inputs) -> Result<(Opening, Option<RunLock>), RunError> {
+    let created = !opts.resume && !opts.run_dir.exists();
+    let opened =
+        RunLock::acquire(&opts.run_dir).and_then(|lock| Ok((open_run(opts, inputs)?, Some(lock))));
+    if opened.is_err() && created {
+        // The lock was dropped with the error; nothing else holds the folder.
+        let _ = std::fs::remove_dir_all(&opts.run_dir);
+    }
     opened
 }
 
@@ -1387,10 +1482,10 @@ impl RunLock {
             Err(std::fs::TryLockError::Error(e)) => return Err(RunError::io(&path)(e)),
         }
         let me = format!(
-            "pid {} on {}, since unix time {}",
+            "pid {} on {}, since {}",
             std::process::id(),
             hostname().unwrap_or_else(|| "this host".into()),
-            unix_now()
+            utc_time(unix_now())
         );
         file.set_len(0)
             .and_then(|_| file.write_all(me.as_bytes()))
@@ -1647,6 +1742,15 @@ impl<'a> Run<'a> {
         let device = self.trainer.model().device();
         if let Some(c) = self.trainer.collective() {
             sums = crate::world::sum_metrics(c, &sums, device)?;
+        }
+        if sums.count == 0.0 {
+            // An empty test split (or eval.max_examples cutting it to nothing): no accuracy of 0 is logged.
+            tracing::warn!(
+                step,
+                "nothing was evaluated: the test split of {} has no examples; no eval line is logged",
+                self.opts.dataset_dir.display()
+            );
+            return Ok(());
         }
         let values = eval_values(&sums);
         if let Some(log) = &mut self.log {

@@ -1,0 +1,247 @@
+//! Process-level tests of failures that must change nothing and say why (issue 20: a failed resume leaves the
+//! run folder as it was, an impossible model is refused before allocation, settings that do not apply are
+//! refused, errors name what is wrong).
+
+mod common;
+
+use common::*;
+
+/// Runs `hrm <args>` expecting a refusal without a panic; returns its stderr.
+fn refused(args: &[&str]) -> String {
+    let out = hrm(args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{args:?} succeeded: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    err
+}
+
+#[test]
+fn a_resume_whose_dataset_moved_writes_no_override() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let run = tmp.path().join("run");
+    let (d, r, u) = (
+        data.to_str().unwrap(),
+        recipe.to_str().unwrap(),
+        run.to_str().unwrap(),
+    );
+    let mut args = train_args(r, d, u);
+    args.extend(["--set", "train.max_steps=3"]);
+    hrm_ok(&args);
+    let before = |f: &str| std::fs::read(run.join(f)).unwrap();
+    let (recipe_before, env_before) = (before("recipe.toml"), before("env.json"));
+    std::fs::rename(&data, tmp.path().join("moved")).unwrap();
+    let err = refused(&[
+        "train",
+        "--resume",
+        u,
+        "--set",
+        "train.max_steps=6",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(before("recipe.toml"), recipe_before, "recipe.toml changed");
+    assert_eq!(before("env.json"), env_before, "env.json changed");
+    // With the dataset back, the same command extends the run and records it.
+    std::fs::rename(tmp.path().join("moved"), &data).unwrap();
+    hrm_ok(&[
+        "train",
+        "--resume",
+        u,
+        "--set",
+        "train.max_steps=6",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    let recipe_after = String::from_utf8(before("recipe.toml")).unwrap();
+    assert!(recipe_after.contains("max_steps = 6"), "{recipe_after}");
+    assert!(String::from_utf8(before("env.json"))
+        .unwrap()
+        .contains("train.max_steps=6"));
+}
+
+#[test]
+fn a_model_too_large_for_memory_is_refused_and_leaves_no_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let run = tmp.path().join("run");
+    let mut args = train_args(
+        recipe.to_str().unwrap(),
+        data.to_str().unwrap(),
+        run.to_str().unwrap(),
+    );
+    args.extend(["--set", "arch.hidden_size=1000000"]);
+    let err = refused(&args);
+    assert!(
+        err.contains("arch.hidden_size") && err.contains("GiB of memory is available"),
+        "{err}"
+    );
+    assert!(!run.exists(), "a run folder was left behind");
+}
+
+#[test]
+fn build_flags_that_the_task_does_not_read_are_refused() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["arc1", "--subsample", "10"],
+            "--subsample does not apply to arc1",
+        ),
+        (
+            &["maze", "--canvas", "6"],
+            "--canvas does not apply to maze",
+        ),
+        (
+            &["sudoku", "--max-tasks", "3"],
+            "--max-tasks does not apply to sudoku",
+        ),
+        (&["maze", "--seed", "3"], "--seed applies with --generate"),
+        (&["arc1", "--set", "data.num_aug=3"], "needs --recipe"),
+    ];
+    for (flags, want) in cases {
+        let mut args = vec!["build-data"];
+        args.extend(flags);
+        args.extend([
+            "--out",
+            "/nonexistent-hrm-out/x",
+            "--data-dir",
+            "/nonexistent-raw",
+        ]);
+        let err = refused(&args);
+        assert!(err.contains(want), "{flags:?}: {err}");
+    }
+}
+
+#[test]
+fn a_missing_cuda_device_says_how_many_there_are() {
+    let err = refused(&["train", "tiny", "--device", "cuda:99"]);
+    assert!(
+        err.contains("asks for CUDA device 99") && err.contains("this machine has"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_hrm_data_dir_is_named() {
+    let out = hrm_command(&["build-data", "arc1", "--out", "/nonexistent-hrm-out/x"])
+        .env("HRM_DATA_DIR", "")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("HRM_DATA_DIR is set but empty"), "{err}");
+}
+
+#[test]
+fn the_lock_holder_is_shown_with_a_utc_date() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let run = tmp.path().join("run");
+    let _held = hrm_train::run::RunLock::acquire(&run).unwrap();
+    let err = refused(&train_args(
+        recipe.to_str().unwrap(),
+        data.to_str().unwrap(),
+        run.to_str().unwrap(),
+    ));
+    assert!(err.contains("in use by another"), "{err}");
+    assert!(err.contains(" UTC") && !err.contains("unix time"), "{err}");
+}
+
+#[test]
+fn resuming_a_run_that_hit_max_minutes_says_why_and_how_to_extend_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let run = tmp.path().join("run");
+    let u = run.to_str().unwrap();
+    let mut args = train_args(recipe.to_str().unwrap(), data.to_str().unwrap(), u);
+    // A tiny limit: the run stops by time after its first steps.
+    args.extend(["--set", "train.max_minutes=0.0001"]);
+    hrm_ok(&args);
+    let out = hrm_ok(&["train", "--resume", u, "--device", "cpu", "--quiet"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AlreadyFinished"), "{err}");
+    assert!(
+        err.contains("train.max_minutes = 0.0001")
+            && err.contains(&format!(
+                "hrm train --resume {u} --set train.max_minutes=0.0002"
+            )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_dataset_without_test_examples_logs_no_eval_accuracy() {
+    use hrm_data::layout::SplitBuilder;
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, recipe) = setup(tmp.path());
+    let data = tmp.path().join("no-test");
+    let seq = hrm_train::synthetic::SEQ_LEN;
+    let mut train = SplitBuilder::new(seq);
+    for id in 1..=4 {
+        for k in 0..3u8 {
+            let input: Vec<u8> = (0..seq as u8)
+                .map(|t| 2 + (t + k + id as u8) % 10)
+                .collect();
+            train.push_example(&input, &input);
+        }
+        train.end_puzzle(id);
+        train.end_group();
+    }
+    let mut ids = vec!["<blank>".to_string()];
+    ids.extend((1..5).map(|i| format!("p{i}")));
+    let test = SplitBuilder::new(seq).finish(12, 5);
+    hrm_data::write_dataset(&data, &ids, &train.finish(12, 5), &test).unwrap();
+    let run = tmp.path().join("run");
+    let mut args = train_args(
+        recipe.to_str().unwrap(),
+        data.to_str().unwrap(),
+        run.to_str().unwrap(),
+    );
+    args.extend(["--set", "train.max_steps=4", "--set", "train.epochs=8"]);
+    args.extend(["--set", "train.eval_interval=2"]);
+    let out = hrm_ok(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let text = lines(&run).join("\n");
+    assert!(!text.contains("eval/"), "{text}");
+    assert!(!err.contains("last eval"), "{err}");
+}
+
+#[test]
+fn predict_names_the_splits_and_eval_says_what_a_predictions_folder_holds() {
+    let err = refused(&["predict", "--run", "/nonexistent-run", "--split", "bogus"]);
+    assert!(
+        err.contains("--split bogus") && err.contains("train and test"),
+        "{err}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let err = refused(&["eval", dir, "--dataset", dir]);
+    assert!(
+        err.contains("is not a predictions folder: it has no meta.json")
+            && err.contains("preds.npy"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_source_or_an_unknown_prefix_is_named() {
+    let build = |source: &str| {
+        refused(&[
+            "build-data",
+            "arc1",
+            "--source",
+            source,
+            "--out",
+            "/nonexistent-hrm-out/x",
+        ])
+    };
+    let err = build("");
+    assert!(err.contains("--source '' is empty"), "{err}");
+    let err = build("eval=/nonexistent-tasks");
+    assert!(
+        err.contains("unknown prefix `eval=`") && err.contains("train=") && err.contains("test="),
+        "{err}"
+    );
+}
