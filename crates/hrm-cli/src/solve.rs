@@ -125,14 +125,19 @@ fn print_summary(s: &SolveSummary) -> Result<()> {
             s.scored
         );
     }
+    let report = s.out_dir.join("report/report.html");
     outln!(
-        "{} ({} test inputs, {} padded, {} placeholders), {}, {}",
+        "{} ({} test inputs, {} padded, {} placeholders), {}{}",
         s.out_dir.join(SUBMISSION_FILE).display(),
         s.submission_test_inputs,
         s.submission_padded,
         s.submission_placeholders,
         s.out_dir.join(SOLVE_FILE).display(),
-        s.out_dir.join("report/report.html").display()
+        if report.is_file() {
+            format!(", {}", report.display())
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

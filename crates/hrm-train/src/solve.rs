@@ -7,7 +7,8 @@
 //!
 //! The output folder holds `dataset/` (the build of the new tasks), `predictions/`, `report/` (`hrm report`'s
 //! files), `submission.json` and `solve.json` (per task: where it came from, what happened, the fit, pass@1/2
-//! when the outputs are known). It is written beside its destination and swapped in only when complete.
+//! when the outputs are known). It is written beside its destination and swapped in only when complete; a solve
+//! in which no task could be answered fails, naming each task's problem, and writes nothing.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,6 +149,10 @@ pub fn read_tasks(paths: &[PathBuf], canvas: usize) -> (Vec<SourcedTask>, Vec<Ta
                 continue;
             }
         };
+        if files.is_empty() {
+            let msg = format!("{} holds no task file (*.json)", path.display());
+            failed.push(fail(String::new(), path, msg));
+        }
         for file in files {
             for (id, task) in read_file_lenient(&file) {
                 match task.and_then(|t| match task_problem(&t, &tasks, canvas) {
@@ -386,6 +391,9 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
     let canvas = canvas_side(config.seq_len as usize).unwrap_or(0);
     check_out_dir(&opts.out_dir, opts.force)?;
     let (tasks, mut failed) = read_tasks(&opts.tasks, canvas);
+    if tasks.is_empty() {
+        return Err(nothing_solved(&failed));
+    }
     let num_aug = opts.num_aug.unwrap_or(recipe.data.num_aug);
     let batch = opts
         .batch_size
@@ -470,12 +478,11 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
         let eval = hrm_eval::evaluate(&predictions, &dataset)?;
         report = Some(eval);
     }
-    let (submission, stats) = match report.as_ref().and_then(|r| r.arc.as_ref()) {
-        Some(arc) => Submission::from_report(arc),
-        None => (Submission::default(), SubmissionStats::default()),
-    };
-    let mut submission = submission;
-    add_failed_tasks(&mut submission, &failed);
+    if outcomes.iter().all(|o| o.error.is_some()) {
+        let all: Vec<TaskOutcome> = outcomes.iter().chain(&failed).cloned().collect();
+        return Err(nothing_solved(&all));
+    }
+    let (submission, stats) = final_submission(report.as_ref(), &tasks, &failed)?;
     submission.write(&out.join(SUBMISSION_FILE))?;
     if let Some(r) = &report {
         score_outcomes(&mut outcomes, r);
@@ -522,8 +529,43 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
     Ok(summary)
 }
 
-/// Refuses an existing output folder without `force` (with it, the old folder stays until the new one is
-/// complete).
+/// The submission of the fitted tasks' answers with placeholders for the failed tasks, and what it holds; refused
+/// unless it covers every task read (with its number of test inputs) and nothing else.
+fn final_submission(
+    report: Option<&EvalReport>,
+    tasks: &[SourcedTask],
+    failed: &[TaskOutcome],
+) -> Result<(Submission, SubmissionStats), RunError> {
+    let (mut submission, mut stats) = match report.and_then(|r| r.arc.as_ref()) {
+        Some(arc) => Submission::from_report(arc),
+        None => (Submission::default(), SubmissionStats::default()),
+    };
+    let added = add_failed_tasks(&mut submission, &mut stats, failed);
+    let expected: Vec<(String, usize)> = tasks
+        .iter()
+        .map(|t| (t.task.id.clone(), t.task.test.len()))
+        .chain(added)
+        .collect();
+    submission.validate(&expected).map_err(|e| {
+        RunError::config(
+            "TASKS",
+            format!("the submission does not cover the tasks read, so it is not written: {e}"),
+        )
+    })?;
+    Ok((submission, stats))
+}
+
+/// What a solve folder holds: the only entries `--force` replaces.
+const SOLVE_ENTRIES: [&str; 5] = [
+    "dataset",
+    "predictions",
+    "report",
+    SUBMISSION_FILE,
+    SOLVE_FILE,
+];
+
+/// Refuses an existing output folder without `force`, and with it one holding anything but a solve's files
+/// (the old folder stays until the new one is complete).
 fn check_out_dir(out: &Path, force: bool) -> Result<(), RunError> {
     if out.exists() && !force {
         return Err(RunError::config(
@@ -534,13 +576,8 @@ fn check_out_dir(out: &Path, force: bool) -> Result<(), RunError> {
             ),
         ));
     }
-    if out.exists() && !out.is_dir() {
-        return Err(RunError::config(
-            "--out",
-            format!("{} exists and is not a folder", out.display()),
-        ));
-    }
-    Ok(())
+    hrm_data::check_folder_holds_only(out, &SOLVE_ENTRIES, "a solve folder")
+        .map_err(|e| RunError::config("--out", e.to_string()))
 }
 
 /// Puts the puzzle rows of group `g` back to zero (after a failed fit).
@@ -592,20 +629,65 @@ fn write_predictions(
 }
 
 /// Placeholder entries for the tasks that could not be solved, so that the submission still covers them (the
-/// competition scores a missing task as wrong; a placeholder is as wrong but keeps the file complete).
-fn add_failed_tasks(submission: &mut Submission, failed: &[TaskOutcome]) {
+/// competition scores a missing task as wrong; a placeholder is as wrong but keeps the file complete), counted in
+/// `stats`; returns the (task id, test inputs) added.
+fn add_failed_tasks(
+    submission: &mut Submission,
+    stats: &mut SubmissionStats,
+    failed: &[TaskOutcome],
+) -> Vec<(String, usize)> {
     let placeholder = || hrm_eval::submission::AttemptPair {
         attempt_1: vec![vec![0]],
         attempt_2: vec![vec![0]],
     };
+    let mut added = Vec::new();
     for f in failed.iter().filter(|f| !f.id.is_empty()) {
-        if let Some(n) = test_count(f) {
-            submission
-                .0
-                .entry(f.id.clone())
-                .or_insert_with(|| (0..n).map(|_| placeholder()).collect());
+        let Some(n) = test_count(f) else { continue };
+        if submission.0.contains_key(&f.id) {
+            continue;
         }
+        submission
+            .0
+            .insert(f.id.clone(), (0..n).map(|_| placeholder()).collect());
+        stats.tasks += 1;
+        stats.test_inputs += n;
+        stats.placeholders += n;
+        added.push((f.id.clone(), n));
     }
+    added
+}
+
+/// The error of a solve in which no task could be fitted and predicted: nothing is written (an existing output
+/// folder is kept), and each task's failure is named.
+fn nothing_solved(outcomes: &[TaskOutcome]) -> RunError {
+    let mut lines: Vec<String> = outcomes
+        .iter()
+        .take(10)
+        .map(|o| match o.id.as_str() {
+            "" => format!(
+                "{}: {}",
+                o.source.display(),
+                o.error.as_deref().unwrap_or("")
+            ),
+            id => format!(
+                "{} (task {id}): {}",
+                o.source.display(),
+                o.error.as_deref().unwrap_or("")
+            ),
+        })
+        .collect();
+    if outcomes.len() > 10 {
+        lines.push(format!("... and {} more", outcomes.len() - 10));
+    }
+    let what = if outcomes.is_empty() {
+        "no task was given".to_string()
+    } else {
+        lines.join("\n  ")
+    };
+    RunError::config(
+        "TASKS",
+        format!("no task could be solved, so nothing was written:\n  {what}"),
+    )
 }
 
 /// The number of test inputs of a failed task, when its file can still be read that far.
