@@ -65,7 +65,16 @@ pub fn run(args: Args) -> Result<()> {
         device: parse_device(&args.device)?,
         progress: !args.quiet,
     };
-    let s = solve(&opts)?;
+    let s = match solve(&opts) {
+        Ok(s) => s,
+        Err(e @ hrm_train::RunError::Interrupted(_)) => {
+            // Like `hrm train`: a stop asked for by SIGINT/SIGTERM exits 130 (nothing was written; an existing
+            // --out is as it was).
+            eprintln!("{e}; {} is as it was", opts.out_dir.display());
+            std::process::exit(130);
+        }
+        Err(e) => return Err(e.into()),
+    };
     print_summary(&s)?;
     Ok(())
 }

@@ -468,6 +468,44 @@ fn solve_reads_renamed_challenges_and_refuses_what_it_cannot_answer() {
         std::fs::read_to_string(notes.join("notes.txt")).unwrap(),
         "mine"
     );
+
+    // Ctrl-C while fitting: exit 130 like `hrm train`, with nothing written.
+    let stopped = root.join("stopped");
+    let mut child = Command::new(HRM)
+        .args([
+            "solve",
+            "--run",
+            s(&run),
+            s(&challenges),
+            "--out",
+            s(&stopped),
+        ])
+        .args(["--steps", "100000000", "--device", "cpu", "--quiet"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed().as_secs() > 120 {
+            child.kill().unwrap();
+            panic!("solve did not stop on SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(!stopped.exists());
 }
 
 /// The ARC Prize sample's evaluation challenges file.
