@@ -469,33 +469,46 @@ fn solve_reads_renamed_challenges_and_refuses_what_it_cannot_answer() {
         "mine"
     );
 
-    // Ctrl-C while fitting: exit 130 like `hrm train`, with nothing written.
+    // Ctrl-C while fitting: exit 130 like `hrm train`, with nothing written but the tasks fitted so far kept;
+    // the same command again continues with the others.
     let stopped = root.join("stopped");
+    let kept = root.join(".stopped.solve-progress");
+    let args = [
+        "solve",
+        "--run",
+        s(&run),
+        s(&challenges),
+        "--out",
+        s(&stopped),
+        "--steps",
+        "100000000",
+        "--max-seconds-per-task",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+    ];
     let mut child = Command::new(HRM)
-        .args([
-            "solve",
-            "--run",
-            s(&run),
-            s(&challenges),
-            "--out",
-            s(&stopped),
-        ])
-        .args(["--steps", "100000000", "--device", "cpu", "--quiet"])
+        .args(args)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    let start = std::time::Instant::now();
+    while !kept.join("0.json").is_file() {
+        assert!(start.elapsed().as_secs() < 120, "no task was kept");
+        assert!(child.try_wait().unwrap().is_none(), "solve ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let start = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        if start.elapsed().as_secs() > 120 {
+        if start.elapsed().as_secs() > 240 {
             child.kill().unwrap();
             panic!("solve did not stop on SIGINT");
         }
@@ -504,8 +517,30 @@ fn solve_reads_renamed_challenges_and_refuses_what_it_cannot_answer() {
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        err.contains("interrupted") && err.contains("run the same command again"),
+        "{err}"
+    );
     assert!(!stopped.exists());
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kept.join("0.json")).unwrap()).unwrap();
+    let again = Command::new(HRM).args(args).output().unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let tasks = solve_json(&stopped)["tasks"].as_array().unwrap().clone();
+    let resumed = tasks.iter().find(|t| t["id"] == first["id"]).unwrap();
+    assert_eq!(
+        resumed["fit_seconds"], first["fit_seconds"],
+        "the kept task is not fitted again"
+    );
+    assert_eq!(tasks.len(), 3);
+    assert!(
+        !kept.exists(),
+        "the kept fits are removed once the folder is written"
+    );
 }
 
 /// The ARC Prize sample's evaluation challenges file.
