@@ -9,7 +9,7 @@
 //! files), `submission.json` and `solve.json` (per task: where it came from, what happened, the fit, pass@1/2
 //! when the outputs are known). It is written beside its destination and swapped in only when complete; a solve
 //! in which no task could be answered fails, naming each task's problem, and writes nothing. Fitted tasks are
-//! kept beside it while it runs ([`Progress`]), so a rerun after Ctrl-C continues.
+//! kept beside it while it runs (`Progress`), so a rerun after Ctrl-C continues.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
