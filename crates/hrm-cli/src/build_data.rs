@@ -126,8 +126,8 @@ pub fn spinner(msg: &str) -> ProgressBar {
     hrm_train::progress::spinner(msg, hrm_train::progress::Display::Shown)
 }
 
-/// Checks the output folder before a build: an existing one is refused without `--force`. With
-/// `--force` nothing is removed here: every builder writes into a hidden sibling and swaps it in only
+/// Checks the output folder before a build: an existing one is refused without `--force`, and with it one
+/// holding anything but a dataset's files (a run, notes). With `--force` nothing is removed here: every builder writes into a hidden sibling and swaps it in only
 /// when the new dataset is complete (`hrm_data::layout::DatasetWriter`), so a failed or killed build
 /// leaves the old dataset as it was.
 fn prepare_out(out: &Path, force: bool) -> Result<()> {
@@ -139,12 +139,7 @@ fn prepare_out(out: &Path, force: bool) -> Result<()> {
                 out.display()
             );
         }
-        if !out.is_dir() {
-            bail!(
-                "{} exists and is not a folder; refusing to replace it with a dataset",
-                out.display()
-            );
-        }
+        hrm_data::check_folder_holds_only(out, &hrm_data::layout::DATASET_ENTRIES, "a dataset")?;
     }
     if let Some(parent) = out.parent() {
         if !parent.as_os_str().is_empty() {

@@ -65,7 +65,16 @@ pub fn run(args: Args) -> Result<()> {
         device: parse_device(&args.device)?,
         progress: !args.quiet,
     };
-    let s = solve(&opts)?;
+    let s = match solve(&opts) {
+        Ok(s) => s,
+        Err(e @ hrm_train::RunError::Interrupted(_)) => {
+            // Like `hrm train`: a stop asked for by SIGINT/SIGTERM exits 130 (nothing was written; an existing
+            // --out is as it was).
+            eprintln!("{e}; {} is as it was", opts.out_dir.display());
+            std::process::exit(130);
+        }
+        Err(e) => return Err(e.into()),
+    };
     print_summary(&s)?;
     Ok(())
 }
@@ -125,14 +134,19 @@ fn print_summary(s: &SolveSummary) -> Result<()> {
             s.scored
         );
     }
+    let report = s.out_dir.join("report/report.html");
     outln!(
-        "{} ({} test inputs, {} padded, {} placeholders), {}, {}",
+        "{} ({} test inputs, {} padded, {} placeholders), {}{}",
         s.out_dir.join(SUBMISSION_FILE).display(),
         s.submission_test_inputs,
         s.submission_padded,
         s.submission_placeholders,
         s.out_dir.join(SOLVE_FILE).display(),
-        s.out_dir.join("report/report.html").display()
+        if report.is_file() {
+            format!(", {}", report.display())
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

@@ -204,3 +204,86 @@ fn trm_layout_flags() {
         std::fs::read(expected).unwrap()
     );
 }
+
+/// The ARC Prize sample's challenges file (`arc-agi_<subset>_challenges.json`).
+fn kaggle_file(name: &str) -> PathBuf {
+    std::env::var_os("HRM_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../../../shared/datasets"))
+        .join("arc-kaggle")
+        .join(name)
+}
+
+/// The first `n` tasks of an ARC Prize challenges file, as a JSON object written to `out` (in file order).
+fn first_challenges(n: usize, out: &Path) -> Vec<String> {
+    let path = kaggle_file("arc-agi_evaluation_challenges.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (set HRM_DATA_DIR)", path.display()));
+    let all: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let kept: serde_json::Map<String, serde_json::Value> = all.into_iter().take(n).collect();
+    std::fs::write(out, serde_json::Value::Object(kept.clone()).to_string()).unwrap();
+    kept.keys().cloned().collect()
+}
+
+#[test]
+fn a_challenges_file_is_recognised_by_what_it_holds_not_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("challenges.json");
+    let ids = first_challenges(3, &file);
+    let out = tmp.path().join("arc");
+    let r = Command::new(HRM)
+        .args(["build-data", "arc1", "--source"])
+        .arg(format!("test={}", file.display()))
+        .arg("--out")
+        .arg(&out)
+        .args(["--num-aug", "0", "--threads", "1"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let names = hrm_data::layout::load_identifiers(&out).unwrap();
+    for id in &ids {
+        assert!(names.iter().any(|n| n == id), "{id} in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n == "challenges"), "{names:?}");
+}
+
+#[test]
+fn forced_build_refuses_a_folder_that_is_not_a_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = raw_data(tmp.path(), 2);
+    // A folder holding someone's notes, and one holding a training run.
+    let notes = tmp.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("notes.txt"), "mine").unwrap();
+    let run = tmp.path().join("run");
+    std::fs::create_dir_all(run.join("checkpoints/step_10")).unwrap();
+    std::fs::write(run.join("checkpoints/step_10/model.safetensors"), "weights").unwrap();
+    std::fs::write(run.join("metrics.jsonl"), "{}\n").unwrap();
+    for (dir, kept) in [
+        (&notes, &["notes.txt"][..]),
+        (&run, &["checkpoints", "metrics.jsonl"]),
+    ] {
+        let r = build(&data, dir, "1", &["--force"]);
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "{} was replaced", dir.display());
+        assert!(
+            kept.iter().any(|k| stderr.contains(k)) && stderr.contains("refusing"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(notes.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    assert!(run.join("checkpoints/step_10/model.safetensors").is_file());
+    assert!(run.join("metrics.jsonl").is_file());
+    // A dataset is still replaced.
+    let out = tmp.path().join("arc");
+    assert!(build(&data, &out, "1", &[]).status.success());
+    let again = build(&data, &out, "0", &["--force"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

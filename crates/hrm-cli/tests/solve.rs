@@ -304,3 +304,249 @@ fn solve_answers_new_tasks_with_a_trm_run_too() {
         "fitting matters: {unfitted} without, {solved} with"
     );
 }
+
+/// `hrm solve` with `args`: (success, stdout, stderr).
+fn solve_cmd(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(HRM)
+        .arg("solve")
+        .args(args)
+        .args(["--device", "cpu", "--quiet"])
+        .output()
+        .expect("running hrm");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A run of the swap family trained for two steps only (what it answers does not matter here), and three unseen
+/// tasks: (run folder, unseen folder, unseen ids).
+fn two_step_run(root: &Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
+    let (seen, unseen) = (root.join("seen"), root.join("unseen"));
+    hrm_train::synthetic::write_swap_family(&seen, "seen", 8, 1).unwrap();
+    let new_ids = hrm_train::synthetic::write_swap_family(&unseen, "new", 3, 2).unwrap();
+    let recipe = root.join("family.toml");
+    std::fs::write(&recipe, hrm_train::synthetic::SWAP_FAMILY_RECIPE).unwrap();
+    let dataset = root.join("dataset");
+    let source = format!("test={}", s(&seen));
+    hrm(&[
+        "build-data",
+        "arc1",
+        "--source",
+        &source,
+        "--canvas",
+        "4",
+        "--num-aug",
+        "0",
+        "--out",
+        s(&dataset),
+    ]);
+    let run = root.join("run");
+    hrm(&[
+        "train",
+        s(&recipe),
+        "--dataset",
+        s(&dataset),
+        "--run",
+        s(&run),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--set",
+        "train.max_steps=2",
+        "--set",
+        "train.global_batch_size=8",
+    ]);
+    (run, unseen, new_ids)
+}
+
+/// The printed `(N test inputs, P padded, Q placeholders)` of a solve summary.
+fn printed_counts(text: &str) -> (usize, usize) {
+    let line = text
+        .lines()
+        .find(|l| l.contains("test inputs"))
+        .unwrap_or_else(|| panic!("no submission line in {text}"));
+    let number_before = |word: &str| -> usize {
+        let head = &line[..line.find(word).unwrap()];
+        head.split(|c: char| !c.is_ascii_digit())
+            .rfind(|w| !w.is_empty())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (
+        number_before(" test inputs"),
+        number_before(" placeholders"),
+    )
+}
+
+#[test]
+fn solve_reads_renamed_challenges_and_refuses_what_it_cannot_answer() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (run, unseen, ids) = two_step_run(root);
+    let fast = ["--steps", "1", "--num-aug", "0", "--batch-size", "4"];
+    let solve = |tasks: &[&Path], out: &Path, extra: &[&str]| {
+        let mut args = vec!["--run", s(&run), "--out", s(out)];
+        args.extend(tasks.iter().map(|t| s(t)));
+        args.extend(fast);
+        args.extend(extra);
+        solve_cmd(&args)
+    };
+
+    // The three unseen tasks as one challenges file named `challenges.json`, and a task too big for the canvas.
+    let mut combined = serde_json::Map::new();
+    for id in &ids {
+        let text = std::fs::read_to_string(unseen.join(format!("{id}.json"))).unwrap();
+        combined.insert(id.clone(), serde_json::from_str(&text).unwrap());
+    }
+    let challenges = root.join("challenges.json");
+    std::fs::write(&challenges, serde_json::Value::Object(combined).to_string()).unwrap();
+    let five = vec![vec![1u8; 5]; 5];
+    let big = root.join("big.json");
+    let task =
+        serde_json::json!({"train": [{"input": five, "output": five}], "test": [{"input": five}]});
+    std::fs::write(&big, task.to_string()).unwrap();
+    let out = root.join("solved");
+    let (ok, text, err) = solve(&[&challenges, &big], &out, &[]);
+    assert!(ok, "{text}{err}");
+    let submission = Submission::read(&out.join("submission.json")).unwrap();
+    let mut expected: Vec<(String, usize)> = ids.iter().map(|id| (id.clone(), 1)).collect();
+    expected.push(("big".into(), 1));
+    submission.validate(&expected).unwrap();
+    // The summary counts what the file holds, placeholders of failed tasks included, and names only what exists.
+    let entries: usize = submission.0.values().map(Vec::len).sum();
+    let placeholders = submission
+        .0
+        .values()
+        .flatten()
+        .filter(|p| p.attempt_1 == [[0]] && p.attempt_2 == [[0]])
+        .count();
+    assert_eq!(printed_counts(&text), (entries, placeholders), "{text}");
+    assert!(placeholders >= 1, "the big task is a placeholder");
+    assert!(text.contains("report.html") && out.join("report/report.html").is_file());
+
+    // The ARC Prize sample's tasks under that name are read as tasks (all too big for the 4x4 canvas): every
+    // task failed, so the solve fails naming them, and writes nothing.
+    let kaggle: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(kaggle_challenges()).unwrap()).unwrap();
+    let three: serde_json::Map<_, _> = kaggle.into_iter().take(3).collect();
+    let first = three.keys().next().unwrap().clone();
+    let prize = root.join("prize").join("challenges.json");
+    std::fs::create_dir_all(prize.parent().unwrap()).unwrap();
+    std::fs::write(&prize, serde_json::Value::Object(three).to_string()).unwrap();
+    let (ok, _, err) = solve(&[&prize], &root.join("prize-out"), &[]);
+    assert!(
+        !ok && err.contains(&first) && err.contains("canvas"),
+        "{err}"
+    );
+    assert!(!err.contains("missing section"), "{err}");
+    assert!(!root.join("prize-out").exists());
+
+    // A missing file and an empty folder fail naming the path; --force keeps the complete result as it was.
+    let empty = root.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for bad in [root.join("nonexistent.json"), empty] {
+        let (ok, _, err) = solve(&[&bad], &out, &["--force"]);
+        assert!(!ok && err.contains(s(&bad)), "{err}");
+        assert_eq!(
+            Submission::read(&out.join("submission.json")).unwrap(),
+            submission,
+            "a failed --force solve keeps the result"
+        );
+    }
+
+    // --force on a folder that is not a solve's is refused, and nothing in it is deleted.
+    let notes = root.join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("notes.txt"), "mine").unwrap();
+    let (ok, _, err) = solve(&[&challenges], &notes, &["--force"]);
+    assert!(!ok && err.contains("notes.txt"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(notes.join("notes.txt")).unwrap(),
+        "mine"
+    );
+
+    // Ctrl-C while fitting: exit 130 like `hrm train`, with nothing written but the tasks fitted so far kept;
+    // the same command again continues with the others.
+    let stopped = root.join("stopped");
+    let kept = root.join(".stopped.solve-progress");
+    let args = [
+        "solve",
+        "--run",
+        s(&run),
+        s(&challenges),
+        "--out",
+        s(&stopped),
+        "--steps",
+        "100000000",
+        "--max-seconds-per-task",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+    ];
+    let mut child = Command::new(HRM)
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !kept.join("0.json").is_file() {
+        assert!(start.elapsed().as_secs() < 120, "no task was kept");
+        assert!(child.try_wait().unwrap().is_none(), "solve ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed().as_secs() > 240 {
+            child.kill().unwrap();
+            panic!("solve did not stop on SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted") && err.contains("run the same command again"),
+        "{err}"
+    );
+    assert!(!stopped.exists());
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kept.join("0.json")).unwrap()).unwrap();
+    let again = Command::new(HRM).args(args).output().unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let tasks = solve_json(&stopped)["tasks"].as_array().unwrap().clone();
+    let resumed = tasks.iter().find(|t| t["id"] == first["id"]).unwrap();
+    assert_eq!(
+        resumed["fit_seconds"], first["fit_seconds"],
+        "the kept task is not fitted again"
+    );
+    assert_eq!(tasks.len(), 3);
+    assert!(
+        !kept.exists(),
+        "the kept fits are removed once the folder is written"
+    );
+}
+
+/// The ARC Prize sample's evaluation challenges file.
+fn kaggle_challenges() -> std::path::PathBuf {
+    std::env::var_os("HRM_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("../../../shared/datasets"))
+        .join("arc-kaggle/arc-agi_evaluation_challenges.json")
+}

@@ -61,6 +61,14 @@ pub enum DataError {
     /// An ARC task file that the grid parser rejects (its message names file, task, section, pair, field).
     #[error(transparent)]
     Arc(#[from] hrm_grid::arc::ArcError),
+    /// An existing folder that is not ours to replace (it holds files another kind of folder does not).
+    #[error("{path}: {msg}")]
+    Refused {
+        /// The folder.
+        path: PathBuf,
+        /// What it holds and why it is kept.
+        msg: String,
+    },
     /// An invalid builder or sampler option.
     #[error("invalid option `{option}`: {msg}")]
     Config {

@@ -1,4 +1,5 @@
-//! Atomic file writes: write to a temporary sibling, then rename over the destination.
+//! Atomic file writes: write to a temporary sibling, then rename over the destination; the check that an
+//! existing folder is ours to replace.
 
 use crate::error::DataError;
 use std::fs::File;
@@ -30,6 +31,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(DataError::io(path, e));
+    }
+    Ok(())
+}
+
+/// Refuses an existing `out` that is not a folder or holds an entry not in `known` (`what` names the kind of
+/// folder in the error): the check before a staged folder replaces an old one (`--force`), so that a mistyped
+/// `--out` never deletes unrelated files. A missing or empty `out` passes.
+pub fn check_folder_holds_only(out: &Path, known: &[&str], what: &str) -> Result<(), DataError> {
+    let refused = |msg: String| DataError::Refused {
+        path: out.to_path_buf(),
+        msg,
+    };
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(refused(format!(
+            "exists and is not a folder; refusing to replace it with {what}"
+        )));
+    }
+    for entry in std::fs::read_dir(out).map_err(|e| DataError::io(out, e))? {
+        let entry = entry.map_err(|e| DataError::io(out, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !known.contains(&name.as_ref()) {
+            return Err(refused(format!(
+                "holds `{name}`, which is not part of {what}; refusing to replace the folder \
+                 (choose another --out or move it away)"
+            )));
+        }
     }
     Ok(())
 }

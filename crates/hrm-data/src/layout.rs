@@ -17,6 +17,10 @@ pub const PAD_ID: u8 = 0;
 /// The model's loss uses another encoding, -100 ([`crate::sampler::LOSS_IGNORE_LABEL`], the value of
 /// `hrm_model::LOSS_IGNORE_LABEL`): the sampler maps one to the other when it builds a [`crate::HostBatch`].
 pub const DATASET_IGNORE_LABEL: u8 = 0;
+/// What a dataset folder may hold (the builders write these, TRM's layout adds `test_puzzles.json`): the only
+/// entries `build-data --force` replaces.
+pub const DATASET_ENTRIES: [&str; 4] = ["train", "test", "identifiers.json", "test_puzzles.json"];
+
 /// The name stored at index 0 of `identifiers.json`.
 pub const BLANK_IDENTIFIER: &str = "<blank>";
 /// The names of the five arrays of a split, in the order `all__<name>.npy`.

@@ -31,7 +31,7 @@ pub mod trm_arc;
 
 pub use arc::{build_arc, ArcBuildConfig, ArcBuildStats};
 pub use error::DataError;
-pub use fsutil::write_atomic;
+pub use fsutil::{check_folder_holds_only, write_atomic};
 pub use layout::{load_split, write_dataset, DatasetMetadata, SplitData, DATASET_IGNORE_LABEL};
 pub use sampler::{EvalBatches, HostBatch, Prefetcher, SamplerConfig, SamplerState, TrainSampler};
 

@@ -21,8 +21,9 @@ pub enum SourceRole {
 
 /// One source of ARC tasks: a folder, a task file or a combined challenges file, with its role.
 ///
-/// What the path holds decides how it is read: a file named `*_challenges.json` is the combined format (its
-/// sibling `*_solutions.json`, when present, gives the test outputs); another `.json` file is one task; a folder
+/// What the path holds decides how it is read: a JSON object of tasks is the combined format, whatever its name
+/// ([`is_challenges_file`]; a sibling `*_solutions.json` of a `*_challenges.json`, when present, gives the test
+/// outputs); another `.json` file is one task; a folder
 /// contributes its own `*.json` files, then those of each subfolder (sorted by name; other files, such as
 /// licenses and id lists, are ignored).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -103,11 +104,23 @@ pub struct ArcTaskFile {
     pub evaluation: bool,
 }
 
-/// True for a combined challenges file (`*_challenges.json`).
+/// True for a combined challenges file, recognised by what it holds, whatever its name: a non-empty JSON object
+/// whose every value is an object (task id -> `{"train", "test"}`), where a single task's values are lists. A
+/// file that cannot be read or parsed counts as one when it is named `*_challenges.json` (so that reading it
+/// names the problem in the combined format's terms).
 pub fn is_challenges_file(path: &Path) -> bool {
-    path.file_name()
+    let named = path
+        .file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with("_challenges.json"))
+        .is_some_and(|n| n.ends_with("_challenges.json"));
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return named;
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) => !map.is_empty() && map.values().all(Value::is_object),
+        Ok(_) => false,
+        Err(_) => named,
+    }
 }
 
 /// The solutions file beside a challenges file (`x_challenges.json` -> `x_solutions.json`), when it exists.

@@ -172,8 +172,8 @@ fn read_subset(subset: &TrmSubset) -> Result<Vec<(String, PyValue)>, DataError> 
         return Err(DataError::config(
             "source",
             format!(
-                "{} is not an ARC Prize challenges file (`<prefix>_<subset>_challenges.json`); --layout trm reads \
-                 only those",
+                "{} is not an ARC Prize challenges file (a JSON object of task id -> task, as \
+                 `<prefix>_<subset>_challenges.json`); --layout trm reads only those",
                 path.display()
             ),
         ));

@@ -132,7 +132,12 @@ fn bad_sources_are_refused_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let out = dir.join("out");
-    let task_file = write(dir, "task.json", TASK);
+    // A single task is not a challenges file (one named otherwise but holding tasks is: by content, not name).
+    let task_file = write(
+        dir,
+        "task.json",
+        r#"{"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[3]]}]}"#,
+    );
     let e = err_of(
         vec![TrmSubset {
             challenges: task_file,

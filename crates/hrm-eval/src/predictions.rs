@@ -394,36 +394,13 @@ fn check_replaceable(out: &Path) -> Result<(), EvalError> {
 }
 
 /// Refuses an existing `out` that is not a folder or holds an entry not in `known` (`what` names the kind of
-/// folder in the error): the check before a staged folder replaces an old one.
+/// folder in the error): the check before a staged folder replaces an old one ([`hrm_data::check_folder_holds_only`]).
 pub(crate) fn check_folder_holds_only(
     out: &Path,
     known: &[&str],
     what: &str,
 ) -> Result<(), EvalError> {
-    if !out.exists() {
-        return Ok(());
-    }
-    if !out.is_dir() {
-        return Err(EvalError::invalid(
-            out,
-            format!("exists and is not a folder; refusing to replace it with {what}"),
-        ));
-    }
-    for entry in std::fs::read_dir(out).map_err(|e| EvalError::io(out, e))? {
-        let entry = entry.map_err(|e| EvalError::io(out, e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !known.contains(&name.as_ref()) {
-            return Err(EvalError::invalid(
-                out,
-                format!(
-                    "holds `{name}`, which is not part of {what}; refusing to replace the folder \
-                     (choose another --out or move it away)"
-                ),
-            ));
-        }
-    }
-    Ok(())
+    Ok(hrm_data::check_folder_holds_only(out, known, what)?)
 }
 
 /// Writes (or removes) the segment trace, then `meta.json`.

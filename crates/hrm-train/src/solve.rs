@@ -7,7 +7,9 @@
 //!
 //! The output folder holds `dataset/` (the build of the new tasks), `predictions/`, `report/` (`hrm report`'s
 //! files), `submission.json` and `solve.json` (per task: where it came from, what happened, the fit, pass@1/2
-//! when the outputs are known). It is written beside its destination and swapped in only when complete.
+//! when the outputs are known). It is written beside its destination and swapped in only when complete; a solve
+//! in which no task could be answered fails, naming each task's problem, and writes nothing. Fitted tasks are
+//! kept beside it while it runs (`Progress`), so a rerun after Ctrl-C continues.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,6 +150,10 @@ pub fn read_tasks(paths: &[PathBuf], canvas: usize) -> (Vec<SourcedTask>, Vec<Ta
                 continue;
             }
         };
+        if files.is_empty() {
+            let msg = format!("{} holds no task file (*.json)", path.display());
+            failed.push(fail(String::new(), path, msg));
+        }
         for file in files {
             for (id, task) in read_file_lenient(&file) {
                 match task.and_then(|t| match task_problem(&t, &tasks, canvas) {
@@ -386,6 +392,9 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
     let canvas = canvas_side(config.seq_len as usize).unwrap_or(0);
     check_out_dir(&opts.out_dir, opts.force)?;
     let (tasks, mut failed) = read_tasks(&opts.tasks, canvas);
+    if tasks.is_empty() {
+        return Err(nothing_solved(&failed));
+    }
     let num_aug = opts.num_aug.unwrap_or(recipe.data.num_aug);
     let batch = opts
         .batch_size
@@ -396,6 +405,7 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
     let mut outcomes = Vec::new();
     let mut weights = "trained";
     let mut report = None;
+    let mut progress_dir = None;
     if !tasks.is_empty() {
         let build = ArcBuildConfig {
             sources: Vec::new(),
@@ -433,6 +443,7 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
             "fit steps",
             Display::shown_if(opts.progress),
         );
+        let kept = Progress::open(&opts.out_dir, &progress_key(opts, &ckpt, num_aug, batch))?;
         for (g, t) in tasks.iter().enumerate() {
             bar.set_message(t.task.id.clone());
             let mut outcome = TaskOutcome {
@@ -442,12 +453,18 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
                 variants: train.group_puzzles(g).len(),
                 ..TaskOutcome::empty()
             };
+            if kept.load(g, &mut trainer, &train, &mut outcome)? {
+                bar.inc(opts.steps);
+                outcomes.push(outcome);
+                continue;
+            }
             match fit_task(&mut trainer, &train, g, opts, batch, &bar) {
                 Ok((steps, seconds, acc)) => {
                     (outcome.fit_steps, outcome.fit_seconds, outcome.fit_accuracy) =
                         (steps, seconds, acc);
+                    kept.save(g, &trainer, &train, &outcome)?;
                 }
-                Err(e @ RunError::Interrupted(_)) => return Err(e),
+                Err(RunError::Interrupted(_)) => return Err(kept.interrupted()),
                 Err(e) => {
                     outcome.error = Some(format!("fitting failed: {e}"));
                     reset_rows(&mut trainer, &train, g)?;
@@ -456,6 +473,7 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
             outcomes.push(outcome);
         }
         bar.finish_and_clear();
+        progress_dir = Some(kept.dir);
         let model = trainer.into_model();
         let predictions = out.join("predictions");
         write_predictions(
@@ -470,12 +488,11 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
         let eval = hrm_eval::evaluate(&predictions, &dataset)?;
         report = Some(eval);
     }
-    let (submission, stats) = match report.as_ref().and_then(|r| r.arc.as_ref()) {
-        Some(arc) => Submission::from_report(arc),
-        None => (Submission::default(), SubmissionStats::default()),
-    };
-    let mut submission = submission;
-    add_failed_tasks(&mut submission, &failed);
+    if outcomes.iter().all(|o| o.error.is_some()) {
+        let all: Vec<TaskOutcome> = outcomes.iter().chain(&failed).cloned().collect();
+        return Err(nothing_solved(&all));
+    }
+    let (submission, stats) = final_submission(report.as_ref(), &tasks, &failed)?;
     submission.write(&out.join(SUBMISSION_FILE))?;
     if let Some(r) = &report {
         score_outcomes(&mut outcomes, r);
@@ -519,11 +536,49 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
     let json = serde_json::to_string_pretty(&summary).map_err(|e| RunError::json(&out, e))?;
     hrm_data::write_atomic(&out.join(SOLVE_FILE), json.as_bytes())?;
     staged.commit()?;
+    if let Some(dir) = progress_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(summary)
 }
 
-/// Refuses an existing output folder without `force` (with it, the old folder stays until the new one is
-/// complete).
+/// The submission of the fitted tasks' answers with placeholders for the failed tasks, and what it holds; refused
+/// unless it covers every task read (with its number of test inputs) and nothing else.
+fn final_submission(
+    report: Option<&EvalReport>,
+    tasks: &[SourcedTask],
+    failed: &[TaskOutcome],
+) -> Result<(Submission, SubmissionStats), RunError> {
+    let (mut submission, mut stats) = match report.and_then(|r| r.arc.as_ref()) {
+        Some(arc) => Submission::from_report(arc),
+        None => (Submission::default(), SubmissionStats::default()),
+    };
+    let added = add_failed_tasks(&mut submission, &mut stats, failed);
+    let expected: Vec<(String, usize)> = tasks
+        .iter()
+        .map(|t| (t.task.id.clone(), t.task.test.len()))
+        .chain(added)
+        .collect();
+    submission.validate(&expected).map_err(|e| {
+        RunError::config(
+            "TASKS",
+            format!("the submission does not cover the tasks read, so it is not written: {e}"),
+        )
+    })?;
+    Ok((submission, stats))
+}
+
+/// What a solve folder holds: the only entries `--force` replaces.
+const SOLVE_ENTRIES: [&str; 5] = [
+    "dataset",
+    "predictions",
+    "report",
+    SUBMISSION_FILE,
+    SOLVE_FILE,
+];
+
+/// Refuses an existing output folder without `force`, and with it one holding anything but a solve's files
+/// (the old folder stays until the new one is complete).
 fn check_out_dir(out: &Path, force: bool) -> Result<(), RunError> {
     if out.exists() && !force {
         return Err(RunError::config(
@@ -534,13 +589,132 @@ fn check_out_dir(out: &Path, force: bool) -> Result<(), RunError> {
             ),
         ));
     }
-    if out.exists() && !out.is_dir() {
-        return Err(RunError::config(
-            "--out",
-            format!("{} exists and is not a folder", out.display()),
-        ));
+    hrm_data::check_folder_holds_only(out, &SOLVE_ENTRIES, "a solve folder")
+        .map_err(|e| RunError::config("--out", e.to_string()))
+}
+
+/// The tasks fitted so far, kept beside the output folder (`.<name>.solve-progress/`: per task its fitted puzzle
+/// rows and its outcome) while a solve runs, so that the same command run again after Ctrl-C continues with the
+/// tasks not yet fitted. Its `key.txt` names the command's settings; another command starts afresh. It is removed
+/// once the output folder is written.
+struct Progress {
+    dir: PathBuf,
+}
+
+/// The settings that make a kept fit valid for a rerun: the checkpoint, the tasks named and the fit's options.
+fn progress_key(opts: &SolveOptions, ckpt: &Path, num_aug: usize, batch: usize) -> String {
+    format!(
+        "checkpoint {}\ntasks {:?}\nsteps {} max_seconds {:?} num_aug {num_aug} batch {batch} seed {}\n",
+        ckpt.display(),
+        opts.tasks,
+        opts.steps,
+        opts.max_seconds_per_task,
+        opts.seed
+    )
+}
+
+impl Progress {
+    fn open(out: &Path, key: &str) -> Result<Self, RunError> {
+        let name = out
+            .file_name()
+            .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+        let dir = out.with_file_name(format!(".{name}.solve-progress"));
+        let key_path = dir.join("key.txt");
+        if std::fs::read_to_string(&key_path).is_ok_and(|k| k == key) {
+            return Ok(Progress { dir });
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(RunError::io(&dir))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(RunError::io(&dir))?;
+        hrm_data::write_atomic(&key_path, key.as_bytes())?;
+        Ok(Progress { dir })
     }
-    Ok(())
+
+    fn paths(&self, g: usize) -> (PathBuf, PathBuf) {
+        (
+            self.dir.join(format!("{g}.rows.pt")),
+            self.dir.join(format!("{g}.json")),
+        )
+    }
+
+    /// Puts the kept rows of task `g` into the puzzle table and its outcome into `outcome`; false when the task
+    /// was not kept.
+    fn load(
+        &self,
+        g: usize,
+        trainer: &mut Trainer,
+        train: &SplitData,
+        outcome: &mut TaskOutcome,
+    ) -> Result<bool, RunError> {
+        let (rows_path, json_path) = self.paths(g);
+        let saved = std::fs::read_to_string(&json_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<TaskOutcome>(&t).ok());
+        let Some(saved) = saved.filter(|o| o.id == outcome.id && rows_path.is_file()) else {
+            return Ok(false);
+        };
+        let rows = Tensor::load(&rows_path).map_err(RunError::tch("reading kept puzzle rows"))?;
+        let index = group_ids(train, g);
+        if let Some(table) = trainer.model_mut().puzzle_table_mut() {
+            let rows = rows.to_device(table.device()).to_kind(table.kind());
+            let index = index.to_device(table.device());
+            let _ = tch::no_grad(|| table.f_index_copy_(0, &index, &rows))
+                .map_err(RunError::tch("restoring kept puzzle rows"))?;
+        }
+        *outcome = saved;
+        Ok(true)
+    }
+
+    /// Keeps the fitted rows of task `g` and its outcome (the outcome last: it marks a complete entry).
+    fn save(
+        &self,
+        g: usize,
+        trainer: &Trainer,
+        train: &SplitData,
+        outcome: &TaskOutcome,
+    ) -> Result<(), RunError> {
+        let (rows_path, json_path) = self.paths(g);
+        if let Some(table) = trainer.model().puzzle_table() {
+            let rows = tch::no_grad(|| {
+                table
+                    .index_select(0, &group_ids(train, g).to_device(table.device()))
+                    .to_device(Device::Cpu)
+            });
+            rows.save(&rows_path)
+                .map_err(RunError::tch("keeping fitted puzzle rows"))?;
+        }
+        let json = serde_json::to_string(outcome).map_err(|e| RunError::json(&json_path, e))?;
+        hrm_data::write_atomic(&json_path, json.as_bytes())?;
+        Ok(())
+    }
+
+    /// The error of a solve stopped while fitting, naming what was kept.
+    fn interrupted(&self) -> RunError {
+        let kept = std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                })
+                .count()
+            })
+            .unwrap_or(0);
+        RunError::Interrupted(format!(
+            "stopped while fitting; {kept} fitted tasks are kept in {}: run the same command again to \
+             continue",
+            self.dir.display()
+        ))
+    }
+}
+
+/// The puzzle identifiers of group `g` (one task's variants), as an index tensor on the CPU.
+fn group_ids(train: &SplitData, g: usize) -> Tensor {
+    let ids: Vec<i64> = train
+        .group_puzzles(g)
+        .map(|p| i64::from(train.puzzle_identifiers[p]))
+        .collect();
+    Tensor::from_slice(&ids)
 }
 
 /// Puts the puzzle rows of group `g` back to zero (after a failed fit).
@@ -592,20 +766,65 @@ fn write_predictions(
 }
 
 /// Placeholder entries for the tasks that could not be solved, so that the submission still covers them (the
-/// competition scores a missing task as wrong; a placeholder is as wrong but keeps the file complete).
-fn add_failed_tasks(submission: &mut Submission, failed: &[TaskOutcome]) {
+/// competition scores a missing task as wrong; a placeholder is as wrong but keeps the file complete), counted in
+/// `stats`; returns the (task id, test inputs) added.
+fn add_failed_tasks(
+    submission: &mut Submission,
+    stats: &mut SubmissionStats,
+    failed: &[TaskOutcome],
+) -> Vec<(String, usize)> {
     let placeholder = || hrm_eval::submission::AttemptPair {
         attempt_1: vec![vec![0]],
         attempt_2: vec![vec![0]],
     };
+    let mut added = Vec::new();
     for f in failed.iter().filter(|f| !f.id.is_empty()) {
-        if let Some(n) = test_count(f) {
-            submission
-                .0
-                .entry(f.id.clone())
-                .or_insert_with(|| (0..n).map(|_| placeholder()).collect());
+        let Some(n) = test_count(f) else { continue };
+        if submission.0.contains_key(&f.id) {
+            continue;
         }
+        submission
+            .0
+            .insert(f.id.clone(), (0..n).map(|_| placeholder()).collect());
+        stats.tasks += 1;
+        stats.test_inputs += n;
+        stats.placeholders += n;
+        added.push((f.id.clone(), n));
     }
+    added
+}
+
+/// The error of a solve in which no task could be fitted and predicted: nothing is written (an existing output
+/// folder is kept), and each task's failure is named.
+fn nothing_solved(outcomes: &[TaskOutcome]) -> RunError {
+    let mut lines: Vec<String> = outcomes
+        .iter()
+        .take(10)
+        .map(|o| match o.id.as_str() {
+            "" => format!(
+                "{}: {}",
+                o.source.display(),
+                o.error.as_deref().unwrap_or("")
+            ),
+            id => format!(
+                "{} (task {id}): {}",
+                o.source.display(),
+                o.error.as_deref().unwrap_or("")
+            ),
+        })
+        .collect();
+    if outcomes.len() > 10 {
+        lines.push(format!("... and {} more", outcomes.len() - 10));
+    }
+    let what = if outcomes.is_empty() {
+        "no task was given".to_string()
+    } else {
+        lines.join("\n  ")
+    };
+    RunError::config(
+        "TASKS",
+        format!("no task could be solved, so nothing was written:\n  {what}"),
+    )
 }
 
 /// The number of test inputs of a failed task, when its file can still be read that far.
