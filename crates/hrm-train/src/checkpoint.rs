@@ -12,7 +12,11 @@
 //! * `state.bin`: [`CheckpointState`] (step, sampler cursor, RNG stream, counters), bincode 1.3 of
 //!   `{ version: u32, state }` ([`STATE_FORMAT_VERSION`]); a wrong version or a truncated file is refused with
 //!   an error naming the file;
-//! * `metrics.jsonl`: a copy of the run's metrics up to this checkpoint.
+//! * `metrics.jsonl`: a copy of the run's metrics up to this checkpoint;
+//! * `SHA256SUMS`: the SHA-256 of every other file, in `sha256sum` format (`sha256sum -c SHA256SUMS` checks it
+//!   by hand). Every load verifies the files it reads against it ([`verified_file`]), so a flipped bit is refused
+//!   naming the file, and a resume falls back to the newest earlier checkpoint that verifies. Checkpoints written
+//!   before this file existed load unverified.
 //!
 //! Everything is written into `step_<N>.tmp/`, which is renamed to `step_<N>/` when complete; `latest` (a text file
 //! holding the folder name) is replaced atomically afterwards.
@@ -25,6 +29,7 @@ use hrm_model::{Carry, ModelConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
 use crate::run_error::RunError;
@@ -50,6 +55,8 @@ pub const STATE_FILE: &str = "state.bin";
 pub const STATE_FORMAT_VERSION: u32 = 2;
 /// The metrics of the run up to the checkpoint.
 pub const METRICS_FILE: &str = "metrics.jsonl";
+/// The SHA-256 of every other file of a checkpoint, `sha256sum` format.
+pub const CHECKSUMS_FILE: &str = "SHA256SUMS";
 
 /// The exact position of a `ChaCha8Rng` (seed, stream, word position).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -280,6 +287,7 @@ pub fn save_checkpoint_with(
         let dst = tmp.join(METRICS_FILE);
         std::fs::copy(&metrics, &dst).map_err(RunError::io(&dst))?;
     }
+    write_checksums(&tmp)?;
 
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(RunError::io(&final_dir))?;
@@ -288,6 +296,90 @@ pub fn save_checkpoint_with(
     hrm_data::write_atomic(&root.join(LATEST_FILE), format!("{name}\n").as_bytes())?;
     prune(&root, &name)?;
     Ok(final_dir)
+}
+
+/// The SHA-256 of a file, hex.
+pub fn file_sha256(path: &Path) -> Result<String, RunError> {
+    let mut f = std::fs::File::open(path).map_err(RunError::io(path))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(RunError::io(path))?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes [`CHECKSUMS_FILE`] for every file of the (temporary) checkpoint folder `dir`, sorted by name.
+pub fn write_checksums(dir: &Path) -> Result<(), RunError> {
+    let mut names: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(RunError::io(dir))? {
+        let entry = entry.map_err(RunError::io(dir))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name != CHECKSUMS_FILE && entry.path().is_file() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let mut text = String::new();
+    for name in names {
+        let hash = file_sha256(&dir.join(&name))?;
+        text.push_str(&format!("{hash}  {name}\n"));
+    }
+    hrm_data::write_atomic(&dir.join(CHECKSUMS_FILE), text.as_bytes())?;
+    Ok(())
+}
+
+/// The recorded SHA-256 of each file of a checkpoint, from its [`CHECKSUMS_FILE`]; `None` when the checkpoint
+/// has none (written before checksums were recorded). A malformed line is refused, naming the file and line.
+fn read_checksums(dir: &Path) -> Result<Option<HashMap<String, String>>, RunError> {
+    let path = dir.join(CHECKSUMS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(RunError::io(&path)(e)),
+    };
+    let mut sums = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let parsed = line.split_once("  ").filter(|(h, n)| {
+            h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) && !n.is_empty()
+        });
+        let Some((hash, name)) = parsed else {
+            return Err(RunError::state_file(
+                &path,
+                format!(
+                    "line {} is not `<64 hex digits>  <file name>`: the checksum file is damaged",
+                    i + 1
+                ),
+            ));
+        };
+        sums.insert(name.to_string(), hash.to_ascii_lowercase());
+    }
+    Ok(Some(sums))
+}
+
+/// `dir/name`, after checking its SHA-256 against the checkpoint's [`CHECKSUMS_FILE`]: a file that differs
+/// from what was written (a flipped bit, a partial copy, an edit) is refused, naming it and both hashes. A
+/// checkpoint without checksums (older versions) is taken as is; one whose checksums do not list `name` is
+/// refused.
+pub fn verified_file(dir: &Path, name: &str) -> Result<PathBuf, RunError> {
+    let path = dir.join(name);
+    let Some(sums) = read_checksums(dir)? else {
+        return Ok(path);
+    };
+    let Some(expected) = sums.get(name) else {
+        return Err(RunError::state_file(
+            dir.join(CHECKSUMS_FILE),
+            format!("{name} is not listed: the checkpoint was changed after it was written"),
+        ));
+    };
+    let actual = file_sha256(&path)?;
+    if &actual != expected {
+        return Err(RunError::state_file(
+            &path,
+            format!(
+                "its SHA-256 is {actual}, but {CHECKSUMS_FILE} recorded {expected} when the checkpoint was \
+                 written: the file was damaged or changed since (use an earlier checkpoint, or retrain)"
+            ),
+        ));
+    }
+    Ok(path)
 }
 
 /// Removes rolling checkpoints other than `keep` and leftover `*.tmp` folders.
@@ -349,12 +441,12 @@ pub fn resolve_checkpoint(run_dir: &Path, name: Option<&str>) -> Result<PathBuf,
 
 /// Reads the [`STATE_FILE`] of a checkpoint folder.
 pub fn load_state(dir: &Path) -> Result<CheckpointState, RunError> {
-    read_state(&dir.join(STATE_FILE))
+    read_state(&verified_file(dir, STATE_FILE)?)
 }
 
 /// Reads `model_config.json` of a checkpoint folder.
 pub fn load_model_config(dir: &Path) -> Result<ModelConfig, RunError> {
-    let config: ModelConfig = read_json(&dir.join(MODEL_CONFIG_FILE))?;
+    let config: ModelConfig = read_json(&verified_file(dir, MODEL_CONFIG_FILE)?)?;
     config.validate()?;
     Ok(config)
 }
@@ -406,16 +498,17 @@ pub fn load_checkpoint(dir: &Path, trainer: &mut Trainer) -> Result<CheckpointSt
     let device = trainer.model().device();
     trainer
         .model_mut()
-        .load_safetensors(&dir.join(MODEL_FILE))?;
+        .load_safetensors(&verified_file(dir, MODEL_FILE)?)?;
     if let Some(ema) = trainer.ema_mut() {
-        ema.load(&dir.join(EMA_FILE))?;
+        ema.load(&verified_file(dir, EMA_FILE)?)?;
     }
     trainer
         .optimizer_mut()
-        .load(dir.join(OPTIMIZER_FILE), device)?;
+        .load(verified_file(dir, OPTIMIZER_FILE)?, device)?;
     let carries_path = dir.join(CARRIES_FILE);
     let mut carries: Vec<Option<Carry>> = (0..k).map(|_| None).collect();
     if carries_path.is_file() {
+        verified_file(dir, CARRIES_FILE)?;
         let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&carries_path)
             .map_err(RunError::tch(format!("reading {}", carries_path.display())))?
             .into_iter()
@@ -503,5 +596,34 @@ mod tests {
         std::fs::write(&path, &longer).unwrap();
         let e = read_state(&path).unwrap_err().to_string();
         assert!(e.contains("1 bytes after the state"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod checksum_tests {
+    use super::*;
+
+    #[test]
+    fn checksums_catch_a_changed_file_an_unlisted_one_and_a_damaged_list() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("a.bin"), b"weights").unwrap();
+        std::fs::write(dir.join("b.json"), b"{}").unwrap();
+        // No checksum file: older checkpoints load unverified.
+        assert_eq!(verified_file(dir, "a.bin").unwrap(), dir.join("a.bin"));
+        write_checksums(dir).unwrap();
+        let sums = std::fs::read_to_string(dir.join(CHECKSUMS_FILE)).unwrap();
+        assert_eq!(sums.lines().count(), 2, "{sums}");
+        assert!(sums.ends_with("  b.json\n"), "{sums}");
+        verified_file(dir, "a.bin").unwrap();
+        std::fs::write(dir.join("a.bin"), b"weightz").unwrap();
+        let e = verified_file(dir, "a.bin").unwrap_err().to_string();
+        assert!(e.contains("a.bin") && e.contains("SHA-256"), "{e}");
+        std::fs::write(dir.join("c.bin"), b"new").unwrap();
+        let e = verified_file(dir, "c.bin").unwrap_err().to_string();
+        assert!(e.contains("c.bin is not listed"), "{e}");
+        std::fs::write(dir.join(CHECKSUMS_FILE), "zz  a.bin\n").unwrap();
+        let e = verified_file(dir, "b.json").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains(CHECKSUMS_FILE), "{e}");
     }
 }

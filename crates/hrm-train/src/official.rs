@@ -17,12 +17,11 @@ use hrm_recipe::official::{official_yaml, recipe_from_official, DataShape};
 use hrm_recipe::{DtypeSetting, Recipe};
 use hrm_torchfile::{DType, TensorOut, TorchFile};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{
-    load_state, resolve_checkpoint, save_checkpoint, CheckpointState, RngState, EMA_FILE,
-    MODEL_FILE,
+    file_sha256, load_state, resolve_checkpoint, save_checkpoint, verified_file, CheckpointState,
+    RngState, EMA_FILE, MODEL_FILE,
 };
 use crate::run::{
     check_dataset, exploration_rng, load_env, load_run_recipe, resolve_model_config, step_config,
@@ -154,14 +153,6 @@ pub fn locate_source(source: &Path) -> Result<(PathBuf, PathBuf, Option<u64>), R
     }
     let step = step_of(&file);
     Ok((file, yaml, step))
-}
-
-/// The SHA-256 of a file, hex.
-pub fn file_sha256(path: &Path) -> Result<String, RunError> {
-    let mut f = std::fs::File::open(path).map_err(RunError::io(path))?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).map_err(RunError::io(path))?;
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn kind_of(d: DType) -> Kind {
@@ -619,11 +610,14 @@ pub fn export_official(opts: &ExportOptions) -> Result<ExportSummary, RunError> 
     let ckpt = resolve_checkpoint(&opts.run_dir, opts.checkpoint.as_deref())?;
     let state = load_state(&ckpt)?;
     let config = crate::checkpoint::load_model_config(&ckpt)?;
-    let weights = ckpt.join(if recipe.train.ema {
-        EMA_FILE
-    } else {
-        MODEL_FILE
-    });
+    let weights = verified_file(
+        &ckpt,
+        if recipe.train.ema {
+            EMA_FILE
+        } else {
+            MODEL_FILE
+        },
+    )?;
     let tensors = official_tensors(&weights)?;
     let env = load_env(&opts.run_dir)?;
     // The dataset the run was trained on; an import without one names the folder its recipe would build.

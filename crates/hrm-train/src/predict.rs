@@ -14,7 +14,9 @@ use hrm_model::Model;
 use hrm_recipe::Recipe;
 use tch::{Device, Kind, Tensor};
 
-use crate::checkpoint::{load_model_config, resolve_checkpoint, EMA_FILE, MODEL_FILE};
+use crate::checkpoint::{
+    load_model_config, resolve_checkpoint, verified_file, EMA_FILE, MODEL_FILE,
+};
 use crate::progress::{self, Display};
 use crate::run::{eval_split, forward_dtype, load_env, load_run_recipe, EvalBatchResult};
 use crate::run_error::RunError;
@@ -258,7 +260,7 @@ fn open_model(
         true => (Weights::Ema, EMA_FILE),
         false => (Weights::Trained, MODEL_FILE),
     };
-    let model = Model::from_safetensors(&config, device, &ckpt.join(name))?;
+    let model = Model::from_safetensors(&config, device, &verified_file(&ckpt, name)?)?;
     Ok((model, weights))
 }
 

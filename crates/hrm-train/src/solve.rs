@@ -29,7 +29,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use crate::checkpoint::{load_model_config, resolve_checkpoint, EMA_FILE, MODEL_FILE};
+use crate::checkpoint::{
+    load_model_config, resolve_checkpoint, verified_file, EMA_FILE, MODEL_FILE,
+};
 use crate::progress::{self, Display};
 use crate::run::{eval_split, forward_dtype, load_run_recipe, step_config};
 use crate::run_error::RunError;
@@ -271,7 +273,7 @@ fn open_network(
     } else {
         (MODEL_FILE, "trained")
     };
-    let trained = Model::from_safetensors(&config, device, &ckpt.join(file))?;
+    let trained = Model::from_safetensors(&config, device, &verified_file(&ckpt, file)?)?;
     config.num_puzzle_identifiers = num_ids;
     config.batch_size = batch_size as i64;
     let mut model = Model::new(&config, device, 0)?;

@@ -412,6 +412,8 @@ fn poison(ckpt: &Path) {
         let _ = head.shallow_clone().fill_(f64::NAN);
     });
     model.save_safetensors(&weights).unwrap();
+    // As a run that wrote NaN weights would have recorded them.
+    hrm_train::checkpoint::write_checksums(ckpt).unwrap();
 }
 
 #[test]
@@ -468,6 +470,68 @@ fn a_poisoned_checkpoint_is_refused_and_resume_falls_back_to_an_earlier_one() {
         "{msg}"
     );
     assert!(msg.contains("non-finite"), "{msg}");
+}
+
+/// Flips one bit in the middle of `file`.
+fn flip_bit(file: &Path) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x10;
+    std::fs::write(file, bytes).unwrap();
+}
+
+#[test]
+fn a_flipped_bit_in_a_checkpoint_is_refused_and_resume_falls_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let full = tmp.path().join("full");
+    train(&options(&data, &full, &[])).expect("training");
+    let mut steps: Vec<u64> = checkpoint_names(&full)
+        .iter()
+        .filter_map(|n| n.strip_prefix("step_")?.parse().ok())
+        .collect();
+    steps.sort();
+    let run = tmp.path().join("run");
+    copy_dir(&full, &run);
+    let last = hrm_train::checkpoint::checkpoint_dir(&run, steps[1]);
+    let weights = last.join(hrm_train::checkpoint::MODEL_FILE);
+    flip_bit(&weights);
+    let out = tmp.path().join("pred");
+    let msg = predict(&predict_options(&run, &out, &format!("step_{}", steps[1])))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("SHA-256") && msg.contains(&weights.display().to_string()),
+        "{msg}"
+    );
+    assert!(!out.exists(), "nothing written: {msg}");
+    let mut opts = options(&data, &run, &[]);
+    opts.resume = true;
+    let s = train(&opts).expect("resume from the earlier checkpoint");
+    assert_eq!(s.steps_this_session, steps[1] - steps[0]);
+    assert_eq!(metrics(&run), metrics(&full));
+    // Every file of a checkpoint is covered: a damaged optimizer state is refused as well.
+    let other = tmp.path().join("other");
+    copy_dir(&full, &other);
+    let last = hrm_train::checkpoint::checkpoint_dir(&other, steps[1]);
+    flip_bit(&last.join(hrm_train::checkpoint::OPTIMIZER_FILE));
+    let mut trainer = Trainer::new(
+        hrm_model::Model::new(
+            &hrm_train::checkpoint::load_model_config(&last).unwrap(),
+            Device::Cpu,
+            0,
+        )
+        .unwrap(),
+        step_config(&opts.recipe, 8),
+    )
+    .unwrap();
+    let msg = load_checkpoint(&last, &mut trainer)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("optimizer.safetensors") && msg.contains("SHA-256"),
+        "{msg}"
+    );
 }
 
 #[test]
