@@ -247,7 +247,18 @@ fn parse_pair(
     })?;
     let field_grid = |field: Field| -> Result<Option<Grid>, ArcError> {
         match obj.get(field.key()) {
-            None | Some(Value::Null) => Ok(None),
+            None => Ok(None),
+            // A test output may be null (a challenge without its solution); anything else must be a grid.
+            Some(Value::Null) if field == Field::Output && section == Section::Test => Ok(None),
+            Some(Value::Null) => Err(ArcError::NotAGrid {
+                path: path.to_path_buf(),
+                task: task.to_string(),
+                section,
+                pair,
+                field,
+                what: "null; it must be a grid: a list of rows, each a list of colours 0-9, e.g. [[0, 1], [2, 3]]"
+                    .to_string(),
+            }),
             Some(v) => parse_grid(v)
                 .map(Some)
                 .map_err(|e| e.into_arc(path, task, section, pair, field)),

@@ -219,6 +219,35 @@ fn oversized_empty_and_bad_colour_grids_are_rejected() {
 }
 
 #[test]
+fn a_null_grid_is_named_as_null_and_only_a_test_output_may_be_null() {
+    let (err, msg) = error_of(r#"{"train": [{"input": null, "output": [[0]]}], "test": []}"#);
+    assert!(matches!(
+        err,
+        ArcError::NotAGrid {
+            section: Section::Train,
+            pair: 0,
+            field: Field::Input,
+            ..
+        }
+    ));
+    assert!(
+        msg.contains("train pair 0, field \"input\": null; it must be a grid"),
+        "{msg}"
+    );
+    let (_, msg) = error_of(r#"{"train": [{"input": [[0]], "output": null}], "test": []}"#);
+    assert!(msg.contains("field \"output\": null"), "{msg}");
+    let (_, msg) = error_of(r#"{"train": [], "test": [{"input": null}]}"#);
+    assert!(msg.contains("test pair 0, field \"input\": null"), "{msg}");
+    let task = parse_task(
+        "t",
+        r#"{"train": [], "test": [{"input": [[1]], "output": null}]}"#,
+        Path::new("t.json"),
+    )
+    .expect("a test output may be null");
+    assert!(task.test[0].output.is_none());
+}
+
+#[test]
 fn missing_fields_and_sections_are_named() {
     let (err, msg) = error_of(r#"{"train": [{"output": [[0]]}], "test": []}"#);
     assert!(matches!(
