@@ -287,3 +287,43 @@ fn forced_build_refuses_a_folder_that_is_not_a_dataset() {
         String::from_utf8_lossy(&again.stderr)
     );
 }
+
+#[test]
+fn a_canvas_too_small_for_every_task_names_the_count_and_the_smallest_that_fits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = raw_data(tmp.path(), 3);
+    // The smallest canvas holding one task: over the tasks, the largest side of any of its grids.
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in ["arc-agi-1/evaluation", "concept-arc/corpus"] {
+        for e in std::fs::read_dir(data.join(dir)).unwrap() {
+            files.push(e.unwrap().path());
+        }
+    }
+    let smallest = files
+        .iter()
+        .map(|f| {
+            let t = hrm_grid::arc::load_task(f).unwrap();
+            let grids = t.train.iter().chain(&t.test);
+            grids
+                .flat_map(|p| [Some(&p.input), p.output.as_ref()])
+                .flatten()
+                .map(|g| g.rows().max(g.cols()))
+                .max()
+                .unwrap()
+        })
+        .min()
+        .unwrap();
+    let out = tmp.path().join("out");
+    let r = build(&data, &out, "1", &["--canvas", &(smallest - 1).to_string()]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("{} tasks were read", files.len()))
+            && err.contains(&format!("none fits the {0}x{0} canvas", smallest - 1))
+            && err.contains(&format!("--canvas {smallest}")),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let r = build(&data, &out, "1", &["--canvas", &smallest.to_string()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+}

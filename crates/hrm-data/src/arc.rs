@@ -148,12 +148,46 @@ impl std::fmt::Display for ArcBuildStats {
 /// returns the number of test tasks read before the filters.
 pub fn select_tasks(config: &ArcBuildConfig) -> Result<(Vec<SourcedTask>, usize), DataError> {
     let mut tasks = load_sources(&config.sources)?;
+    let sources = || {
+        let names: Vec<String> = config.sources.iter().map(|s| s.to_string()).collect();
+        names.join(", ")
+    };
+    if tasks.is_empty() {
+        return Err(DataError::config(
+            "sources",
+            format!("no tasks found in {}", sources()),
+        ));
+    }
+    let read = tasks.len();
     let listed = tasks.iter().filter(|t| t.evaluation).count();
     if config.evaluation_only {
         tasks.retain(|t| t.evaluation);
+        if tasks.is_empty() {
+            return Err(DataError::config(
+                "evaluation_only",
+                format!(
+                    "{read} tasks were read from {}, but none is an evaluation (test) task; mark a source \
+                     `test=PATH` or drop --evaluation-only",
+                    sources()
+                ),
+            ));
+        }
     }
     if config.canvas < ARC_CANVAS {
+        let smallest = tasks.iter().map(|t| task_extent(&t.task)).min();
         tasks.retain(|t| fits_canvas(&t.task, config.canvas));
+        if let (true, Some(smallest)) = (tasks.is_empty(), smallest) {
+            let c = config.canvas;
+            return Err(DataError::config(
+                "canvas",
+                format!(
+                    "{read} tasks were read from {}, but none fits the {c}x{c} canvas (a task is kept only \
+                     when all its grids fit); the smallest canvas that fits one is {smallest} (--canvas \
+                     {smallest})",
+                    sources()
+                ),
+            ));
+        }
     }
     if config.max_tasks > 0 {
         tasks.truncate(config.max_tasks);
@@ -161,13 +195,20 @@ pub fn select_tasks(config: &ArcBuildConfig) -> Result<(Vec<SourcedTask>, usize)
     Ok((tasks, listed))
 }
 
-/// True when every grid of the task (given outputs included) fits a `canvas` x `canvas` canvas.
-pub fn fits_canvas(task: &hrm_grid::arc::ArcTask, canvas: usize) -> bool {
-    let fits = |g: &Grid| g.rows() <= canvas && g.cols() <= canvas;
+/// The side of the smallest square canvas that holds every grid of the task (given outputs included).
+pub fn task_extent(task: &hrm_grid::arc::ArcTask) -> usize {
     task.train
         .iter()
         .chain(&task.test)
-        .all(|p| fits(&p.input) && p.output.as_ref().is_none_or(fits))
+        .flat_map(|p| std::iter::once(&p.input).chain(p.output.as_ref()))
+        .map(|g| g.rows().max(g.cols()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// True when every grid of the task (given outputs included) fits a `canvas` x `canvas` canvas.
+pub fn fits_canvas(task: &hrm_grid::arc::ArcTask, canvas: usize) -> bool {
+    task_extent(task) <= canvas
 }
 
 /// The planned size of an ARC build: every pair of every task, once per variant (an upper bound: de-duplication
@@ -496,13 +537,6 @@ pub fn build_arc(config: &ArcBuildConfig, out_dir: &Path) -> Result<ArcBuildStat
     check_canvas(config.canvas)?;
     crate::budget::check_num_aug(config.num_aug)?;
     let (tasks, listed) = select_tasks(config)?;
-    if tasks.is_empty() {
-        let sources: Vec<String> = config.sources.iter().map(|s| s.to_string()).collect();
-        return Err(DataError::config(
-            "sources",
-            format!("no tasks found in {}", sources.join(", ")),
-        ));
-    }
     let selection = (config.canvas < ARC_CANVAS || config.evaluation_only || config.max_tasks > 0)
         .then(|| crate::layout::TaskSelection {
             canvas: config.canvas as u32,
