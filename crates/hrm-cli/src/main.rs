@@ -80,14 +80,17 @@ fn install_subscriber() {
         .try_init();
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     install_subscriber();
     let cli = Cli::parse();
     if matches!(
         cli.command,
         Command::Train(_) | Command::Predict(_) | Command::Solve(_)
     ) {
-        install_stop_handler()?;
+        if let Err(e) = install_stop_handler() {
+            eprintln!("{}", error_report(&e));
+            return std::process::ExitCode::FAILURE;
+        }
     }
     let result = match cli.command {
         Command::BuildData(a) => build_data::run(a),
@@ -101,15 +104,69 @@ fn main() -> Result<()> {
         Command::Info(a) => info::run(a),
         Command::Bench(a) => bench::run(a),
     };
-    // A closed standard output (`hrm eval --json | head`) is the reader's choice, not an error.
-    if let Err(e) = &result {
-        let broken_pipe = e.chain().any(|c| {
-            c.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-        });
-        if broken_pipe {
-            return Ok(());
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // A closed standard output (`hrm eval --json | head`) is the reader's choice, not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}", error_report(&e));
+            std::process::ExitCode::FAILURE
         }
     }
-    result
+}
+
+/// `Error: <message>` and, under `Caused by:`, each cause of the chain that the lines before it do not already
+/// say (library errors often quote their source, and the same words twice only make the reader look for a
+/// difference).
+fn error_report(e: &anyhow::Error) -> String {
+    let mut out = format!("Error: {e}");
+    let mut said = vec![e.to_string()];
+    let mut header = false;
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if text.trim().is_empty() || said.iter().any(|s| s.contains(text.trim())) {
+            continue;
+        }
+        if !header {
+            out.push_str("\n\nCaused by:");
+            header = true;
+        }
+        for line in text.lines() {
+            out.push_str(&format!("\n    {line}"));
+        }
+        said.push(text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = anyhow::Error::new(io)
+            .context("file r/recipe.toml: No such file or directory")
+            .context("reading the run");
+        let text = error_report(&e);
+        assert_eq!(
+            text.matches("No such file or directory").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.starts_with("Error: reading the run\n\nCaused by:\n    file r/recipe.toml"),
+            "{text}"
+        );
+        let plain = error_report(&anyhow::anyhow!("one line"));
+        assert_eq!(plain, "Error: one line");
+    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hrm_recipe::Recipe;
+use hrm_train::dataset_dir::{default_dataset_dir, holds_split, missing_dataset};
 use hrm_train::run::{
     load_env, load_run_recipe, parse_device, train, RunOptions, RunSummary, StopReason,
 };
@@ -45,37 +46,6 @@ pub struct Args {
     /// Sleep this many milliseconds after every step (lets tests interrupt a tiny run).
     #[arg(long, default_value_t = 0, hide = true)]
     throttle_ms: u64,
-}
-
-/// The default dataset folder of a recipe: `$HRM_DATASETS_DIR/<name>` or `datasets/built/<name>`.
-pub fn default_dataset_dir(recipe: &Recipe) -> PathBuf {
-    let base = std::env::var_os("HRM_DATASETS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("datasets/built"));
-    base.join(recipe.dataset_name())
-}
-
-/// The command that builds a recipe's dataset into `out`.
-fn build_command(recipe_arg: &str, recipe: &Recipe, out: &Path) -> String {
-    let mut cmd = format!("hrm build-data --recipe {recipe_arg}");
-    for s in recipe
-        .overrides
-        .iter()
-        .filter(|s| s.trim().starts_with("data."))
-    {
-        cmd.push_str(&format!(" --set {s}"));
-    }
-    cmd.push_str(&format!(" --out {}", out.display()));
-    // The raw data: $HRM_DATA_DIR when set (build-data reads it too), else the shared folder beside a clone.
-    if std::env::var_os("HRM_DATA_DIR").is_none() {
-        let shared = Path::new("../shared/datasets");
-        let dir = match shared.is_dir() {
-            true => shared.display().to_string(),
-            false => "<folder holding arc-agi-1/, concept-arc/, ...>".to_string(),
-        };
-        cmd.push_str(&format!(" --data-dir {dir}"));
-    }
-    cmd
 }
 
 /// The current UTC time as `YYYYMMDD-HHMMSS`.
@@ -163,13 +133,16 @@ pub fn run(args: Args) -> Result<()> {
         (None, true) => load_env(&run_dir)?.dataset,
         (None, false) => default_dataset_dir(&recipe),
     };
-    if !dataset_dir.join("train").join("dataset.json").is_file() {
-        let recipe_arg = args.recipe.clone().unwrap_or_else(|| recipe.name.clone());
-        bail!(
-            "dataset folder {} does not exist (or has no train/dataset.json). Build it with:\n  {}",
-            dataset_dir.display(),
-            build_command(&recipe_arg, &recipe, &dataset_dir)
-        );
+    if !holds_split(&dataset_dir, "train") {
+        let recipe_arg = match (&args.recipe, resume) {
+            (Some(r), _) => r.clone(),
+            (None, true) => run_dir
+                .join(hrm_train::run::RECIPE_FILE)
+                .display()
+                .to_string(),
+            (None, false) => recipe.name.clone(),
+        };
+        return Err(missing_dataset(&dataset_dir, "train", &recipe_arg, &recipe).into());
     }
     if resume && rank0 && args.recipe.is_none() && !args.sets.is_empty() {
         record_extension(&args, &run_dir, &dataset_dir, &recipe)?;

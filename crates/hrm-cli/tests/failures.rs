@@ -245,3 +245,71 @@ fn an_empty_source_or_an_unknown_prefix_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn a_dataset_flag_naming_raw_data_or_a_moved_dataset_gives_a_build_command_that_writes_elsewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let raw = tmp.path().join("raw").join("arc-agi-1");
+    std::fs::create_dir_all(raw.join("evaluation")).unwrap();
+    std::fs::write(raw.join("evaluation").join("00576224.json"), "{}").unwrap();
+    let run = tmp.path().join("run");
+    let (r, u) = (recipe.to_str().unwrap(), run.to_str().unwrap());
+    let err = refused(&train_args(r, raw.to_str().unwrap(), u));
+    assert!(err.contains("holds raw data (1 task"), "{err}");
+    let root = tmp.path().join("raw");
+    assert!(
+        err.contains(&format!("--data-dir {}", root.display())),
+        "{err}"
+    );
+    assert!(!err.contains(&format!("--out {}", raw.display())), "{err}");
+    assert!(!run.exists());
+
+    // A run whose dataset moved: predict names the folder and the command that builds it from the run's recipe.
+    let mut args = train_args(r, data.to_str().unwrap(), u);
+    args.extend(["--set", "train.max_steps=2"]);
+    hrm_ok(&args);
+    std::fs::rename(&data, tmp.path().join("moved")).unwrap();
+    let err = refused(&["predict", "--run", u, "--device", "cpu", "--quiet"]);
+    let recipe_file = run.join("recipe.toml");
+    assert!(
+        err.contains("does not exist. Build it with")
+            && err.contains(&format!(
+                "hrm build-data --recipe {} --out {}",
+                recipe_file.display(),
+                data.display()
+            )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_run_folder_is_named_once_without_a_repeated_cause() {
+    let err = refused(&["predict", "--run", "/nonexistent-run"]);
+    assert!(
+        err.contains("/nonexistent-run does not exist (a run folder is what `hrm train`"),
+        "{err}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let err = refused(&[
+        "export",
+        tmp.path().to_str().unwrap(),
+        "--out",
+        "/nonexistent-x",
+    ]);
+    assert!(
+        err.contains("is not a run folder: it has no recipe.toml"),
+        "{err}"
+    );
+    // Wherever a cause is quoted by the message above it, it is not printed again.
+    let missing = tmp.path().join("nope.json");
+    let err = refused(&[
+        "eval",
+        tmp.path().to_str().unwrap(),
+        "--dataset",
+        missing.to_str().unwrap(),
+    ]);
+    for line in err.lines().filter(|l| !l.trim().is_empty()) {
+        assert_eq!(err.matches(line.trim()).count(), 1, "repeated: {err}");
+    }
+}

@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod dataset_dir;
 pub mod ema;
 pub mod error;
 pub mod official;

@@ -175,6 +175,28 @@ fn open_for_predict(
         Some(d) => d.clone(),
         None => load_env(&opts.run_dir)?.dataset,
     };
+    let recipe_file = opts.run_dir.join(crate::run::RECIPE_FILE);
+    let recipe_arg = recipe_file.display().to_string();
+    if dataset_dir.as_os_str().is_empty() {
+        let out = crate::dataset_dir::default_dataset_dir(recipe);
+        return Err(RunError::config(
+            "--dataset",
+            format!(
+                "{} records no dataset (it was imported without --dataset): give --dataset, a folder built \
+                 with:\n  {}",
+                opts.run_dir.display(),
+                crate::dataset_dir::build_command(&recipe_arg, recipe, &out, None)
+            ),
+        ));
+    }
+    if !crate::dataset_dir::holds_split(&dataset_dir, &opts.split) {
+        return Err(crate::dataset_dir::missing_dataset(
+            &dataset_dir,
+            &opts.split,
+            &recipe_arg,
+            recipe,
+        ));
+    }
     let meta = hrm_data::layout::load_metadata(&dataset_dir, &opts.split)?;
     let (model, weights) = open_model(recipe, ckpt, opts.device, &meta, &dataset_dir, &opts.split)?;
     let fingerprint = hrm_data::layout::dataset_fingerprint(&dataset_dir)?;

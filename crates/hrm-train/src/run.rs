@@ -392,8 +392,31 @@ pub fn load_env(run_dir: &Path) -> Result<RunEnv, RunError> {
     serde_json::from_str(&text).map_err(|e| RunError::json(&path, e))
 }
 
+/// Refuses a path that is not a run folder, saying what it is: missing, not a folder, or a folder without
+/// the `recipe.toml` that `hrm train` and `hrm import` write first.
+pub fn check_run_folder(run_dir: &Path) -> Result<(), RunError> {
+    let what = if !run_dir.exists() {
+        "does not exist"
+    } else if !run_dir.is_dir() {
+        "is a file, not a run folder"
+    } else if !run_dir.join(RECIPE_FILE).exists() {
+        "is not a run folder: it has no recipe.toml"
+    } else {
+        return Ok(());
+    };
+    Err(RunError::config(
+        "--run",
+        format!(
+            "{} {what} (a run folder is what `hrm train` or `hrm import` writes: recipe.toml, env.json and \
+             checkpoints/)",
+            run_dir.display()
+        ),
+    ))
+}
+
 /// Reads a run folder's `recipe.toml`.
 pub fn load_run_recipe(run_dir: &Path) -> Result<Recipe, RunError> {
+    check_run_folder(run_dir)?;
     let path = run_dir.join(RECIPE_FILE);
     let text = std::fs::read_to_string(&path).map_err(RunError::io(&path))?;
     Ok(Recipe::from_toml_str(

@@ -1,0 +1,170 @@
+//! Where a recipe's dataset lives and what to do when it is not there: the default folder, the `hrm build-data`
+//! command that builds it, and the error for a `--dataset` that is missing, holds raw task files or is some
+//! other folder (never advising to build into the raw data or into a folder that holds something else).
+
+use std::path::{Path, PathBuf};
+
+use hrm_recipe::Recipe;
+
+use crate::run_error::RunError;
+
+/// The raw-data folders `hrm build-data` reads under `--data-dir` (`$HRM_DATA_DIR`).
+const RAW_FOLDERS: [&str; 6] = [
+    "arc-agi-1",
+    "arc-agi-2",
+    "arc-kaggle",
+    "concept-arc",
+    "sudoku-sources",
+    "maze-30x30-hard-1k",
+];
+
+/// The default dataset folder of a recipe: `$HRM_DATASETS_DIR/<name>` or `datasets/built/<name>`.
+pub fn default_dataset_dir(recipe: &Recipe) -> PathBuf {
+    let base = std::env::var_os("HRM_DATASETS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("datasets/built"));
+    base.join(recipe.dataset_name())
+}
+
+/// True when `dir` holds a built dataset's split `split` (its `dataset.json`).
+pub fn holds_split(dir: &Path, split: &str) -> bool {
+    dir.join(split).join("dataset.json").is_file()
+}
+
+/// The command that builds a recipe's dataset into `out`; `recipe_arg` is the recipe as the user can name it
+/// (a preset, a .toml file, or a run's `recipe.toml`). `data_dir` is the raw-data folder when it is known.
+pub fn build_command(
+    recipe_arg: &str,
+    recipe: &Recipe,
+    out: &Path,
+    data_dir: Option<&Path>,
+) -> String {
+    let mut cmd = format!("hrm build-data --recipe {recipe_arg}");
+    for s in recipe
+        .overrides
+        .iter()
+        .filter(|s| s.trim().starts_with("data."))
+    {
+        cmd.push_str(&format!(" --set {s}"));
+    }
+    cmd.push_str(&format!(" --out {}", out.display()));
+    // The raw data: as found, else $HRM_DATA_DIR when set (build-data reads it too), else the shared folder
+    // beside a clone.
+    let data = match data_dir {
+        Some(d) => Some(d.display().to_string()),
+        None if std::env::var_os("HRM_DATA_DIR").is_some() => None,
+        None => Some(match Path::new("../shared/datasets").is_dir() {
+            true => "../shared/datasets".to_string(),
+            false => "<folder holding arc-agi-1/, concept-arc/, ...>".to_string(),
+        }),
+    };
+    if let Some(d) = data {
+        cmd.push_str(&format!(" --data-dir {d}"));
+    }
+    cmd
+}
+
+/// The raw-data root that `dir` is or lies in: the nearest of `dir` and its ancestors that holds one of the
+/// folders `hrm build-data` reads, or whose own name is one of them (then its parent).
+fn raw_data_root(dir: &Path) -> Option<PathBuf> {
+    for d in dir.ancestors() {
+        if RAW_FOLDERS.iter().any(|f| d.join(f).is_dir()) {
+            return Some(d.to_path_buf());
+        }
+        let name = d.file_name().map(|n| n.to_string_lossy().to_string());
+        if name.is_some_and(|n| RAW_FOLDERS.contains(&n.as_str())) {
+            return d.parent().map(Path::to_path_buf);
+        }
+    }
+    None
+}
+
+/// The number of `.json` and `.csv` files in `dir` and its direct subfolders (raw task and puzzle files).
+fn raw_files(dir: &Path) -> usize {
+    let is_raw = |p: &Path| {
+        p.extension()
+            .is_some_and(|e| e == "json" || e == "csv" || e == "npy")
+    };
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            n += std::fs::read_dir(&p)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| is_raw(&e.path()))
+                .count();
+        } else if is_raw(&p) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The error for a dataset folder `dir` that has no split `split`, with the command that builds one:
+/// * missing: build it there;
+/// * raw task files (under a raw-data root): build from them into the recipe's default folder, reading them
+///   with `--data-dir`;
+/// * anything else: build into the default folder (never into a folder that holds something else).
+pub fn missing_dataset(dir: &Path, split: &str, recipe_arg: &str, recipe: &Recipe) -> RunError {
+    let mut fresh = default_dataset_dir(recipe);
+    if fresh == dir || fresh.exists() {
+        fresh = PathBuf::from(format!("{}-{split}-rebuilt", fresh.display()));
+    }
+    let message = if !dir.exists() {
+        format!(
+            "dataset folder {} does not exist. Build it with:\n  {}",
+            dir.display(),
+            build_command(recipe_arg, recipe, dir, None)
+        )
+    } else if let (Some(root), n @ 1..) = (raw_data_root(dir), raw_files(dir)) {
+        format!(
+            "{} holds raw data ({n} task or puzzle files), not a built dataset: --dataset takes the folder \
+             `hrm build-data` writes (train/, test/, identifiers.json). Build one from the raw data into a \
+             folder of its own with:\n  {}",
+            dir.display(),
+            build_command(recipe_arg, recipe, &fresh, Some(&root))
+        )
+    } else {
+        format!(
+            "{} is not a built dataset: it has no {split}/dataset.json (a dataset folder holds train/, test/ \
+             and identifiers.json, as `hrm build-data` writes them). Build one into a folder of its own \
+             with:\n  {}",
+            dir.display(),
+            build_command(recipe_arg, recipe, &fresh, None)
+        )
+    };
+    RunError::config("--dataset", message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_data_is_told_apart_from_a_missing_or_foreign_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let recipe = Recipe::load("tiny", &[]).unwrap();
+        let missing = tmp.path().join("nope");
+        let e = missing_dataset(&missing, "train", "tiny", &recipe).to_string();
+        assert!(e.contains("does not exist") && e.contains("--out"), "{e}");
+        assert!(e.contains(&missing.display().to_string()), "{e}");
+
+        let raw = tmp.path().join("raw").join("arc-agi-1");
+        std::fs::create_dir_all(raw.join("evaluation")).unwrap();
+        std::fs::write(raw.join("evaluation").join("a.json"), "{}").unwrap();
+        let e = missing_dataset(&raw, "train", "tiny", &recipe).to_string();
+        assert!(e.contains("holds raw data (1 task"), "{e}");
+        let data_dir = format!("--data-dir {}", tmp.path().join("raw").display());
+        assert!(e.contains(&data_dir), "{e}");
+        assert!(!e.contains(&format!("--out {}", raw.display())), "{e}");
+
+        let other = tmp.path().join("notes");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("notes.txt"), "mine").unwrap();
+        let e = missing_dataset(&other, "test", "tiny", &recipe).to_string();
+        assert!(e.contains("has no test/dataset.json"), "{e}");
+        assert!(!e.contains(&format!("--out {}", other.display())), "{e}");
+    }
+}
