@@ -63,13 +63,10 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         )
     })?;
     let submission = match &report.arc {
-        Some(arc) => {
-            let path = args
-                .submission
-                .clone()
-                .unwrap_or_else(|| args.predictions.join(SUBMISSION_FILE));
-            Some(write_submission(arc, &path)?)
-        }
+        Some(arc) => match submission_path(args.submission.as_deref(), &args.predictions) {
+            Ok(path) => Some(write_submission(arc, &path)?),
+            Err(note) => Some(note),
+        },
         None => {
             if let Some(path) = &args.submission {
                 eprintln!(
@@ -96,6 +93,36 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         outln!("{line}");
     }
     Ok(())
+}
+
+/// Where the submission goes: `--submission` when given, else `submission.json` beside the predictions when that
+/// folder is writable. `Err` holds the line saying why nothing is written (a read-only predictions folder: the
+/// scores are still printed, and `--submission` names another place).
+fn submission_path(given: Option<&Path>, predictions: &Path) -> Result<PathBuf, String> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    if writable(predictions) {
+        return Ok(predictions.join(SUBMISSION_FILE));
+    }
+    Err(format!(
+        "submission: not written: {} is not writable; give --submission PATH to write it elsewhere",
+        predictions.display()
+    ))
+}
+
+/// True when a file can be created in `dir` (tried with a probe file, removed at once: permission bits do not
+/// tell for root, read-only mounts or immutable folders).
+fn writable(dir: &Path) -> bool {
+    let probe = dir.join(format!(".hrm-write-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => std::fs::remove_file(&probe).is_ok(),
+        Err(_) => false,
+    }
 }
 
 /// Builds, checks and writes the submission of an ARC report; returns the line to print.
@@ -187,4 +214,28 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
         outln!("wrote {}", c.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_submission_goes_beside_writable_predictions_or_is_explained() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        assert_eq!(submission_path(None, dir), Ok(dir.join(SUBMISSION_FILE)));
+        assert!(
+            std::fs::read_dir(dir).unwrap().next().is_none(),
+            "no probe left"
+        );
+        let given = dir.join("elsewhere.json");
+        assert_eq!(submission_path(Some(&given), dir), Ok(given));
+        // /proc refuses new files even to root.
+        let note = submission_path(None, Path::new("/proc")).unwrap_err();
+        assert!(
+            note.contains("/proc is not writable") && note.contains("--submission"),
+            "{note}"
+        );
+    }
 }

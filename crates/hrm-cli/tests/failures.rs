@@ -313,3 +313,81 @@ fn a_missing_run_folder_is_named_once_without_a_repeated_cause() {
         assert_eq!(err.matches(line.trim()).count(), 1, "repeated: {err}");
     }
 }
+
+/// Makes `dir` unwritable even for root (`chattr +i`, or `chmod 555` for other users); false when neither
+/// works here (then `undo` is a no-op).
+fn make_read_only(dir: &std::path::Path) -> bool {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let ok = match root {
+        true => std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success()),
+        false => std::process::Command::new("chmod")
+            .arg("555")
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success()),
+    };
+    ok && std::fs::write(dir.join("probe"), "x").is_err()
+}
+
+fn undo_read_only(dir: &std::path::Path) {
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(dir)
+        .status();
+    let _ = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(dir)
+        .status();
+}
+
+#[test]
+fn eval_says_when_predictions_are_of_the_train_split_and_scores_a_read_only_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let run = tmp.path().join("run");
+    let (d, u) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let mut args = train_args(recipe.to_str().unwrap(), d, u);
+    args.extend(["--set", "train.max_steps=2"]);
+    hrm_ok(&args);
+    let train_preds = tmp.path().join("train-preds");
+    let p = train_preds.to_str().unwrap();
+    let predict = ["predict", "--run", u, "--device", "cpu", "--quiet", "--out"];
+    hrm_ok(&[&predict[..], &[p, "--split", "train"]].concat());
+    let err = refused(&["eval", p, "--dataset", d]);
+    assert!(
+        err.contains("predictions are of this dataset's train split")
+            && err.contains("--split test"),
+        "{err}"
+    );
+
+    let preds = tmp.path().join("preds");
+    let p = preds.to_str().unwrap();
+    hrm_ok(&[&predict[..], &[p]].concat());
+    if !make_read_only(&preds) {
+        undo_read_only(&preds);
+        eprintln!(
+            "note: this machine cannot make a folder read-only; the read-only case is not run"
+        );
+        return;
+    }
+    let out = hrm(&["eval", p, "--dataset", d]);
+    undo_read_only(&preds);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("pass@"), "the scores are printed: {stdout}");
+    assert!(
+        stdout.contains("submission: not written") && stdout.contains("--submission PATH"),
+        "{stdout}"
+    );
+    assert!(!preds.join("submission.json").exists());
+}

@@ -286,18 +286,48 @@ fn check_rows(
     }
     for i in 0..predictions.len() {
         let id = predictions.puzzle_identifiers[i];
-        if !keys.contains(&row_key(id, predictions.input(i), predictions.label(i))) {
-            return Err(EvalError::invalid(
-                predictions_dir,
-                format!(
-                    "row {i} (puzzle id {id}) matches no row of {} (same puzzle id, input and labels): \
-                     the predictions were made on another dataset",
-                    test.display()
-                ),
-            ));
+        let key = row_key(id, predictions.input(i), predictions.label(i));
+        if keys.contains(&key) {
+            continue;
         }
+        let why = match split_holds_row(dataset_dir, "train", &key)? {
+            true => format!(
+                "it is a row of {}: the predictions are of this dataset's train split, and hrm eval scores \
+                 the test split (make them with `hrm predict --split test`)",
+                dataset_dir.join("train").display()
+            ),
+            false => "the predictions were made on another dataset".to_string(),
+        };
+        return Err(EvalError::invalid(
+            predictions_dir,
+            format!(
+                "row {i} (puzzle id {id}) matches no row of {} (same puzzle id, input and labels): {why}",
+                test.display()
+            ),
+        ));
     }
     Ok(())
+}
+
+/// True when split `split` of the dataset has a row with `key` (see [`row_key`]); false when it has none or
+/// the split has no token arrays. Streams the rows and stops at the first match.
+fn split_holds_row(dataset_dir: &Path, split: &str, key: &[u8; 32]) -> Result<bool, EvalError> {
+    use hrm_data::npy::NpyRowReader;
+    let dir = dataset_dir.join(split);
+    if !hrm_data::layout::array_path(&dir, "inputs").exists() {
+        return Ok(false);
+    }
+    let index = hrm_data::layout::load_puzzle_index(dataset_dir, split)?;
+    let mut inputs = NpyRowReader::<u8>::open(&hrm_data::layout::array_path(&dir, "inputs"))?;
+    let mut labels = NpyRowReader::<u8>::open(&hrm_data::layout::array_path(&dir, "labels"))?;
+    for (p, &id) in index.puzzle_identifiers.iter().enumerate() {
+        for r in index.puzzle_examples(p) {
+            if row_key(id, &inputs.row(r)?, &labels.row(r)?) == *key {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// The side of a square board of `cells` cells, when `cells` is a square.
