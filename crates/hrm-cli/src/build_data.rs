@@ -283,7 +283,11 @@ where
 fn build_arc(args: &Args, task: Task, data: &Path) -> Result<String> {
     let mut cfg = ArcBuildConfig::for_task(task, data).context("not an ARC task")?;
     if !args.sources.is_empty() {
-        cfg.sources = args.sources.iter().map(|s| source(s, data)).collect();
+        cfg.sources = args
+            .sources
+            .iter()
+            .map(|s| source(s, data))
+            .collect::<Result<_>>()?;
     }
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.num_aug = args.num_aug.unwrap_or(cfg.num_aug);
@@ -342,13 +346,13 @@ fn build_trm(args: &Args, data: &Path) -> Result<String> {
         .sources
         .iter()
         .map(|s| {
-            let src = source(s, data);
-            TrmSubset {
+            let src = source(s, data)?;
+            Ok(TrmSubset {
                 challenges: src.path,
                 test: src.role == Some(SourceRole::Test),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     if !subsets.iter().any(|s| s.test) {
         bail!(
             "--layout trm needs the test set among the --source files, marked `test=` (TRM's --test-set-name), \
@@ -393,14 +397,38 @@ fn check_source_spec(spec: &str) -> Result<()> {
     Ok(())
 }
 
-/// A `--source` value: `[train=|test=]PATH`, PATH as given when it exists, else relative to the data folder.
-fn source(spec: &str, data: &Path) -> ArcSource {
+/// A `--source` value: `[train=|test=]PATH`, PATH as given when it exists, else relative to the data folder. A
+/// path found in neither place is refused, naming it as typed and every path tried.
+fn source(spec: &str, data: &Path) -> Result<ArcSource> {
     let as_given = ArcSource::parse(spec, None);
-    if as_given.path.exists() || data.as_os_str().is_empty() {
-        as_given
-    } else {
-        ArcSource::parse(spec, Some(data))
+    if as_given.path.exists() {
+        return Ok(as_given);
     }
+    let mut tried = vec![match std::env::current_dir() {
+        Ok(cwd) if as_given.path.is_relative() => format!(
+            "{} (from the current folder {})",
+            as_given.path.display(),
+            cwd.display()
+        ),
+        _ => as_given.path.display().to_string(),
+    }];
+    if !data.as_os_str().is_empty() && as_given.path.is_relative() {
+        let in_data = ArcSource::parse(spec, Some(data));
+        if in_data.path.exists() {
+            return Ok(in_data);
+        }
+        tried.push(format!("{} (from the data folder)", in_data.path.display()));
+    }
+    let hint = match (data.as_os_str().is_empty(), as_given.path.is_relative()) {
+        (true, true) => {
+            "; give --data-dir (or set HRM_DATA_DIR) to read it from the raw-data folder"
+        }
+        _ => "",
+    };
+    bail!(
+        "--source {spec}: no such file or folder; tried {}{hint}",
+        tried.join(" and ")
+    )
 }
 
 /// Builds Sudoku from the reference CSV files; returns the summary line.

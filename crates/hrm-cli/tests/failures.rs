@@ -391,3 +391,38 @@ fn eval_says_when_predictions_are_of_the_train_split_and_scores_a_read_only_fold
     );
     assert!(!preds.join("submission.json").exists());
 }
+
+#[test]
+fn a_relative_source_found_nowhere_names_it_as_typed_and_every_path_tried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("raw");
+    std::fs::create_dir_all(&data).unwrap();
+    let out = hrm_command(&[
+        "build-data",
+        "arc1",
+        "--source",
+        "test=tasks/eval",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        "built",
+    ])
+    .current_dir(tmp.path())
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("--source test=tasks/eval: no such file or folder")
+            && err.contains(&format!(
+                "tasks/eval (from the current folder {})",
+                tmp.path().display()
+            ))
+            && err.contains(&format!(
+                "{} (from the data folder)",
+                data.join("tasks/eval").display()
+            )),
+        "{err}"
+    );
+    assert!(!tmp.path().join("built").exists());
+}
