@@ -550,3 +550,32 @@ fn kaggle_challenges() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from("../../../shared/datasets"))
         .join("arc-kaggle/arc-agi_evaluation_challenges.json")
 }
+
+#[test]
+fn a_fitting_batch_too_large_for_memory_is_refused_with_the_rows_that_fit() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, unseen, _) = two_step_run(tmp.path());
+    let out = tmp.path().join("solved");
+    let (ok, text, err) = solve_cmd(&[
+        "--run",
+        s(&run),
+        "--out",
+        s(&out),
+        s(&unseen),
+        "--steps",
+        "1",
+        "--num-aug",
+        "0",
+        "--batch-size",
+        "100000000000",
+    ]);
+    assert!(!ok, "{text}{err}");
+    assert!(
+        err.contains("--batch-size")
+            && err.contains("100000000000 rows")
+            && err.contains("rows fit"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written: {err}");
+}

@@ -330,6 +330,40 @@ impl ModelConfig {
         (dense, table)
     }
 
+    /// A lower estimate of the bytes of activations that one forward (`training = false`, no gradient) or one
+    /// training step (`training = true`) over `rows` rows holds at its peak, in `f64` so that an absurd size does
+    /// not overflow. Per row, with S the model's sequence length, D the hidden size, I the SwiGLU width, V the
+    /// vocabulary and b the forward dtype's bytes:
+    /// * the carry z_H, z_L (2·S·D) and the logits (S·V, f32);
+    /// * inference: one block's transients at a time (the residual 2·S·D, then the larger of attention's q, k, v
+    ///   and output 4·S·D or the SwiGLU's 3·S·I);
+    /// * training: the tensors every block on the gradient path saves for backward (6·S·D + 3·S·I each): HRM's
+    ///   one-step gradient runs `h_layers + l_layers` blocks with gradient, TRM's last recursion
+    ///   `(l_cycles + 1) · l_layers`; plus the logits' gradient.
+    ///
+    /// Attention scores are left out (the fused kernels do not keep them), so it is a floor: what cannot hold
+    /// these tensors cannot run at all.
+    pub fn activation_estimate(&self, rows: f64, training: bool) -> f64 {
+        let s = self.model_seq_len() as f64;
+        let d = self.hidden_size as f64;
+        let i = self.swiglu_intermediate() as f64;
+        let bytes = match self.forward_dtype {
+            ForwardDtype::Float32 => 4.0,
+            ForwardDtype::Bfloat16 => 2.0,
+        };
+        let logits = s * self.vocab_size as f64 * 4.0;
+        let per_row = if training {
+            let grad_blocks = match self.name {
+                ModelKind::Hrm => self.h_layers + self.l_layers,
+                ModelKind::Trm => (self.l_cycles + 1) * self.l_layers,
+            } as f64;
+            bytes * (2.0 * s * d + grad_blocks * (6.0 * s * d + 3.0 * s * i)) + 2.0 * logits
+        } else {
+            bytes * (4.0 * s * d + (4.0 * s * d).max(3.0 * s * i)) + logits
+        };
+        rows * per_row
+    }
+
     /// Whether the blocks mix positions with a SwiGLU across the sequence axis (TRM's `mlp_t`) instead of
     /// attention.
     pub fn uses_mlp_t(&self) -> bool {

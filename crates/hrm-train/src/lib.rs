@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod dataset_dir;
 pub mod ema;
 pub mod error;
+pub mod memory;
 pub mod official;
 pub mod optim;
 pub mod predict;

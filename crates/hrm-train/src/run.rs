@@ -35,6 +35,7 @@ use crate::checkpoint::{
     load_checkpoint, resolve_checkpoint, save_checkpoint, save_checkpoint_with, CheckpointState,
     RngState, CHECKPOINTS_DIR, METRICS_FILE, STATE_FILE,
 };
+use crate::memory::{check_batch_memory, check_model_memory};
 use crate::optim::AdamATan2Config;
 use crate::progress::{self, Display};
 use crate::run_error::RunError;
@@ -710,6 +711,14 @@ fn eval_batches(
     let loss_type = model.config().loss_type;
     let segments = model.config().halt_max_steps;
     let batch_size = capped_batch_size(batch_size, n, world);
+    check_batch_memory(
+        model.config(),
+        batch_size / world.max(1),
+        false,
+        "the evaluation batch (--batch-size or eval.batch_size)",
+        device,
+        hrm_data::budget::available_memory_bytes(),
+    )?;
     let mut global_first_row = 0usize;
     for mut b in EvalBatches::new(Arc::clone(data), batch_size)? {
         if global_first_row >= n {
@@ -1011,19 +1020,23 @@ impl Inputs {
         let test_meta = hrm_data::layout::load_metadata(&opts.dataset_dir, "test")?;
         check_dataset(recipe, &opts.dataset_dir, &train_meta, &test_meta)?;
         let config = resolve_model_config(recipe, &train_meta, opts.device)?;
-        check_model_memory(
+        let plan = Plan::new(&recipe.train, &train_meta)?;
+        let world = opts.dist.as_ref().map_or(1, |d| d.env.world_size);
+        if opts.dist.is_some() {
+            check_world_split(recipe, world)?;
+        }
+        let test_data = Arc::new(hrm_data::load_split(&opts.dataset_dir, "test")?);
+        check_memory(
+            recipe,
             &config,
             opts.device,
-            hrm_data::budget::available_memory_bytes(),
+            world,
+            test_data.num_examples(),
         )?;
-        let plan = Plan::new(&recipe.train, &train_meta)?;
-        if let Some(d) = &opts.dist {
-            check_world_split(recipe, d.env.world_size)?;
-        }
         Ok(Inputs {
             config,
             train_data: Arc::new(hrm_data::load_split(&opts.dataset_dir, "train")?),
-            test_data: Arc::new(hrm_data::load_split(&opts.dataset_dir, "test")?),
+            test_data,
             plan,
         })
     }
@@ -1052,41 +1065,26 @@ impl Inputs {
     }
 }
 
-/// Refuses, before anything is allocated, a model whose training state cannot fit in `available` bytes of main
-/// memory (CPU training; `None`, or a CUDA device, is not checked): at least 16 bytes per dense parameter (f32
-/// weights, gradients and AdamATan2's two moments) and 4 per puzzle-table value, from
-/// [`ModelConfig::parameter_estimate`]. Names the parameters, both sizes and the `arch` keys.
-pub fn check_model_memory(
+/// The memory checks of a run before its model is built: the training state, one micro-batch's training step
+/// and one evaluation batch's forward pass (capped by the test rows), per rank.
+fn check_memory(
+    recipe: &Recipe,
     config: &ModelConfig,
     device: Device,
-    available: Option<u64>,
+    world: usize,
+    test_rows: usize,
 ) -> Result<(), RunError> {
-    let Some(available) = available.filter(|_| device == Device::Cpu) else {
-        return Ok(());
+    let available = hrm_data::budget::available_memory_bytes();
+    check_model_memory(config, device, available)?;
+    let step = step_config_for_world(recipe, 1, world);
+    let micro = recipe.train.global_batch_size / world.max(1) / step.micro_batches.max(1) as usize;
+    let setting = match recipe.train.micro_batch_size {
+        0 => "train.global_batch_size",
+        _ => "train.micro_batch_size",
     };
-    let (dense, table) = config.parameter_estimate();
-    let needed = 16.0 * dense + 4.0 * table;
-    if needed > available as f64 {
-        let gib = |b: f64| b / (1u64 << 30) as f64;
-        return Err(RunError::config(
-            "arch.hidden_size",
-            format!(
-                "the model (hidden_size {}, {} blocks, about {:.3e} parameters and a puzzle table of {:.3e} values) \
-                 needs at least {:.1} GiB for its weights, gradients and optimizer moments, but {:.1} GiB of \
-                 memory is available; lower arch.hidden_size, arch.expansion or the layer counts",
-                config.hidden_size,
-                match config.name {
-                    hrm_model::ModelKind::Hrm => config.h_layers + config.l_layers,
-                    hrm_model::ModelKind::Trm => config.l_layers,
-                },
-                dense,
-                table,
-                gib(needed),
-                gib(available as f64)
-            ),
-        ));
-    }
-    Ok(())
+    check_batch_memory(config, micro.max(1), true, setting, device, available)?;
+    let eval = capped_batch_size(recipe.eval.batch_size, test_rows, world) / world.max(1);
+    check_batch_memory(config, eval, false, "eval.batch_size", device, available)
 }
 
 /// Refuses a world size that does not divide the global batch into whole micro-batches, or the evaluation

@@ -268,6 +268,18 @@ fn open_network(
             "the model has no puzzle embedding (puzzle_emb_ndim = 0): there is nothing to fit for a new task",
         ));
     }
+    let fitted = ModelConfig {
+        num_puzzle_identifiers: num_ids,
+        ..config.clone()
+    };
+    crate::memory::check_batch_memory(
+        &fitted,
+        batch_size,
+        true,
+        "--batch-size",
+        device,
+        hrm_data::budget::available_memory_bytes(),
+    )?;
     let (file, weights) = if ema {
         (EMA_FILE, "ema")
     } else {
