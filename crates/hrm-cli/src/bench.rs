@@ -75,7 +75,7 @@ pub struct TrainStepArgs {
     /// H x L cycles, e.g. `2x2`; a comma-separated list runs each in its own process (e.g. `2x2,4x4,8x8`).
     #[arg(long, default_value = "2x2")]
     cycles: String,
-    /// Timed steps (after one warm-up step).
+    /// Timed steps (after two warm-up steps).
     #[arg(long, default_value_t = 3)]
     steps: u64,
     /// `cpu`, `cuda` or `auto`.
@@ -206,7 +206,30 @@ fn train_step_each(a: &TrainStepArgs, arch: ModelKind, list: &[&str]) -> Result<
             "MFU"
         );
     }
-    for &c in list {
+    // Progress on stderr, one line per configuration with an ETA: a configuration's time is taken as
+    // proportional to its block calls per segment, H·(L + 1), measured on the ones done so far.
+    let weight = |c: &str| -> f64 {
+        c.split_once('x')
+            .and_then(|(h, l)| Some(h.parse::<f64>().ok()? * (l.parse::<f64>().ok()? + 1.0)))
+            .unwrap_or(1.0)
+    };
+    let total_weight: f64 = list.iter().map(|c| weight(c)).sum();
+    let (start, mut done_weight) = (std::time::Instant::now(), 0.0);
+    for (i, &c) in list.iter().enumerate() {
+        let eta = match done_weight > 0.0 {
+            true => {
+                let per = start.elapsed().as_secs_f64() / done_weight;
+                format!(", eta {:.0} s", per * (total_weight - done_weight))
+            }
+            false => String::new(),
+        };
+        eprintln!(
+            "bench {}/{}: cycles {c}, {} steps after 2 warm-up ({:.0} s so far{eta})",
+            i + 1,
+            list.len(),
+            a.steps,
+            start.elapsed().as_secs_f64()
+        );
         let out = Command::new(&exe)
             .args([
                 "bench",
@@ -239,6 +262,7 @@ fn train_step_each(a: &TrainStepArgs, arch: ModelKind, list: &[&str]) -> Result<
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        done_weight += weight(c);
         let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if a.json {
             outln!("{line}");

@@ -169,3 +169,35 @@ fn all_reduce_bench_refuses_zero_ranks_and_more_than_memory_holds() {
         "{err}"
     );
 }
+
+#[test]
+fn a_bench_of_several_cycles_shows_progress_with_an_eta() {
+    let out = Command::new(HRM)
+        .args([
+            "bench",
+            "train-step",
+            "--cycles",
+            "1x1,1x2",
+            "--hidden",
+            "32",
+            "--seq",
+            "16",
+        ])
+        .args([
+            "--batch", "2", "--layers", "1", "--steps", "1", "--device", "cpu",
+        ])
+        .output()
+        .expect("running hrm");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("bench 1/2: cycles 1x1, 1 steps after 2 warm-up"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bench 2/2: cycles 1x2") && err.contains("eta "),
+        "{err}"
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(table.lines().count(), 3, "{table}");
+}
