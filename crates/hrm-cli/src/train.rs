@@ -206,7 +206,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let summary = train(&opts)?;
     if rank0 {
-        print_summary(&summary);
+        print_summary(&summary, &opts.run_dir);
         if summary.stop == StopReason::AlreadyFinished {
             eprintln!("{}", why_finished(&opts.recipe, &summary, &opts.run_dir));
         }
@@ -252,8 +252,9 @@ fn why_finished(recipe: &Recipe, summary: &RunSummary, run_dir: &Path) -> String
     }
 }
 
-/// The closing lines of `hrm train` on stderr: why it stopped, the speed, the checkpoint and the last evaluation.
-fn print_summary(summary: &RunSummary) {
+/// The closing lines of `hrm train` on stderr: why it stopped, the speed, the checkpoint, the last evaluation and
+/// how to see the curves.
+fn print_summary(summary: &RunSummary, run_dir: &Path) {
     eprintln!(
         "stopped ({:?}) at step {} of {} nominal; {} steps in this session at {:.2} steps/s; checkpoint {}",
         summary.stop,
@@ -272,6 +273,11 @@ fn print_summary(summary: &RunSummary) {
             show("eval/count")
         );
     }
+    eprintln!(
+        "curves: tensorboard --logdir {} (TensorBoard is a Python tool that hrm does not install: \
+         `pip install tensorboard`); metrics.jsonl holds the same values",
+        run_dir.display()
+    );
 }
 
 #[cfg(test)]

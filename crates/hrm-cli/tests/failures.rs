@@ -206,6 +206,11 @@ fn a_dataset_without_test_examples_logs_no_eval_accuracy() {
     let text = lines(&run).join("\n");
     assert!(!text.contains("eval/"), "{text}");
     assert!(!err.contains("last eval"), "{err}");
+    // The closing lines say how to see the curves, and how to install the viewer.
+    assert!(
+        err.contains("curves: tensorboard --logdir") && err.contains("pip install tensorboard"),
+        "{err}"
+    );
 }
 
 #[test]
