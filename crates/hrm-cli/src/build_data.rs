@@ -252,13 +252,18 @@ pub fn run(args: Args) -> Result<()> {
     };
     prepare_out(&args.out, args.force)?;
     let start = Instant::now();
-    let summary = match task {
+    let (summary, settings) = match task {
         Task::Arc1 | Task::Arc2 if args.layout == Some(DataLayout::Trm) => build_trm(&args, &data)?,
         Task::Arc1 | Task::Arc2 => build_arc(&args, task, &data)?,
         Task::Sudoku if args.train_csv.is_some() => build_sudoku_csv(&args)?,
         Task::Sudoku => build_sudoku(&args, &data)?,
         Task::Maze => build_maze(&args, &data)?,
     };
+    let mut record = serde_json::json!({ "task": task.as_str() });
+    if let (Some(r), serde_json::Value::Object(more)) = (record.as_object_mut(), settings) {
+        r.extend(more);
+    }
+    hrm_data::layout::write_build_record(&args.out, &record)?;
     outln!("{summary}");
     outln!(
         "built {} in {:.1} s",
@@ -280,7 +285,7 @@ where
 }
 
 /// Builds ARC-1 or ARC-2; returns the summary line.
-fn build_arc(args: &Args, task: Task, data: &Path) -> Result<String> {
+fn build_arc(args: &Args, task: Task, data: &Path) -> Result<(String, serde_json::Value)> {
     let mut cfg = ArcBuildConfig::for_task(task, data).context("not an ARC task")?;
     if !args.sources.is_empty() {
         cfg.sources = args
@@ -301,7 +306,11 @@ fn build_arc(args: &Args, task: Task, data: &Path) -> Result<String> {
         c = cfg.canvas
     );
     let stats = with_spinner(&msg, "ARC", || hrm_data::build_arc(&cfg, &args.out))?;
-    Ok(stats.to_string())
+    let settings = serde_json::json!({
+        "layout": "hrm", "num_aug": cfg.num_aug, "seed": cfg.seed, "canvas": cfg.canvas,
+        "eval_tasks_only": cfg.evaluation_only, "max_tasks": cfg.max_tasks, "sources": args.sources,
+    });
+    Ok((stats.to_string(), settings))
 }
 
 /// Refuses the options TRM's builder does not have, naming the flag.
@@ -341,7 +350,7 @@ fn check_trm_args(args: &Args, task: Task) -> Result<()> {
 }
 
 /// Builds an ARC dataset in TRM's layout; returns the summary line.
-fn build_trm(args: &Args, data: &Path) -> Result<String> {
+fn build_trm(args: &Args, data: &Path) -> Result<(String, serde_json::Value)> {
     let subsets: Vec<TrmSubset> = args
         .sources
         .iter()
@@ -370,7 +379,10 @@ fn build_trm(args: &Args, data: &Path) -> Result<String> {
         cfg.num_aug
     );
     let stats = with_spinner(&msg, "TRM-layout ARC", || build_trm_arc(&cfg, &args.out))?;
-    Ok(stats.to_string())
+    let settings = serde_json::json!({
+        "layout": "trm", "num_aug": cfg.num_aug, "seed": cfg.seed, "sources": args.sources,
+    });
+    Ok((stats.to_string(), settings))
 }
 
 /// Refuses an empty `--source` and an unknown `PREFIX=` (one that is not `train=` or `test=`, when no file of
@@ -432,31 +444,31 @@ fn source(spec: &str, data: &Path) -> Result<ArcSource> {
 }
 
 /// Builds Sudoku from the reference CSV files; returns the summary line.
-fn build_sudoku_csv(args: &Args) -> Result<String> {
+fn build_sudoku_csv(args: &Args) -> Result<(String, serde_json::Value)> {
     let (train_csv, test_csv) = (
         args.train_csv.clone().unwrap_or_default(),
         args.test_csv.clone().unwrap_or_default(),
     );
     let msg = "reading the reference CSV files and building";
+    let (subsample, num_aug) = (args.subsample.unwrap_or(1000), args.num_aug.unwrap_or(1000));
+    let (test_size, seed) = (args.test_size.unwrap_or(0), args.seed.unwrap_or(0));
     let stats = with_spinner(msg, "Sudoku CSV", || {
         hrm_data::sudoku::build_sudoku_csv(
-            &train_csv,
-            &test_csv,
-            args.subsample.unwrap_or(1000),
-            args.num_aug.unwrap_or(1000),
-            args.test_size.unwrap_or(0),
-            args.seed.unwrap_or(0),
-            &args.out,
+            &train_csv, &test_csv, subsample, num_aug, test_size, seed, &args.out,
         )
     })?;
-    Ok(format!(
+    let settings = serde_json::json!({
+        "num_aug": num_aug, "seed": seed, "subsample": subsample, "test_size": test_size,
+    });
+    let summary = format!(
         "train {} groups ({} puzzles) | test {}",
         stats.train_groups, stats.train_puzzles, stats.test_puzzles
-    ))
+    );
+    Ok((summary, settings))
 }
 
 /// Builds Sudoku from the tdoku puzzle files; returns the summary lines.
-fn build_sudoku(args: &Args, data: &Path) -> Result<String> {
+fn build_sudoku(args: &Args, data: &Path) -> Result<(String, serde_json::Value)> {
     let mut cfg = SudokuBuildConfig::extreme_1k(data);
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.num_aug = args.num_aug.unwrap_or(cfg.num_aug);
@@ -483,11 +495,14 @@ fn build_sudoku(args: &Args, data: &Path) -> Result<String> {
         stats.train_puzzles,
         stats.test_puzzles
     );
-    Ok(summary)
+    let settings = serde_json::json!({
+        "num_aug": cfg.num_aug, "seed": cfg.seed, "subsample": cfg.subsample, "test_size": cfg.test_size,
+    });
+    Ok((summary, settings))
 }
 
 /// Builds Maze from the reference set or from generated mazes; returns the summary line.
-fn build_maze(args: &Args, data: &Path) -> Result<String> {
+fn build_maze(args: &Args, data: &Path) -> Result<(String, serde_json::Value)> {
     let source = match args.generate {
         None => MazeSource::Reference(data.join("maze-30x30-hard-1k")),
         Some(n) => MazeSource::Generate {
@@ -505,5 +520,6 @@ fn build_maze(args: &Args, data: &Path) -> Result<String> {
     let stats = with_spinner("building mazes", "maze", || {
         hrm_data::maze::build_maze(&cfg, &args.out)
     })?;
-    Ok(stats.to_string())
+    let settings = serde_json::json!({ "num_aug": args.num_aug.unwrap_or(0) });
+    Ok((stats.to_string(), settings))
 }

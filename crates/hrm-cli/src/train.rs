@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hrm_recipe::Recipe;
-use hrm_train::dataset_dir::{default_dataset_dir, holds_split, missing_dataset};
+use hrm_train::dataset_dir::{
+    agree_with_dataset, default_dataset_dir, holds_split, missing_dataset,
+};
 use hrm_train::run::{
     load_env, load_run_recipe, parse_device, train, RunOptions, RunSummary, StopReason,
 };
@@ -114,7 +116,7 @@ pub fn run(args: Args) -> Result<()> {
     let dist = DistOptions::from_env(device)?;
     let rank0 = dist.as_ref().is_none_or(|d| d.env.rank == 0);
     let command_line: Vec<String> = std::env::args().collect();
-    let (recipe, run_dir, resume) = match &args.resume {
+    let (mut recipe, run_dir, resume) = match &args.resume {
         Some(run_dir) => (resume_recipe(&args, run_dir)?, run_dir.clone(), true),
         None => {
             let name = args
@@ -143,6 +145,13 @@ pub fn run(args: Args) -> Result<()> {
             (None, false) => recipe.name.clone(),
         };
         return Err(missing_dataset(&dataset_dir, "train", &recipe_arg, &recipe).into());
+    }
+    if !resume {
+        for note in agree_with_dataset(&mut recipe, &dataset_dir)? {
+            if rank0 {
+                eprintln!("note: {note}");
+            }
+        }
     }
     if resume && rank0 && args.recipe.is_none() && !args.sets.is_empty() {
         record_extension(&args, &run_dir, &dataset_dir, &recipe)?;

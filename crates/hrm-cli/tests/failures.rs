@@ -431,3 +431,55 @@ fn a_relative_source_found_nowhere_names_it_as_typed_and_every_path_tried() {
     );
     assert!(!tmp.path().join("built").exists());
 }
+
+#[test]
+fn data_settings_agree_with_the_datasets_build_record_or_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, recipe) = setup(tmp.path());
+    let tasks = tmp.path().join("tasks");
+    hrm_train::synthetic::write_swap_family(&tasks, "t", 4, 1).unwrap();
+    let data = tmp.path().join("built");
+    let source = format!("test={}", tasks.display());
+    let d = data.to_str().unwrap();
+    hrm_ok(&[
+        "build-data",
+        "arc1",
+        "--source",
+        &source,
+        "--canvas",
+        "4",
+        "--num-aug",
+        "1",
+        "--out",
+        d,
+    ]);
+    let record = std::fs::read_to_string(data.join("build.json")).unwrap();
+    assert!(record.contains("\"num_aug\": 1"), "{record}");
+    let run = tmp.path().join("run");
+    let (r, u) = (recipe.to_str().unwrap(), run.to_str().unwrap());
+    let mut args = train_args(r, d, u);
+    args.extend(["--set", "data.num_aug=99", "--set", "train.max_steps=1"]);
+    let err = refused(&args);
+    assert!(
+        err.contains("data.num_aug") && err.contains("99") && err.contains("build.json"),
+        "{err}"
+    );
+    assert!(!run.exists(), "nothing written: {err}");
+    // Without the override, the run takes the dataset's value (the recipe file says 2) and records it.
+    let mut args = train_args(r, d, u);
+    args.extend(["--set", "train.max_steps=1"]);
+    let out = hrm_ok(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("note: data.num_aug = 1 taken from the dataset"),
+        "{err}"
+    );
+    let stored = std::fs::read_to_string(run.join("recipe.toml")).unwrap();
+    assert!(stored.contains("num_aug = 1"), "{stored}");
+    // A dataset without a build record cannot be checked: an explicit data override is refused.
+    let (synthetic, _) = setup(&tmp.path().join("old"));
+    let mut args = train_args(r, synthetic.to_str().unwrap(), "unused-run");
+    args.extend(["--set", "data.seed=5"]);
+    let err = refused(&args);
+    assert!(err.contains("records no build settings"), "{err}");
+}

@@ -19,7 +19,18 @@ pub const PAD_ID: u8 = 0;
 pub const DATASET_IGNORE_LABEL: u8 = 0;
 /// What a dataset folder may hold (the builders write these, TRM's layout adds `test_puzzles.json`): the only
 /// entries `build-data --force` replaces.
-pub const DATASET_ENTRIES: [&str; 4] = ["train", "test", "identifiers.json", "test_puzzles.json"];
+pub const DATASET_ENTRIES: [&str; 5] = [
+    "train",
+    "test",
+    "identifiers.json",
+    "test_puzzles.json",
+    BUILD_FILE,
+];
+
+/// The settings a dataset was built with (`hrm build-data`): a JSON object of the `data.*` keys the build
+/// read (`task`, `num_aug`, `seed`, and per task `canvas`, `sources`, ...), so that a run can tell whether its
+/// recipe's data section agrees with the dataset. Datasets built before it, or by other tools, have none.
+pub const BUILD_FILE: &str = "build.json";
 
 /// The name stored at index 0 of `identifiers.json`.
 pub const BLANK_IDENTIFIER: &str = "<blank>";
@@ -1107,5 +1118,38 @@ fn check_not_temp_folder(dir: &Path) -> Result<(), DataError> {
             ),
         )),
         None => Ok(()),
+    }
+}
+
+/// Writes [`BUILD_FILE`] into the dataset folder `dir` (atomically; the dataset itself is complete already).
+pub fn write_build_record(dir: &Path, record: &serde_json::Value) -> Result<(), DataError> {
+    let mut text =
+        serde_json::to_string_pretty(record).map_err(|e| json_error(&dir.join(BUILD_FILE), e))?;
+    text.push('\n');
+    crate::write_atomic(&dir.join(BUILD_FILE), text.as_bytes())
+}
+
+/// Reads [`BUILD_FILE`] of a dataset folder: `None` when the dataset has none; a file that is not a JSON
+/// object is refused, naming it.
+pub fn read_build_record(
+    dir: &Path,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, DataError> {
+    let path = dir.join(BUILD_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(DataError::io(&path, e)),
+    };
+    match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
+        Ok(_) => Err(json_error(&path, "not a JSON object of build settings")),
+        Err(e) => Err(json_error(&path, e)),
+    }
+}
+
+fn json_error(path: &Path, msg: impl ToString) -> DataError {
+    DataError::Json {
+        path: path.to_path_buf(),
+        msg: msg.to_string(),
     }
 }

@@ -168,3 +168,124 @@ mod tests {
         assert!(!e.contains(&format!("--out {}", other.display())), "{e}");
     }
 }
+
+/// The `data.*` keys given with `--set` (the recipe's overrides), e.g. `num_aug` for `data.num_aug=3`.
+fn explicit_data_keys(recipe: &Recipe) -> Vec<String> {
+    recipe
+        .overrides
+        .iter()
+        .filter_map(|s| {
+            let (key, _) = s.trim().strip_prefix("data.")?.split_once('=')?;
+            Some(key.trim().to_string())
+        })
+        .collect()
+}
+
+/// Makes the recipe's data section agree with the settings the dataset was built with
+/// ([`hrm_data::layout::BUILD_FILE`]), so that the run records, and `hrm solve` later uses, what the data
+/// really is:
+/// * a value set with `--set data.<key>=...` that differs from the dataset's is refused, naming both;
+/// * any other difference (a preset's or recipe file's value) is taken from the dataset, and returned as a
+///   note to print;
+/// * a dataset without a build record (built before records, or by another tool) cannot be checked: a
+///   `--set data.*` is then refused, anything else is kept as is.
+pub fn agree_with_dataset(
+    recipe: &mut Recipe,
+    dataset_dir: &Path,
+) -> Result<Vec<String>, RunError> {
+    let explicit = explicit_data_keys(recipe);
+    let record_path = dataset_dir.join(hrm_data::layout::BUILD_FILE);
+    let Some(record) = hrm_data::layout::read_build_record(dataset_dir)? else {
+        return match explicit.first() {
+            None => Ok(Vec::new()),
+            Some(key) => Err(RunError::config(
+                &format!("data.{key}"),
+                format!(
+                    "{} records no build settings (no {}: built before hrm recorded them, or by another \
+                     tool), so --set data.{key} cannot be checked against it. data.* describe how a dataset \
+                     is built: drop the override, or build a dataset with it (hrm build-data --recipe ... \
+                     --set data.{key}=...)",
+                    dataset_dir.display(),
+                    hrm_data::layout::BUILD_FILE
+                ),
+            )),
+        };
+    };
+    let mut data =
+        serde_json::to_value(&recipe.data).map_err(|e| RunError::json(&record_path, e))?;
+    let mut notes = Vec::new();
+    for (key, built) in &record {
+        let Some(slot) = data.get_mut(key) else {
+            continue; // a key this version's recipes do not have
+        };
+        if slot == built {
+            continue;
+        }
+        if explicit.contains(key) {
+            return Err(RunError::mismatch(
+                &format!("data.{key}"),
+                "--set",
+                slot.clone(),
+                format!("the dataset's build record {}", record_path.display()),
+                built,
+            ));
+        }
+        notes.push(format!(
+            "data.{key} = {built} taken from the dataset ({}; the recipe said {slot})",
+            record_path.display()
+        ));
+        *slot = built.clone();
+    }
+    recipe.data = serde_json::from_value(data).map_err(|e| RunError::json(&record_path, e))?;
+    Ok(notes)
+}
+
+#[cfg(test)]
+mod agree_tests {
+    use super::*;
+
+    #[test]
+    fn the_recipe_takes_the_datasets_settings_and_a_conflicting_set_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let record = serde_json::json!({"task": "arc1", "num_aug": 4, "seed": 7, "canvas": 10});
+        hrm_data::layout::write_build_record(dir, &record).unwrap();
+        let mut recipe = Recipe::load("arc1-cpu", &[]).unwrap();
+        let notes = agree_with_dataset(&mut recipe, dir).unwrap();
+        assert_eq!((recipe.data.num_aug, recipe.data.seed), (4, 7));
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("data.num_aug = 4 taken from the dataset")),
+            "{notes:?}"
+        );
+        assert!(
+            !notes.iter().any(|n| n.contains("data.task")),
+            "the task agrees: {notes:?}"
+        );
+
+        let mut recipe = Recipe::load("arc1-cpu", &["data.num_aug=99".to_string()]).unwrap();
+        let e = agree_with_dataset(&mut recipe, dir)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("data.num_aug") && e.contains("99") && e.contains("4"),
+            "{e}"
+        );
+        let mut same = Recipe::load("arc1-cpu", &["data.num_aug=4".to_string()]).unwrap();
+        agree_with_dataset(&mut same, dir).unwrap();
+
+        let bare = tmp.path().join("bare");
+        std::fs::create_dir_all(&bare).unwrap();
+        let mut recipe = Recipe::load("arc1-cpu", &[]).unwrap();
+        assert!(agree_with_dataset(&mut recipe, &bare).unwrap().is_empty());
+        let mut recipe = Recipe::load("arc1-cpu", &["data.num_aug=3".to_string()]).unwrap();
+        let e = agree_with_dataset(&mut recipe, &bare)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("records no build settings") && e.contains("data.num_aug"),
+            "{e}"
+        );
+    }
+}
