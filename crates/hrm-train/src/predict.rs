@@ -282,7 +282,7 @@ fn open_model(
         true => (Weights::Ema, EMA_FILE),
         false => (Weights::Trained, MODEL_FILE),
     };
-    let model = Model::from_safetensors(&config, device, &verified_file(&ckpt, name)?)?;
+    let model = Model::from_safetensors(&config, device, &verified_file(ckpt, name)?)?;
     Ok((model, weights))
 }
 

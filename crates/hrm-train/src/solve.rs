@@ -285,7 +285,7 @@ fn open_network(
     } else {
         (MODEL_FILE, "trained")
     };
-    let trained = Model::from_safetensors(&config, device, &verified_file(&ckpt, file)?)?;
+    let trained = Model::from_safetensors(&config, device, &verified_file(ckpt, file)?)?;
     config.num_puzzle_identifiers = num_ids;
     config.batch_size = batch_size as i64;
     let mut model = Model::new(&config, device, 0)?;
