@@ -3,6 +3,7 @@
 //! input is an error naming the file. Bounded (256 cases per property) so the set runs in a few seconds.
 
 use hrm_grid::arc::{load_task, parse_task};
+use hrm_testkit::mutate::{apply, edit, JSON_FRAGMENTS};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -52,64 +53,6 @@ fn the_valid_task_parses() {
     parse(VALID).unwrap();
 }
 
-/// A mutation of the task text: overwrite, insert or delete bytes, or splice in a JSON fragment.
-#[derive(Debug, Clone)]
-enum Edit {
-    Set(usize, u8),
-    Delete(usize, usize),
-    Splice(usize, &'static str),
-}
-
-const FRAGMENTS: [&str; 16] = [
-    "[",
-    "]",
-    "{",
-    "}",
-    ",",
-    ":",
-    "\"",
-    "-1",
-    "10",
-    "1e400",
-    "null",
-    "[]",
-    "[[]]",
-    "\"train\"",
-    "\"output\"",
-    "99999999999999999999",
-];
-
-fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Set(i, b)),
-        (any::<usize>(), 1usize..12).prop_map(|(i, n)| Edit::Delete(i, n)),
-        (any::<usize>(), proptest::sample::select(FRAGMENTS.to_vec()))
-            .prop_map(|(i, f)| Edit::Splice(i, f)),
-    ]
-}
-
-fn apply(bytes: &mut Vec<u8>, e: &Edit) {
-    let n = bytes.len().max(1);
-    match e {
-        Edit::Set(i, b) => {
-            if !bytes.is_empty() {
-                bytes[i % n] = *b;
-            }
-        }
-        Edit::Delete(i, k) => {
-            let at = i % n;
-            let end = (at + k).min(bytes.len());
-            if at < end {
-                bytes.drain(at..end);
-            }
-        }
-        Edit::Splice(i, f) => {
-            let at = i % (bytes.len() + 1);
-            bytes.splice(at..at, f.bytes());
-        }
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -119,7 +62,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_valid_tasks_never_panic(edits in proptest::collection::vec(edit(), 1..6)) {
+    fn mutated_valid_tasks_never_panic(edits in proptest::collection::vec(edit(&JSON_FRAGMENTS), 1..6)) {
         let mut bytes = VALID.as_bytes().to_vec();
         for e in &edits {
             apply(&mut bytes, e);

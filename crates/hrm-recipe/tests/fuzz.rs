@@ -4,6 +4,7 @@
 //! few seconds.
 
 use hrm_recipe::Recipe;
+use hrm_testkit::mutate::{apply, edit};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -48,13 +49,6 @@ fn the_valid_recipe_parses() {
     parse(TINY, &[]).unwrap();
 }
 
-#[derive(Debug, Clone)]
-enum Edit {
-    Set(usize, u8),
-    Delete(usize, usize),
-    Splice(usize, &'static str),
-}
-
 const FRAGMENTS: [&str; 18] = [
     "[",
     "]",
@@ -75,37 +69,6 @@ const FRAGMENTS: [&str; 18] = [
     "[[arch]]",
     "true",
 ];
-
-fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Set(i, b)),
-        (any::<usize>(), 1usize..12).prop_map(|(i, n)| Edit::Delete(i, n)),
-        (any::<usize>(), proptest::sample::select(FRAGMENTS.to_vec()))
-            .prop_map(|(i, f)| Edit::Splice(i, f)),
-    ]
-}
-
-fn apply(bytes: &mut Vec<u8>, e: &Edit) {
-    let n = bytes.len().max(1);
-    match e {
-        Edit::Set(i, b) => {
-            if !bytes.is_empty() {
-                bytes[i % n] = *b;
-            }
-        }
-        Edit::Delete(i, k) => {
-            let at = i % n;
-            let end = (at + k).min(bytes.len());
-            if at < end {
-                bytes.drain(at..end);
-            }
-        }
-        Edit::Splice(i, f) => {
-            let at = i % (bytes.len() + 1);
-            bytes.splice(at..at, f.bytes());
-        }
-    }
-}
 
 const KEYS: [&str; 12] = [
     "train.lr",
@@ -146,7 +109,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_valid_recipes_never_panic(edits in proptest::collection::vec(edit(), 1..6)) {
+    fn mutated_valid_recipes_never_panic(edits in proptest::collection::vec(edit(&FRAGMENTS), 1..6)) {
         let mut bytes = TINY.as_bytes().to_vec();
         for e in &edits {
             apply(&mut bytes, e);

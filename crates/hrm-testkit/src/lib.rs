@@ -1,8 +1,11 @@
-//! Test support: locating the golden folder and a minimal safetensors reader (no libtorch needed).
+//! Test support: locating the golden folder, a minimal safetensors reader (no libtorch needed) and the byte
+//! mutations of the fuzz tests ([`mutate`]).
 //!
 //! The reader handles the format's layout: an 8-byte little-endian header length, a JSON
 //! header `{name: {dtype, shape, data_offsets: [begin, end]}}` (plus an optional
 //! `__metadata__` entry), then the raw little-endian data.
+
+pub mod mutate;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
