@@ -71,7 +71,15 @@ fn ci_bundle() -> Result<()> {
 fn cargo_test(extra: &[String]) -> Result<(u64, u64, u64)> {
     use std::io::{BufRead, BufReader};
     eprintln!("\n==> cargo test");
-    let mut child = cargo()
+    let mut cmd = cargo();
+    // `hrm` chooses its CPU threads from the cores other processes leave free, so tests that compare two runs
+    // would depend on the load of the tests beside them: pin every process to all cores (libtorch's default),
+    // unless the caller chose.
+    if std::env::var_os("OMP_NUM_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        cmd.env("OMP_NUM_THREADS", cores.to_string());
+    }
+    let mut child = cmd
         .args(["test", "--workspace"])
         .args(extra)
         .stdout(std::process::Stdio::piped())

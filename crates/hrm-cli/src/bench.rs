@@ -25,6 +25,31 @@ enum What {
     Sampler(SamplerArgs),
     /// The gradient all-reduce of one data-parallel step: ms, bandwidth, and a same-size copy as baseline.
     AllReduce(AllReduceArgs),
+    /// Training-step speed alone, then beside competing CPU-bound processes (a shared machine): both rates and
+    /// their ratio, with the threads each run chose.
+    Contention(ContentionArgs),
+    /// A busy loop on one core for `--seconds` (the competitor of `bench contention`).
+    #[command(hide = true)]
+    Spin(SpinArgs),
+}
+
+/// Arguments of `hrm bench contention`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ContentionArgs {
+    /// The training step measured (one `--cycles` configuration; `--threads 0` measures the default).
+    #[command(flatten)]
+    step: TrainStepArgs,
+    /// Competing processes, each a busy loop on one core.
+    #[arg(long, default_value_t = 1)]
+    competitors: usize,
+}
+
+/// Arguments of `hrm bench spin`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SpinArgs {
+    /// Seconds to spin (it also stops when its parent is gone).
+    #[arg(long, default_value_t = 600)]
+    seconds: u64,
 }
 
 /// Arguments of `hrm bench all-reduce`.
@@ -84,9 +109,9 @@ pub struct TrainStepArgs {
     /// `f32`, `bf16` or `auto` (bf16 on CUDA).
     #[arg(long, default_value = "auto")]
     dtype: String,
-    /// libtorch CPU threads (0 = libtorch's default).
+    /// libtorch CPU threads (0 = as `hrm train` chooses: the cores other processes leave free at start).
     #[arg(long, default_value_t = 0)]
-    threads: i32,
+    threads: usize,
     /// Print one JSON line per configuration.
     #[arg(long)]
     json: bool,
@@ -114,7 +139,119 @@ pub fn run(args: Args) -> Result<()> {
         What::TrainStep(a) => train_step(a),
         What::Sampler(a) => sampler(a),
         What::AllReduce(a) => all_reduce(a),
+        What::Contention(a) => contention(a),
+        What::Spin(a) => {
+            spin(a.seconds);
+            Ok(())
+        }
     }
+}
+
+/// Burns one core until `seconds` pass or the parent process is gone.
+fn spin(seconds: u64) {
+    let (start, parent) = (Instant::now(), std::os::unix::process::parent_id());
+    let mut x = 0u64;
+    while start.elapsed().as_secs() < seconds && std::os::unix::process::parent_id() == parent {
+        for i in 0..1_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+    }
+}
+
+/// The arguments of a `bench train-step --json` child measuring `a` at `cycles`.
+fn step_child_args(a: &TrainStepArgs, cycles: &str) -> Vec<String> {
+    let v = |x: &dyn ToString| x.to_string();
+    vec![
+        "bench".into(),
+        "train-step".into(),
+        "--json".into(),
+        "--cycles".into(),
+        cycles.into(),
+        "--arch".into(),
+        v(&a.arch),
+        "--hidden".into(),
+        v(&a.hidden),
+        "--seq".into(),
+        v(&a.seq),
+        "--batch".into(),
+        v(&a.batch),
+        "--layers".into(),
+        v(&a.layers),
+        "--steps".into(),
+        v(&a.steps),
+        "--device".into(),
+        v(&a.device),
+        "--dtype".into(),
+        v(&a.dtype),
+        "--threads".into(),
+        v(&a.threads),
+    ]
+}
+
+/// Runs one `bench train-step --json` child and returns its JSON line.
+fn step_child(a: &TrainStepArgs, cycles: &str) -> Result<serde_json::Value> {
+    let exe = std::env::current_exe().context("locating the hrm binary")?;
+    let out = Command::new(&exe)
+        .args(step_child_args(a, cycles))
+        .output()
+        .context("running a bench child process")?;
+    if !out.status.success() {
+        bail!(
+            "bench for cycles {cycles} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout).trim(),
+    )?)
+}
+
+/// `hrm bench contention`: the training step alone, then beside `competitors` busy loops.
+fn contention(a: ContentionArgs) -> Result<()> {
+    if a.step.cycles.contains(',') {
+        bail!("--cycles: bench contention measures one configuration, e.g. --cycles 2x2");
+    }
+    let exe = std::env::current_exe().context("locating the hrm binary")?;
+    eprintln!("bench contention: alone ...");
+    let alone = step_child(&a.step, &a.step.cycles)?;
+    eprintln!(
+        "bench contention: beside {} busy process(es) ...",
+        a.competitors
+    );
+    let mut spinners = Vec::new();
+    for _ in 0..a.competitors {
+        spinners.push(Command::new(&exe).args(["bench", "spin"]).spawn()?);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let shared = step_child(&a.step, &a.step.cycles);
+    for mut s in spinners {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    let shared = shared?;
+    let rate = |v: &serde_json::Value| v["samples_per_sec"].as_f64().unwrap_or(f64::NAN);
+    let threads = |v: &serde_json::Value| v["threads"].as_u64().unwrap_or(0);
+    let ratio = rate(&shared) / rate(&alone);
+    if a.step.json {
+        outln!(
+            "{}",
+            serde_json::json!({
+                "alone": alone, "shared": shared, "competitors": a.competitors, "ratio": ratio,
+            })
+        );
+        return Ok(());
+    }
+    outln!(
+        "alone: {:.2} samples/s with {} threads | beside {} busy process(es): {:.2} samples/s with {} threads | \
+         ratio {:.2}",
+        rate(&alone),
+        threads(&alone),
+        a.competitors,
+        rate(&shared),
+        threads(&shared),
+        ratio
+    );
+    Ok(())
 }
 
 fn all_reduce(a: AllReduceArgs) -> Result<()> {
@@ -186,15 +323,14 @@ fn train_step(a: TrainStepArgs) -> Result<()> {
     let arch: ModelKind = a.arch.parse()?;
     let list: Vec<&str> = a.cycles.split(',').map(str::trim).collect();
     if list.len() > 1 {
-        return train_step_each(&a, arch, &list);
+        return train_step_each(&a, &list);
     }
     train_step_one(&a, arch)
 }
 
 /// Runs one child process per cycles configuration, so each peak-memory figure is its own, and prints a
 /// table (or the children's JSON lines).
-fn train_step_each(a: &TrainStepArgs, arch: ModelKind, list: &[&str]) -> Result<()> {
-    let exe = std::env::current_exe().context("locating the hrm binary")?;
+fn train_step_each(a: &TrainStepArgs, list: &[&str]) -> Result<()> {
     if !a.json {
         outln!(
             "{:>8} {:>10} {:>12} {:>14} {:>16} {:>10}",
@@ -230,44 +366,11 @@ fn train_step_each(a: &TrainStepArgs, arch: ModelKind, list: &[&str]) -> Result<
             a.steps,
             start.elapsed().as_secs_f64()
         );
-        let out = Command::new(&exe)
-            .args([
-                "bench",
-                "train-step",
-                "--json",
-                "--cycles",
-                c,
-                "--arch",
-                arch.as_str(),
-            ])
-            .args([
-                "--hidden",
-                &a.hidden.to_string(),
-                "--seq",
-                &a.seq.to_string(),
-            ])
-            .args([
-                "--batch",
-                &a.batch.to_string(),
-                "--layers",
-                &a.layers.to_string(),
-            ])
-            .args(["--steps", &a.steps.to_string(), "--device", &a.device])
-            .args(["--dtype", &a.dtype, "--threads", &a.threads.to_string()])
-            .output()
-            .context("running a bench child process")?;
-        if !out.status.success() {
-            bail!(
-                "bench for cycles {c} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        let v = step_child(a, c)?;
         done_weight += weight(c);
-        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if a.json {
-            outln!("{line}");
+            outln!("{v}");
         } else {
-            let v: serde_json::Value = serde_json::from_str(&line)?;
             let mfu = match v["mfu"].as_f64() {
                 Some(m) => format!("{:.2}%", m * 100.0),
                 None if v["device"].as_str() == Some("Cpu") => "n/a (CPU)".into(),
@@ -292,10 +395,11 @@ fn train_step_each(a: &TrainStepArgs, arch: ModelKind, list: &[&str]) -> Result<
 
 /// Measures one cycles configuration in this process.
 fn train_step_one(a: &TrainStepArgs, arch: ModelKind) -> Result<()> {
-    if a.threads > 0 {
-        tch::set_num_threads(a.threads);
-    }
     let device = hrm_train::run::parse_device(&a.device)?;
+    let threads = match device {
+        tch::Device::Cpu => crate::threads::set(a.threads, None).threads,
+        _ => tch::get_num_threads().max(1) as usize,
+    };
     let (h, l) = a
         .cycles
         .split_once('x')
@@ -328,7 +432,7 @@ fn train_step_one(a: &TrainStepArgs, arch: ModelKind) -> Result<()> {
                 "samples_per_sec": r.samples_per_sec, "ms_per_step": r.ms_per_step,
                 "peak_memory_mib": mib, "memory_source": format!("{:?}", r.memory_source),
                 "flops_per_step": r.flops_per_step, "achieved_flops": r.achieved_flops, "mfu": r.mfu,
-                "gpu_name": r.gpu_name, "peak_flops": r.peak_flops,
+                "gpu_name": r.gpu_name, "peak_flops": r.peak_flops, "threads": threads,
             })
         );
     } else {
@@ -343,7 +447,7 @@ fn train_step_one(a: &TrainStepArgs, arch: ModelKind) -> Result<()> {
             (true, None, ..) => "MFU: peak unknown (no GPU name from nvidia-smi)".to_string(),
         };
         outln!(
-            "{arch} cycles {} | {:.1} ms/step | {:.2} samples/s | peak memory {:.1} MiB ({:?}) | {:.3} GFLOP/step | {} | {mfu}",
+            "{arch} cycles {} | {threads} threads | {:.1} ms/step | {:.2} samples/s | peak memory {:.1} MiB ({:?}) | {:.3} GFLOP/step | {} | {mfu}",
             a.cycles,
             r.ms_per_step,
             r.samples_per_sec,

@@ -17,6 +17,7 @@ mod info;
 mod launch;
 mod predict;
 mod solve;
+mod threads;
 mod train;
 
 use anyhow::Result;

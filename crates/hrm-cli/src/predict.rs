@@ -37,6 +37,10 @@ pub struct Args {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// libtorch CPU threads (0 = the cores other processes leave free when the command starts). Fewer
+    /// threads than cores keep a shared machine fast: see README "Speed on a shared CPU".
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// Do not show the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -50,6 +54,14 @@ pub fn run(args: Args) -> Result<()> {
             args.split
         );
     }
+    let device = parse_device(&args.device)?;
+    if device == tch::Device::Cpu {
+        let t = crate::threads::set(args.threads, None);
+        eprintln!(
+            "predicting on the CPU with {} threads ({})",
+            t.threads, t.why
+        );
+    }
     let opts = PredictOptions {
         run_dir: args.run,
         checkpoint: Some(args.checkpoint),
@@ -59,7 +71,7 @@ pub fn run(args: Args) -> Result<()> {
         max_examples: args.max_examples,
         refinement_examples: args.refinement_examples,
         batch_size: args.batch_size,
-        device: parse_device(&args.device)?,
+        device,
         progress: !args.quiet,
     };
     let s = predict(&opts)?;

@@ -44,6 +44,10 @@ pub struct Args {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// libtorch CPU threads (0 = the cores other processes leave free when the command starts). Fewer
+    /// threads than cores keep a shared machine fast: see README "Speed on a shared CPU".
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// Do not show progress.
     #[arg(long)]
     quiet: bool,
@@ -51,6 +55,11 @@ pub struct Args {
 
 /// Runs `hrm solve`.
 pub fn run(args: Args) -> Result<()> {
+    let device = parse_device(&args.device)?;
+    if device == tch::Device::Cpu {
+        let t = crate::threads::set(args.threads, None);
+        eprintln!("solving on the CPU with {} threads ({})", t.threads, t.why);
+    }
     let opts = SolveOptions {
         run_dir: args.run,
         checkpoint: Some(args.checkpoint),
@@ -62,7 +71,7 @@ pub fn run(args: Args) -> Result<()> {
         num_aug: args.num_aug,
         batch_size: args.batch_size,
         seed: args.seed,
-        device: parse_device(&args.device)?,
+        device,
         progress: !args.quiet,
     };
     let s = match solve(&opts) {

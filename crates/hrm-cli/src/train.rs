@@ -45,6 +45,10 @@ pub struct Args {
     /// The rendezvous port of --nproc (default: a free one).
     #[arg(long, requires = "nproc")]
     master_port: Option<u16>,
+    /// libtorch CPU threads (0 = the cores other processes leave free when the command starts; a resumed run keeps the count it started with, since the count changes the numbers). Fewer
+    /// threads than cores keep a shared machine fast: see README "Speed on a shared CPU".
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// Sleep this many milliseconds after every step (lets tests interrupt a tiny run).
     #[arg(long, default_value_t = 0, hide = true)]
     throttle_ms: u64,
@@ -179,18 +183,31 @@ pub fn run(args: Args) -> Result<()> {
         Some(d) => rank_device(device, args.device.starts_with("cuda:"), d.env.local_rank),
         None => device,
     };
-    if let (Some(_), tch::Device::Cpu) = (&dist, device) {
-        // CPU ranks on one node share its cores.
-        let local: usize = std::env::var("LOCAL_WORLD_SIZE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-        tch::set_num_threads((cores / local.max(1)).max(1) as i32);
-    }
+    let threads = match (&dist, device) {
+        (Some(_), tch::Device::Cpu) if args.threads == 0 => {
+            // CPU ranks on one node share its cores.
+            let local: usize = std::env::var("LOCAL_WORLD_SIZE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+            let n = (cores / local.max(1)).max(1);
+            tch::set_num_threads(n as i32);
+            format!(", {n} threads per rank")
+        }
+        (_, tch::Device::Cpu) => {
+            let recorded = match resume {
+                true => load_env(&run_dir)?.threads,
+                false => None,
+            };
+            let t = crate::threads::set(args.threads, recorded);
+            format!(", {} threads ({})", t.threads, t.why)
+        }
+        _ => String::new(),
+    };
     if rank0 {
         eprintln!(
-            "{} run {} (recipe {}, dataset {}, device {}{})",
+            "{} run {} (recipe {}, dataset {}, device {}{threads}{})",
             if resume { "resuming" } else { "starting" },
             run_dir.display(),
             recipe.name,

@@ -201,3 +201,35 @@ fn a_bench_of_several_cycles_shows_progress_with_an_eta() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(table.lines().count(), 3, "{table}");
 }
+
+#[test]
+fn bench_contention_measures_alone_and_beside_a_busy_process() {
+    let out = Command::new(HRM)
+        .args([
+            "bench",
+            "contention",
+            "--hidden",
+            "32",
+            "--seq",
+            "16",
+            "--layers",
+            "1",
+        ])
+        .args([
+            "--batch", "2", "--steps", "2", "--cycles", "1x1", "--device", "cpu", "--json",
+        ])
+        .output()
+        .expect("running hrm");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    let (alone, shared) = (&v["alone"], &v["shared"]);
+    assert!(alone["samples_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(shared["samples_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+    // The default leaves the busy core alone.
+    assert!(
+        shared["threads"].as_u64() <= alone["threads"].as_u64(),
+        "{v}"
+    );
+    assert!(v["ratio"].as_f64().is_some(), "{v}");
+}

@@ -483,3 +483,35 @@ fn data_settings_agree_with_the_datasets_build_record_or_are_refused() {
     let err = refused(&args);
     assert!(err.contains("records no build settings"), "{err}");
 }
+
+#[test]
+fn threads_are_recorded_and_a_resume_keeps_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, recipe) = setup(tmp.path());
+    let run = tmp.path().join("run");
+    let (d, r, u) = (
+        data.to_str().unwrap(),
+        recipe.to_str().unwrap(),
+        run.to_str().unwrap(),
+    );
+    let mut args = train_args(r, d, u);
+    args.extend(["--set", "train.max_steps=2", "--threads", "1"]);
+    let out = hrm_ok(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 threads (--threads)"), "{err}");
+    let env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("env.json")).unwrap()).unwrap();
+    assert_eq!(env["threads"], 1, "{env}");
+    let out = hrm_ok(&[
+        "train",
+        "--resume",
+        u,
+        "--set",
+        "train.max_steps=4",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 threads (as the run started"), "{err}");
+}

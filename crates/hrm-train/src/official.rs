@@ -469,6 +469,7 @@ fn fill_run(
         dataset_fingerprint,
         changes: Vec::new(),
         imported: Some(record),
+        threads: None,
     };
     write_env(dir, &env)?;
     hrm_data::write_atomic(&dir.join(crate::checkpoint::METRICS_FILE), b"")?;

@@ -33,6 +33,12 @@ impl Display {
 
 /// A bar over `len` items named `unit` (e.g. `steps`, `rows`).
 pub fn bar(len: u64, unit: &str, display: Display) -> ProgressBar {
+    bar_until(len, unit, display, None)
+}
+
+/// [`bar`] for work that also stops at `deadline` (a time cap such as `train.max_minutes`): its ETA is the
+/// earlier of the rate's estimate and the time left.
+pub fn bar_until(len: u64, unit: &str, display: Display, deadline: Option<Instant>) -> ProgressBar {
     let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
     let (target, template) = match draw_target(display) {
         Some((t, true)) => (
@@ -45,14 +51,28 @@ pub fn bar(len: u64, unit: &str, display: Display) -> ProgressBar {
         ),
         None => return b,
     };
-    b.set_style(
-        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    b.set_style(style_until(&template, deadline));
     b.set_draw_target(target);
     if !std::io::stderr().is_terminal() {
         b.enable_steady_tick(LOG_INTERVAL);
     }
     b
+}
+
+/// The style of `template` whose `{eta}` is the earlier of the rate's estimate and the time left to `deadline`.
+fn style_until(template: &str, deadline: Option<Instant>) -> ProgressStyle {
+    let style =
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    style.with_key(
+        "eta",
+        move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let eta = match deadline {
+                Some(d) => state.eta().min(d.saturating_duration_since(Instant::now())),
+                None => state.eta(),
+            };
+            let _ = write!(w, "{:#}", indicatif::HumanDuration(eta));
+        },
+    )
 }
 
 /// A spinner with a message and the elapsed time, for work that reports no progress of its own.
@@ -216,6 +236,38 @@ mod tests {
         b.finish_and_clear();
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_time_cap_bounds_the_eta() {
+        let eta_of = |deadline: Option<Instant>| {
+            let out = Shared::default();
+            let log = LineLog::new(Box::new(out.clone()), Duration::ZERO);
+            let b = ProgressBar::with_draw_target(
+                Some(1_000_000),
+                ProgressDrawTarget::term_like(Box::new(log)),
+            );
+            b.set_style(style_until("eta {eta}", deadline));
+            for i in 1..=3 {
+                std::thread::sleep(Duration::from_millis(30));
+                b.set_position(i);
+                b.tick();
+            }
+            b.finish_and_clear();
+            let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+            text.lines().last().unwrap_or_default().to_string()
+        };
+        // A million steps at ~30 ms each is hours; a 2-minute cap says at most 2 minutes.
+        let capped = eta_of(Some(Instant::now() + Duration::from_secs(120)));
+        assert!(
+            capped == "eta 2m" || capped == "eta 1m" || capped.ends_with('s'),
+            "{capped}"
+        );
+        let open = eta_of(None);
+        assert!(
+            open.ends_with('h') || open.ends_with("days") || open.ends_with("day"),
+            "{open}"
+        );
     }
 
     #[test]

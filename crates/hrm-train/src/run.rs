@@ -285,6 +285,11 @@ pub struct RunEnv {
     /// For a run made by `hrm import` from an official PyTorch run folder: where its weights came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported: Option<crate::official::ImportRecord>,
+    /// The libtorch CPU threads the run started with (a resume uses them again unless `--threads` says
+    /// otherwise, since the thread count changes the floating-point sums and so the run). Absent in runs
+    /// recorded before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
 }
 
 /// One `hrm train --resume <run> --set ...`: when, and what.
@@ -1249,6 +1254,7 @@ fn new_env(opts: &RunOptions, config: &ModelConfig) -> Result<RunEnv, RunError> 
         dataset_fingerprint: Some(hrm_data::layout::dataset_fingerprint(&opts.dataset_dir)?),
         changes: Vec::new(),
         imported: None,
+        threads: Some(tch::get_num_threads().max(1) as usize),
     })
 }
 
@@ -1592,7 +1598,12 @@ impl<'a> Run<'a> {
         let start_step = start.trainer.step_count();
         let plan = inputs.plan;
         let rank0 = opts.dist.as_ref().is_none_or(|d| d.env.rank == 0);
-        let bar = progress::bar(plan.cap, "steps", Display::shown_if(opts.progress && rank0));
+        // A time cap bounds the ETA: the time left of `train.max_minutes` over every session.
+        let left = plan.max_secs - start.elapsed_before;
+        let deadline =
+            (plan.max_secs > 0.0).then(|| Instant::now() + Duration::from_secs_f64(left.max(0.0)));
+        let display = Display::shown_if(opts.progress && rank0);
+        let bar = progress::bar_until(plan.cap, "steps", display, deadline);
         bar.set_position(start_step.min(plan.cap));
         let run = Run {
             opts,
