@@ -7,6 +7,7 @@ mod fetch;
 mod reproduce;
 mod setup;
 mod test;
+mod tidy;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

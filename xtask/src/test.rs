@@ -23,6 +23,7 @@ pub fn run(extra: &[String]) -> Result<()> {
     )?;
     eprintln!("\n==> architecture rules");
     crate::arch::check(crate::arch::Scope::All)?;
+    crate::tidy::check(&crate::repo_root())?;
     eprintln!("\n==> unused dependencies");
     crate::deps::check_unused()?;
     step(

@@ -8,7 +8,8 @@ use tch::{Device, Kind, Tensor};
 use crate::error::ModelError;
 
 /// The label value that the losses and metrics ignore: the model's loss encoding; datasets use 0 (their pad
-/// token), which the data sampler maps to this value (`hrm_data::sampler::IGNORE_LABEL`).
+/// token), which the data sampler maps to this value (`hrm_data::sampler::LOSS_IGNORE_LABEL`; hrm-train checks at
+/// compile time that the two agree).
 pub const LOSS_IGNORE_LABEL: i64 = -100;
 
 /// One batch on a device: `inputs [B, S]`, `labels [B, S]` (−100 = ignored), `puzzle_identifiers [B]`, all int64.

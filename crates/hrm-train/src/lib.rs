@@ -27,4 +27,11 @@ pub mod tensorboard;
 pub mod world;
 
 pub use error::TrainError;
+
+// The data sampler writes the ignore label the model's losses skip: two crates that do not depend on each other
+// hold the value, and this crate, which joins them, checks at compile time that they agree.
+const _: () = assert!(
+    hrm_model::batch::LOSS_IGNORE_LABEL == hrm_data::sampler::LOSS_IGNORE_LABEL as i64,
+    "hrm-model's and hrm-data's LOSS_IGNORE_LABEL differ"
+);
 pub use run_error::RunError;

@@ -39,8 +39,8 @@ use crate::step::{Trainable, Trainer};
 
 /// The file of per-task outcomes in a solve folder.
 pub const SOLVE_FILE: &str = "solve.json";
-/// The submission file in a solve folder.
-pub const SUBMISSION_FILE: &str = "submission.json";
+/// The submission file in a solve folder (the one name of `hrm eval`'s submission too).
+pub use hrm_eval::submission::SUBMISSION_FILE;
 
 /// What to solve and how.
 #[derive(Debug, Clone)]
