@@ -24,6 +24,7 @@ use hrm_eval::submission::{Submission, SubmissionStats};
 use hrm_eval::{EvalReport, PredictionsWriter, TaskFamily};
 use hrm_grid::codec::{canvas_side, ARC_VOCAB};
 use hrm_model::{Model, ModelConfig};
+use hrm_recipe::Recipe;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -397,127 +398,201 @@ fn fit_task(
     Ok((steps, start.elapsed().as_secs_f64(), accuracy))
 }
 
-/// Solves the tasks of `opts` (see the module documentation) and returns the summary written to `solve.json`.
+/// What a solve reads before it builds anything: the run's recipe and checkpoint, and the settings resolved.
+struct Plan<'a> {
+    opts: &'a SolveOptions,
+    recipe: Recipe,
+    ckpt: PathBuf,
+    canvas: usize,
+    num_aug: usize,
+    batch: usize,
+}
+
+/// The new tasks' build: the dataset folder and its two splits.
+struct Built {
+    dataset: PathBuf,
+    train: SplitData,
+    test: Arc<SplitData>,
+}
+
+/// Solves the tasks of `opts` (see the module documentation) and returns the summary written to `solve.json`:
+/// the named phases read, build, fit, predict and vote, then write, into a staged folder that replaces
+/// `opts.out_dir` only when complete.
 pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
     let start = Instant::now();
-    let recipe = load_run_recipe(&opts.run_dir)?;
-    let ckpt = resolve_checkpoint(&opts.run_dir, opts.checkpoint.as_deref())?;
-    let config = load_model_config(&ckpt)?;
-    let canvas = canvas_side(config.seq_len as usize).unwrap_or(0);
-    check_out_dir(&opts.out_dir, opts.force)?;
-    let (tasks, mut failed) = read_tasks(&opts.tasks, canvas);
+    let plan = Plan::read(opts)?;
+    let (tasks, mut failed) = read_tasks(&opts.tasks, plan.canvas);
     if tasks.is_empty() {
         return Err(nothing_solved(&failed));
     }
-    let num_aug = opts.num_aug.unwrap_or(recipe.data.num_aug);
-    let batch = opts
-        .batch_size
-        .unwrap_or(recipe.train.global_batch_size)
-        .max(1);
     let staged = hrm_data::layout::StagedDir::create(&opts.out_dir)?;
     let out = staged.path().to_path_buf();
-    let mut outcomes = Vec::new();
-    let mut weights = "trained";
-    let mut report = None;
-    let mut progress_dir = None;
-    if !tasks.is_empty() {
+    let built = plan.build(&tasks, &out)?;
+    let (mut trainer, weights) = plan.network(&built)?;
+    let (mut outcomes, progress_dir) = plan.fit(&mut trainer, &tasks, &built)?;
+    let report = plan.predict(trainer.into_model(), &built, &out)?;
+    if outcomes.iter().all(|o| o.error.is_some()) {
+        let all: Vec<TaskOutcome> = outcomes.iter().chain(&failed).cloned().collect();
+        return Err(nothing_solved(&all));
+    }
+    let (submission, stats) = final_submission(Some(&report), &tasks, &failed)?;
+    submission.write(&out.join(SUBMISSION_FILE))?;
+    score_outcomes(&mut outcomes, &report);
+    plan.write_report(&out, outcomes.len())?;
+    outcomes.append(&mut failed);
+    let summary = plan.summary(weights, outcomes, &stats, start);
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| RunError::json(&out, e))?;
+    hrm_data::write_atomic(&out.join(SOLVE_FILE), json.as_bytes())?;
+    staged.commit()?;
+    let _ = std::fs::remove_dir_all(progress_dir);
+    Ok(summary)
+}
+
+impl<'a> Plan<'a> {
+    /// Read: the run's recipe, the checkpoint and its canvas, the output folder's check, the variants and rows
+    /// per fitting step.
+    fn read(opts: &'a SolveOptions) -> Result<Plan<'a>, RunError> {
+        let recipe = load_run_recipe(&opts.run_dir)?;
+        let ckpt = resolve_checkpoint(&opts.run_dir, opts.checkpoint.as_deref())?;
+        let config = load_model_config(&ckpt)?;
+        let canvas = canvas_side(config.seq_len as usize).unwrap_or(0);
+        check_out_dir(&opts.out_dir, opts.force)?;
+        let num_aug = opts.num_aug.unwrap_or(recipe.data.num_aug);
+        let batch = opts
+            .batch_size
+            .unwrap_or(recipe.train.global_batch_size)
+            .max(1);
+        Ok(Plan {
+            opts,
+            recipe,
+            ckpt,
+            canvas,
+            num_aug,
+            batch,
+        })
+    }
+
+    /// Build: the tasks' variants into `out/dataset`, read back.
+    fn build(&self, tasks: &[SourcedTask], out: &Path) -> Result<Built, RunError> {
         let build = ArcBuildConfig {
             sources: Vec::new(),
-            num_aug,
-            seed: opts.seed,
+            num_aug: self.num_aug,
+            seed: self.opts.seed,
             threads: 0,
-            canvas,
+            canvas: self.canvas,
             evaluation_only: false,
             max_tasks: 0,
         };
         let dataset = out.join("dataset");
-        build_arc_tasks(&tasks, &build, None, &dataset)?;
+        build_arc_tasks(tasks, &build, None, &dataset)?;
         let train = hrm_data::load_split(&dataset, "train")?;
         let test = Arc::new(hrm_data::load_split(&dataset, "test")?);
-        let forward = forward_dtype(&recipe, opts.device);
-        let num_ids = i64::from(train.metadata.num_puzzle_identifiers);
-        let (model, w) = open_network(
-            &ckpt,
-            recipe.train.ema,
+        Ok(Built {
+            dataset,
+            train,
+            test,
+        })
+    }
+
+    /// The checkpoint's network under a fresh puzzle table of the build's size, in a trainer that fits only that
+    /// table; and which weights it took.
+    fn network(&self, built: &Built) -> Result<(Trainer, &'static str), RunError> {
+        let opts = self.opts;
+        let forward = forward_dtype(&self.recipe, opts.device);
+        let num_ids = i64::from(built.train.metadata.num_puzzle_identifiers);
+        let (model, weights) = open_network(
+            &self.ckpt,
+            self.recipe.train.ema,
             opts.device,
             forward,
             num_ids,
-            batch,
+            self.batch,
         )?;
-        weights = w;
-        let mut step = step_config(&recipe, opts.steps.max(1));
-        step.global_batch_size = batch as i64;
+        let mut step = step_config(&self.recipe, opts.steps.max(1));
+        step.global_batch_size = self.batch as i64;
         step.micro_batches = 1;
         step.lr_warmup_steps = step.lr_warmup_steps.min(opts.steps / 10);
         let mut trainer = Trainer::new(model, step)?;
         trainer.set_trainable(Trainable::PuzzleTableOnly)?;
         trainer.set_value_checks(false); // the build was validated when loaded
+        Ok((trainer, weights))
+    }
+
+    /// Fit: each task's puzzle rows in turn (or as kept by an interrupted solve), with progress; returns the
+    /// outcomes and the progress folder to remove once the result is written.
+    fn fit(
+        &self,
+        trainer: &mut Trainer,
+        tasks: &[SourcedTask],
+        built: &Built,
+    ) -> Result<(Vec<TaskOutcome>, PathBuf), RunError> {
+        let opts = self.opts;
         let bar = progress::bar(
             opts.steps * tasks.len() as u64,
             "fit steps",
             Display::shown_if(opts.progress),
         );
-        let kept = Progress::open(&opts.out_dir, &progress_key(opts, &ckpt, num_aug, batch))?;
+        let key = progress_key(opts, &self.ckpt, self.num_aug, self.batch);
+        let kept = Progress::open(&opts.out_dir, &key)?;
+        let mut outcomes = Vec::new();
         for (g, t) in tasks.iter().enumerate() {
             bar.set_message(t.task.id.clone());
             let mut outcome = TaskOutcome {
                 id: t.task.id.clone(),
                 source: t.path.clone(),
                 test_inputs: t.task.test.len(),
-                variants: train.group_puzzles(g).len(),
+                variants: built.train.group_puzzles(g).len(),
                 ..TaskOutcome::empty()
             };
-            if kept.load(g, &mut trainer, &train, &mut outcome)? {
+            if kept.load(g, trainer, &built.train, &mut outcome)? {
                 bar.inc(opts.steps);
                 outcomes.push(outcome);
                 continue;
             }
-            match fit_task(&mut trainer, &train, g, opts, batch, &bar) {
+            match fit_task(trainer, &built.train, g, opts, self.batch, &bar) {
                 Ok((steps, seconds, acc)) => {
                     (outcome.fit_steps, outcome.fit_seconds, outcome.fit_accuracy) =
                         (steps, seconds, acc);
-                    kept.save(g, &trainer, &train, &outcome)?;
+                    kept.save(g, trainer, &built.train, &outcome)?;
                 }
                 Err(RunError::Interrupted(_)) => return Err(kept.interrupted()),
                 Err(e) => {
                     outcome.error = Some(format!("fitting failed: {e}"));
-                    reset_rows(&mut trainer, &train, g)?;
+                    reset_rows(trainer, &built.train, g)?;
                 }
             }
             outcomes.push(outcome);
         }
         bar.finish_and_clear();
-        progress_dir = Some(kept.dir);
-        let model = trainer.into_model();
+        Ok((outcomes, kept.dir))
+    }
+
+    /// Predict and vote: the test split through the fitted model into `out/predictions`, scored (votes over
+    /// the variants) as `hrm eval` scores it.
+    fn predict(&self, model: Model, built: &Built, out: &Path) -> Result<EvalReport, RunError> {
         let predictions = out.join("predictions");
         write_predictions(
             &model,
-            &test,
+            &built.test,
             &predictions,
-            &dataset,
-            &ckpt,
-            recipe.eval.batch_size,
-            opts,
+            &built.dataset,
+            &self.ckpt,
+            self.recipe.eval.batch_size,
+            self.opts,
         )?;
-        let eval = hrm_eval::evaluate(&predictions, &dataset)?;
-        report = Some(eval);
+        Ok(hrm_eval::evaluate(&predictions, &built.dataset)?)
     }
-    if outcomes.iter().all(|o| o.error.is_some()) {
-        let all: Vec<TaskOutcome> = outcomes.iter().chain(&failed).cloned().collect();
-        return Err(nothing_solved(&all));
-    }
-    let (submission, stats) = final_submission(report.as_ref(), &tasks, &failed)?;
-    submission.write(&out.join(SUBMISSION_FILE))?;
-    if let Some(r) = &report {
-        score_outcomes(&mut outcomes, r);
+
+    /// Write: the report of the answers (`out/report`).
+    fn write_report(&self, out: &Path, tasks: usize) -> Result<(), RunError> {
         let options = hrm_eval::report::ReportOptions {
-            title: Some(format!("hrm solve: {} new tasks", outcomes.len())),
+            title: Some(format!("hrm solve: {tasks} new tasks")),
             note: format!(
                 "New tasks answered by `hrm solve` with the network of {} frozen: {} sign-SGD steps per task on \
                  fresh puzzle-embedding rows, {} variants per task.",
-                ckpt.display(),
-                opts.steps,
-                num_aug + 1
+                self.ckpt.display(),
+                self.opts.steps,
+                self.num_aug + 1
             ),
             ..Default::default()
         };
@@ -527,33 +602,41 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
             &out.join("dataset"),
             &options,
         )?;
+        Ok(())
     }
-    outcomes.append(&mut failed);
-    let scored: Vec<&TaskOutcome> = outcomes.iter().filter(|o| o.pass_at_2.is_some()).collect();
-    let summary = SolveSummary {
-        out_dir: opts.out_dir.clone(),
-        checkpoint: ckpt,
-        weights: weights.to_string(),
-        steps: opts.steps,
-        batch_size: batch,
-        puzzle_emb_lr: recipe.train.puzzle_emb_lr,
-        num_aug,
-        scored: scored.len(),
-        solved_at_1: scored.iter().filter(|o| o.pass_at_1 == Some(true)).count(),
-        solved_at_2: scored.iter().filter(|o| o.pass_at_2 == Some(true)).count(),
-        submission_test_inputs: stats.test_inputs,
-        submission_padded: stats.padded,
-        submission_placeholders: stats.placeholders,
-        tasks: outcomes,
-        seconds: start.elapsed().as_secs_f64(),
-    };
-    let json = serde_json::to_string_pretty(&summary).map_err(|e| RunError::json(&out, e))?;
-    hrm_data::write_atomic(&out.join(SOLVE_FILE), json.as_bytes())?;
-    staged.commit()?;
-    if let Some(dir) = progress_dir {
-        let _ = std::fs::remove_dir_all(dir);
+
+    /// The summary `solve.json` holds.
+    fn summary(
+        &self,
+        weights: &str,
+        outcomes: Vec<TaskOutcome>,
+        stats: &SubmissionStats,
+        start: Instant,
+    ) -> SolveSummary {
+        let scored: Vec<&TaskOutcome> = outcomes.iter().filter(|o| o.pass_at_2.is_some()).collect();
+        let (scored_n, at_1, at_2) = (
+            scored.len(),
+            scored.iter().filter(|o| o.pass_at_1 == Some(true)).count(),
+            scored.iter().filter(|o| o.pass_at_2 == Some(true)).count(),
+        );
+        SolveSummary {
+            out_dir: self.opts.out_dir.clone(),
+            checkpoint: self.ckpt.clone(),
+            weights: weights.to_string(),
+            steps: self.opts.steps,
+            batch_size: self.batch,
+            puzzle_emb_lr: self.recipe.train.puzzle_emb_lr,
+            num_aug: self.num_aug,
+            scored: scored_n,
+            solved_at_1: at_1,
+            solved_at_2: at_2,
+            submission_test_inputs: stats.test_inputs,
+            submission_padded: stats.padded,
+            submission_placeholders: stats.placeholders,
+            tasks: outcomes,
+            seconds: start.elapsed().as_secs_f64(),
+        }
     }
-    Ok(summary)
 }
 
 /// The submission of the fitted tasks' answers with placeholders for the failed tasks, and what it holds; refused
