@@ -120,91 +120,19 @@ pub fn run(args: Args) -> Result<()> {
     let dist = DistOptions::from_env(device)?;
     let rank0 = dist.as_ref().is_none_or(|d| d.env.rank == 0);
     let command_line: Vec<String> = std::env::args().collect();
-    let (mut recipe, run_dir, resume) = match &args.resume {
-        Some(run_dir) => (resume_recipe(&args, run_dir)?, run_dir.clone(), true),
-        None => {
-            let name = args
-                .recipe
-                .as_deref()
-                .context("a recipe is required unless --resume is given")?;
-            let recipe = Recipe::load(name, &args.sets)?;
-            let run_dir = args.run.clone().unwrap_or_else(|| {
-                PathBuf::from("runs").join(format!("{}-{}", recipe.name, timestamp()))
-            });
-            (recipe, run_dir, false)
-        }
-    };
-    let dataset_dir = match (&args.dataset, resume) {
-        (Some(d), _) => d.clone(),
-        (None, true) => load_env(&run_dir)?.dataset,
-        (None, false) => default_dataset_dir(&recipe),
-    };
-    if !holds_split(&dataset_dir, "train") {
-        let recipe_arg = match (&args.recipe, resume) {
-            (Some(r), _) => r.clone(),
-            (None, true) => run_dir
-                .join(hrm_train::run::RECIPE_FILE)
-                .display()
-                .to_string(),
-            (None, false) => recipe.name.clone(),
-        };
-        return Err(missing_dataset(&dataset_dir, "train", &recipe_arg, &recipe).into());
-    }
-    if !resume {
-        for note in agree_with_dataset(&mut recipe, &dataset_dir)? {
-            if rank0 {
-                eprintln!("note: {note}");
-            }
-        }
-    }
+    let (mut recipe, run_dir, resume) = recipe_and_run(&args)?;
+    let dataset_dir = dataset_of(&args, &mut recipe, &run_dir, resume, rank0)?;
     if resume && rank0 && args.recipe.is_none() && !args.sets.is_empty() {
         record_extension(&args, &run_dir, &dataset_dir, &recipe)?;
     }
     if let Some(n) = args.nproc {
-        if let tch::Device::Cuda(_) = device {
-            let gpus = tch::Cuda::device_count() as usize;
-            if args.device.starts_with("cuda:") && n > 1 {
-                bail!("--nproc {n} with --device {}: each rank needs a GPU of its own; use --device cuda (rank r takes cuda:r)", args.device);
-            }
-            if n > gpus {
-                bail!("--nproc {n} needs {n} GPUs (one per rank, as NCCL requires); this machine has {gpus}");
-            }
-        }
-        let all: Vec<String> = std::env::args()
-            .skip_while(|a| a != "train")
-            .skip(1)
-            .collect();
-        let fixed_run = (!resume && args.run.is_none()).then_some(run_dir.as_path());
-        // A resume's --set was applied to the run folder above; the ranks resume the stored recipe.
-        let rank_args = crate::launch::rank_args(&all, fixed_run, resume);
-        return crate::launch::spawn_ranks(n, &rank_args, args.master_port);
+        return launch(&args, n, device, &run_dir, resume);
     }
     let device = match &dist {
         Some(d) => rank_device(device, args.device.starts_with("cuda:"), d.env.local_rank),
         None => device,
     };
-    let threads = match (&dist, device) {
-        (Some(_), tch::Device::Cpu) if args.threads == 0 => {
-            // CPU ranks on one node share its cores.
-            let local: usize = std::env::var("LOCAL_WORLD_SIZE")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1);
-            let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-            let n = (cores / local.max(1)).max(1);
-            tch::set_num_threads(n as i32);
-            format!(", {n} threads per rank")
-        }
-        (_, tch::Device::Cpu) => {
-            let recorded = match resume {
-                true => load_env(&run_dir)?.threads,
-                false => None,
-            };
-            let t = crate::threads::set(args.threads, recorded);
-            format!(", {} threads ({})", t.threads, t.why)
-        }
-        _ => String::new(),
-    };
+    let threads = set_threads(&args, dist.is_some(), device, &run_dir, resume)?;
     if rank0 {
         eprintln!(
             "{} run {} (recipe {}, dataset {}, device {}{threads}{})",
@@ -249,6 +177,112 @@ pub fn run(args: Args) -> Result<()> {
         std::process::exit(130);
     }
     Ok(())
+}
+
+/// The recipe, the run folder and whether this is a resume: `--resume` reads the run's recipe (with any
+/// `--set`); otherwise the recipe named, into `--run` or `runs/<recipe>-<timestamp>`.
+fn recipe_and_run(args: &Args) -> Result<(Recipe, PathBuf, bool)> {
+    if let Some(run_dir) = &args.resume {
+        return Ok((resume_recipe(args, run_dir)?, run_dir.clone(), true));
+    }
+    let name = args
+        .recipe
+        .as_deref()
+        .context("a recipe is required unless --resume is given")?;
+    let recipe = Recipe::load(name, &args.sets)?;
+    let run_dir = args
+        .run
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{}", recipe.name, timestamp())));
+    Ok((recipe, run_dir, false))
+}
+
+/// The dataset folder (`--dataset`, the resumed run's, or the recipe's default), refused with a build command
+/// when it holds no built dataset; a new run's `data.*` are made to agree with the dataset's build record
+/// (notes printed by rank 0).
+fn dataset_of(
+    args: &Args,
+    recipe: &mut Recipe,
+    run_dir: &Path,
+    resume: bool,
+    rank0: bool,
+) -> Result<PathBuf> {
+    let dataset_dir = match (&args.dataset, resume) {
+        (Some(d), _) => d.clone(),
+        (None, true) => load_env(run_dir)?.dataset,
+        (None, false) => default_dataset_dir(recipe),
+    };
+    if !holds_split(&dataset_dir, "train") {
+        let recipe_arg = match (&args.recipe, resume) {
+            (Some(r), _) => r.clone(),
+            (None, true) => run_dir
+                .join(hrm_train::run::RECIPE_FILE)
+                .display()
+                .to_string(),
+            (None, false) => recipe.name.clone(),
+        };
+        return Err(missing_dataset(&dataset_dir, "train", &recipe_arg, recipe).into());
+    }
+    if !resume {
+        for note in agree_with_dataset(recipe, &dataset_dir)? {
+            if rank0 {
+                eprintln!("note: {note}");
+            }
+        }
+    }
+    Ok(dataset_dir)
+}
+
+/// `--nproc N`: checks the GPUs on CUDA, then starts the N ranks (`launch`).
+fn launch(args: &Args, n: usize, device: tch::Device, run_dir: &Path, resume: bool) -> Result<()> {
+    if let tch::Device::Cuda(_) = device {
+        let gpus = tch::Cuda::device_count() as usize;
+        if args.device.starts_with("cuda:") && n > 1 {
+            bail!("--nproc {n} with --device {}: each rank needs a GPU of its own; use --device cuda (rank r takes cuda:r)", args.device);
+        }
+        if n > gpus {
+            bail!("--nproc {n} needs {n} GPUs (one per rank, as NCCL requires); this machine has {gpus}");
+        }
+    }
+    let all: Vec<String> = std::env::args()
+        .skip_while(|a| a != "train")
+        .skip(1)
+        .collect();
+    let fixed_run = (!resume && args.run.is_none()).then_some(run_dir);
+    // A resume's --set was applied to the run folder above; the ranks resume the stored recipe.
+    let rank_args = crate::launch::rank_args(&all, fixed_run, resume);
+    crate::launch::spawn_ranks(n, &rank_args, args.master_port)
+}
+
+/// Sets libtorch's CPU threads (CPU only) and returns the words for the start line: CPU ranks on one node
+/// share its cores; otherwise `threads::set` (`--threads`, the resumed run's count, `OMP_NUM_THREADS`, the
+/// free cores).
+fn set_threads(
+    args: &Args,
+    ranks: bool,
+    device: tch::Device,
+    run_dir: &Path,
+    resume: bool,
+) -> Result<String> {
+    if device != tch::Device::Cpu {
+        return Ok(String::new());
+    }
+    if ranks && args.threads == 0 {
+        let local: usize = std::env::var("LOCAL_WORLD_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let n = (cores / local.max(1)).max(1);
+        tch::set_num_threads(n as i32);
+        return Ok(format!(", {n} threads per rank"));
+    }
+    let recorded = match resume {
+        true => load_env(run_dir)?.threads,
+        false => None,
+    };
+    let t = crate::threads::set(args.threads, recorded);
+    Ok(format!(", {} threads ({})", t.threads, t.why))
 }
 
 /// Why a resumed run had nothing left to do, and the command that extends it: the limit it reached

@@ -716,14 +716,7 @@ fn eval_batches(
     let loss_type = model.config().loss_type;
     let segments = model.config().halt_max_steps;
     let batch_size = capped_batch_size(batch_size, n, world);
-    check_batch_memory(
-        model.config(),
-        batch_size / world.max(1),
-        false,
-        "the evaluation batch (--batch-size or eval.batch_size)",
-        device,
-        hrm_data::budget::available_memory_bytes(),
-    )?;
+    check_eval_batch_memory(model, batch_size / world.max(1))?;
     let mut global_first_row = 0usize;
     for mut b in EvalBatches::new(Arc::clone(data), batch_size)? {
         if global_first_row >= n {
@@ -1068,6 +1061,20 @@ impl Inputs {
         }
         Ok(trainer)
     }
+}
+
+/// [`check_batch_memory`] of one rank's evaluation batch of `rows` rows, whatever set it.
+fn check_eval_batch_memory(model: &Model, rows: usize) -> Result<(), RunError> {
+    let setting = "the evaluation batch (--batch-size or eval.batch_size)";
+    let available = hrm_data::budget::available_memory_bytes();
+    check_batch_memory(
+        model.config(),
+        rows,
+        false,
+        setting,
+        model.device(),
+        available,
+    )
 }
 
 /// The memory checks of a run before its model is built: the training state, one micro-batch's training step
