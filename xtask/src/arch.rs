@@ -224,11 +224,14 @@ pub fn check(scope: Scope) -> Result<()> {
     metadata.args(["metadata", "--format-version", "1"]);
     let meta = crate::json_output(&mut metadata, "cargo metadata")?;
     let graph = Graph::from_metadata(&meta)?;
-    let broken: Vec<String> = violations(&graph)
+    let mut broken: Vec<String> = violations(&graph)
         .into_iter()
         .filter(|v| scope == Scope::All || v.tensor_free_rule)
         .map(|v| v.text)
         .collect();
+    if scope == Scope::All {
+        broken.extend(crate::modules::workspace_circles(&crate::repo_root()));
+    }
     if !broken.is_empty() {
         bail!(
             "{} architecture rule(s) broken:\n  {}",

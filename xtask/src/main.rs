@@ -4,6 +4,7 @@ mod arch;
 mod bundle;
 mod deps;
 mod fetch;
+mod modules;
 mod reproduce;
 mod setup;
 mod test;

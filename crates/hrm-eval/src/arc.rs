@@ -11,7 +11,7 @@ use hrm_grid::Grid;
 use serde::{Deserialize, Serialize};
 
 use crate::accuracy::ratio;
-use crate::dataset::{parse_variant, ArcTaskTruth, ArcTestPair};
+use crate::dataset::{identifier_name, parse_variant, ArcTaskTruth, ArcTestPair};
 use crate::error::EvalError;
 use crate::predictions::{Predictions, PUZZLE_IDENTIFIERS_FILE};
 
@@ -295,14 +295,6 @@ pub fn score_arc(
         pass_at: pass_at(&tasks, ks),
         tasks,
     })
-}
-
-/// The name of puzzle id `id` in `identifiers`, when it is in range.
-pub(crate) fn identifier_name(identifiers: &[String], id: i32) -> Option<&str> {
-    usize::try_from(id)
-        .ok()
-        .and_then(|i| identifiers.get(i))
-        .map(String::as_str)
 }
 
 /// How the prediction rows were used.

@@ -47,7 +47,7 @@ pub struct ArcTaskTruth {
 }
 
 fn name_of<'a>(identifiers: &'a [String], id: i32, path: &Path) -> Result<&'a str, EvalError> {
-    crate::arc::identifier_name(identifiers, id).ok_or_else(|| {
+    identifier_name(identifiers, id).ok_or_else(|| {
         EvalError::invalid(
             path,
             format!(
@@ -183,4 +183,12 @@ pub fn read_arc_demonstrations(
         out.insert(name.to_string(), pairs);
     }
     Ok(out)
+}
+
+/// The name of puzzle id `id` in `identifiers`, when it is in range.
+pub(crate) fn identifier_name(identifiers: &[String], id: i32) -> Option<&str> {
+    usize::try_from(id)
+        .ok()
+        .and_then(|i| identifiers.get(i))
+        .map(String::as_str)
 }

@@ -42,6 +42,10 @@
 //! ([`TaskFamily::from_vocab_size`]: 12 ARC, 11 Sudoku, 6 Maze) when `meta.json` has no task. [`report`] writes `report.md`,
 //! `report.html`, `eval.json` and SVG training curves.
 
+/// The file name of a submission, as the competition and TRM name it; `hrm eval` writes it into
+/// the predictions folder by default.
+pub const SUBMISSION_FILE: &str = "submission.json";
+
 pub mod accuracy;
 pub mod arc;
 pub mod dataset;

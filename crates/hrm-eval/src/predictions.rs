@@ -376,7 +376,7 @@ pub fn write_predictions(out: &Path, predictions: &Predictions) -> Result<(), Ev
 
 /// The files a predictions folder may hold (`submission.json` is written there by `hrm eval`).
 const KNOWN_FILES: [&str; 9] = [
-    crate::submission::SUBMISSION_FILE,
+    crate::SUBMISSION_FILE,
     INPUTS_FILE,
     PREDS_FILE,
     LABELS_FILE,

@@ -15,9 +15,7 @@ use serde_json::Value;
 use crate::arc::ArcReport;
 use crate::error::EvalError;
 
-/// The file name of a submission, as the competition and TRM name it; `hrm eval` writes it into
-/// the predictions folder by default.
-pub const SUBMISSION_FILE: &str = "submission.json";
+pub use crate::SUBMISSION_FILE;
 
 /// The field of the first attempt.
 const ATTEMPT_1: &str = "attempt_1";

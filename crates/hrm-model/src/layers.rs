@@ -377,3 +377,13 @@ impl ReasoningModule {
         x
     }
 }
+
+/// Which reasoning module produced a traced call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// The high-level module (HRM only).
+    H,
+    /// The low-level module; TRM's single network is stored as `L_level`, so every TRM call is `L`, whether it
+    /// updates z_L or z_H.
+    L,
+}

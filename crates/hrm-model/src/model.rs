@@ -18,15 +18,7 @@ use crate::layers::{add_param, cast_param, CastedLinear, ReasoningModule, Rotary
 #[allow(clippy::approx_constant)]
 const LEARNED_POS_SCALE: f64 = 0.707106781;
 
-/// Which reasoning module produced a traced call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// The high-level module (HRM only).
-    H,
-    /// The low-level module; TRM's single network is stored as `L_level`, so every TRM call is `L`, whether it
-    /// updates z_L or z_H.
-    L,
-}
+pub use crate::layers::Level;
 
 /// Intermediate values recorded by [`Model::forward_traced`], for parity tests and debugging.
 #[derive(Debug, Default)]

@@ -5,8 +5,8 @@
 use tch::Tensor;
 
 use crate::config::ModelConfig;
+use crate::layers::Level;
 use crate::layers::{ReasoningModule, Rotary};
-use crate::model::Level;
 
 /// One cycle: `L_cycles` times z_L ← net(z_L, z_H + x), then z_H ← net(z_H, z_L); `record` sees every call.
 fn cycle(

@@ -16,7 +16,6 @@ use hrm_model::{Model, ModelKind};
 use hrm_recipe::official::{official_yaml, recipe_from_official, DataShape};
 use hrm_recipe::{DtypeSetting, Recipe};
 use hrm_torchfile::{DType, TensorOut, TorchFile};
-use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{
@@ -37,22 +36,7 @@ pub const OFFICIAL_PREFIX: &str = "_orig_mod.model.";
 const PUZZLE_TABLE: &str = "inner.puzzle_emb.weights";
 const H_INIT: &str = "inner.H_init";
 
-/// Where an imported run's weights came from (`env.json`'s `imported`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ImportRecord {
-    /// The checkpoint file.
-    pub source: PathBuf,
-    /// Its SHA-256 (hex).
-    pub sha256: String,
-    /// The `all_config.yaml` read.
-    pub config: PathBuf,
-    /// Its SHA-256 (hex).
-    pub config_sha256: String,
-    /// The step in the file name (`step_<N>`), when it has one.
-    pub source_step: Option<u64>,
-    /// What the configuration mapping decided or left out.
-    pub notes: Vec<String>,
-}
+pub use crate::run::ImportRecord;
 
 /// The dataset sizes given by hand when no dataset is at hand (`--seq-len`, `--vocab-size`,
 /// `--num-puzzle-identifiers`).

@@ -284,7 +284,7 @@ pub struct RunEnv {
     pub changes: Vec<SettingsChange>,
     /// For a run made by `hrm import` from an official PyTorch run folder: where its weights came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub imported: Option<crate::official::ImportRecord>,
+    pub imported: Option<ImportRecord>,
     /// The libtorch CPU threads the run started with (a resume uses them again unless `--threads` says
     /// otherwise, since the thread count changes the floating-point sums and so the run). Absent in runs
     /// recorded before it.
@@ -456,20 +456,23 @@ pub struct RunOptions {
     pub dist: Option<crate::world::DistOptions>,
 }
 
-/// Why a run stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StopReason {
-    /// Every iteration (`train.epochs / train.eval_interval`) ran.
-    Completed,
-    /// `train.max_steps` was reached.
-    MaxSteps,
-    /// `train.max_minutes` was reached.
-    MaxMinutes,
-    /// The resumed checkpoint was already final.
-    AlreadyFinished,
-    /// A graceful stop was requested ([`crate::stop`], e.g. SIGINT): the current step finished and a checkpoint
-    /// was written; `--resume` continues exactly.
-    Interrupted,
+pub use crate::stop::StopReason;
+
+/// Where an imported run's weights came from (`env.json`'s `imported`, written by `hrm import`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportRecord {
+    /// The checkpoint file.
+    pub source: PathBuf,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
+    /// The `all_config.yaml` read.
+    pub config: PathBuf,
+    /// Its SHA-256 (hex).
+    pub config_sha256: String,
+    /// The step in the file name (`step_<N>`), when it has one.
+    pub source_step: Option<u64>,
+    /// What the configuration mapping decided or left out.
+    pub notes: Vec<String>,
 }
 
 /// What a finished run reports.

@@ -13,8 +13,8 @@ use hrm_dist::{Backend, Collective, Timeouts, WorldEnv};
 use hrm_model::{ActMetrics, Carry};
 use tch::{Device, Kind, Tensor};
 
-use crate::run::StopReason;
 use crate::run_error::RunError;
+use crate::stop::StopReason;
 
 /// How a run joins a data-parallel world.
 #[derive(Debug, Clone)]
