@@ -25,7 +25,6 @@ pub fn check_model_memory(
     let (dense, table) = config.parameter_estimate();
     let needed = 16.0 * dense + 4.0 * table;
     if needed > available as f64 {
-        let gib = |b: f64| b / (1u64 << 30) as f64;
         return Err(RunError::config(
             "arch.hidden_size",
             format!(
@@ -39,8 +38,8 @@ pub fn check_model_memory(
                 },
                 dense,
                 table,
-                gib(needed),
-                gib(available as f64)
+                needed / GIB,
+                available as f64 / GIB
             ),
         ));
     }

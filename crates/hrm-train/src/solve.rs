@@ -399,7 +399,7 @@ fn fit_task(
 }
 
 /// What a solve reads before it builds anything: the run's recipe and checkpoint, and the settings resolved.
-struct Plan<'a> {
+struct SolvePlan<'a> {
     opts: &'a SolveOptions,
     recipe: Recipe,
     ckpt: PathBuf,
@@ -420,7 +420,7 @@ struct Built {
 /// `opts.out_dir` only when complete.
 pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
     let start = Instant::now();
-    let plan = Plan::read(opts)?;
+    let plan = SolvePlan::read(opts)?;
     let (tasks, mut failed) = read_tasks(&opts.tasks, plan.canvas);
     if tasks.is_empty() {
         return Err(nothing_solved(&failed));
@@ -435,7 +435,7 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
         let all: Vec<TaskOutcome> = outcomes.iter().chain(&failed).cloned().collect();
         return Err(nothing_solved(&all));
     }
-    let (submission, stats) = final_submission(Some(&report), &tasks, &failed)?;
+    let (submission, stats) = final_submission(&report, &tasks, &failed)?;
     submission.write(&out.join(SUBMISSION_FILE))?;
     score_outcomes(&mut outcomes, &report);
     plan.write_report(&out, outcomes.len())?;
@@ -448,10 +448,10 @@ pub fn solve(opts: &SolveOptions) -> Result<SolveSummary, RunError> {
     Ok(summary)
 }
 
-impl<'a> Plan<'a> {
+impl<'a> SolvePlan<'a> {
     /// Read: the run's recipe, the checkpoint and its canvas, the output folder's check, the variants and rows
     /// per fitting step.
-    fn read(opts: &'a SolveOptions) -> Result<Plan<'a>, RunError> {
+    fn read(opts: &'a SolveOptions) -> Result<SolvePlan<'a>, RunError> {
         let recipe = load_run_recipe(&opts.run_dir)?;
         let ckpt = resolve_checkpoint(&opts.run_dir, opts.checkpoint.as_deref())?;
         let config = load_model_config(&ckpt)?;
@@ -462,7 +462,7 @@ impl<'a> Plan<'a> {
             .batch_size
             .unwrap_or(recipe.train.global_batch_size)
             .max(1);
-        Ok(Plan {
+        Ok(SolvePlan {
             opts,
             recipe,
             ckpt,
@@ -642,11 +642,11 @@ impl<'a> Plan<'a> {
 /// The submission of the fitted tasks' answers with placeholders for the failed tasks, and what it holds; refused
 /// unless it covers every task read (with its number of test inputs) and nothing else.
 fn final_submission(
-    report: Option<&EvalReport>,
+    report: &EvalReport,
     tasks: &[SourcedTask],
     failed: &[TaskOutcome],
 ) -> Result<(Submission, SubmissionStats), RunError> {
-    let (mut submission, mut stats) = match report.and_then(|r| r.arc.as_ref()) {
+    let (mut submission, mut stats) = match report.arc.as_ref() {
         Some(arc) => Submission::from_report(arc),
         None => (Submission::default(), SubmissionStats::default()),
     };
